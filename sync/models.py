@@ -1,0 +1,291 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from sync.choices import (  # noqa: F401  (re-exported for callers of sync.models)
+    DefaultObject,
+    Direction,
+    ErrorCategory,
+    FieldType,
+    ObjectType,
+    SalesforceContactType,
+    SyncRule,
+    SyncStatus,
+)
+
+
+class IntegrationSettings(models.Model):
+    """The one row of integration settings (rule R1); read it with ``IntegrationSettings.load()``."""
+
+    sync_companies = models.BooleanField("Sync companies", default=False)
+    sync_companies_enabled_at = models.DateTimeField(
+        null=True, blank=True, help_text="When Sync companies was last switched on (rule R3)."
+    )
+    default_object = models.CharField(
+        "Default object created in Salesforce", max_length=16, choices=DefaultObject, default=DefaultObject.CONTACT
+    )
+    auto_create_companies = models.BooleanField(
+        "Automatically create and associate companies with contacts", default=False
+    )
+    inclusion_list = models.JSONField(
+        "Salesforce inclusion list",
+        default=list,
+        blank=True,
+        help_text='Contact property conditions that must all hold, e.g. [{"property": "country", "value": "Italy"}]. '
+        "Empty: every contact qualifies.",
+    )
+    api_limit_share_percent = models.PositiveSmallIntegerField(
+        "Share of the Salesforce daily API limit crmsync may use (%)", default=50
+    )
+    archive_deleted_companies = models.BooleanField(
+        "Archive the HubSpot company when its Salesforce account is deleted", default=False
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "integration settings"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="integration_settings_single_row")]
+
+    def __str__(self) -> str:
+        return "Integration settings"
+
+    @classmethod
+    def load(cls) -> "IntegrationSettings":
+        instance, _ = cls.objects.get_or_create(id=1)
+        return instance
+
+
+class FieldMapping(models.Model):
+    """One HubSpot company property mapped to one Salesforce Account field (rule R11)."""
+
+    hubspot_property = models.CharField(max_length=100, unique=True)
+    salesforce_field = models.CharField(max_length=100, unique=True)
+    field_type = models.CharField(max_length=16, choices=FieldType, default=FieldType.TEXT)
+    sync_rule = models.CharField(max_length=40, choices=SyncRule, default=SyncRule.PREFER_SALESFORCE_UNLESS_BLANK)
+    value_map = models.JSONField(
+        default=dict, blank=True, help_text="Enumeration ↔ picklist: HubSpot option value → Salesforce picklist value."
+    )
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.hubspot_property} ↔ {self.salesforce_field} ({self.get_sync_rule_display()})"
+
+
+class Company(models.Model):
+    """A HubSpot company and, once linked, its Salesforce account."""
+
+    hubspot_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    salesforce_account_id = models.CharField(max_length=18, unique=True, null=True, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    domain = models.CharField(max_length=255, blank=True, db_index=True, help_text="Normalised: no scheme, www. or path.")
+    lifecycle_stage = models.CharField(max_length=64, blank=True)
+    properties = models.JSONField(default=dict, blank=True, help_text="Last known HubSpot property values.")
+    synced_values = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per mapping, the values both sides had when crmsync last synced them: "
+        '{"<hubspot_property>": {"hubspot": ..., "salesforce": ...}}. Tells a change from an echo.',
+    )
+    sync_status = models.CharField(max_length=32, choices=SyncStatus, default=SyncStatus.NEVER, db_index=True)
+    salesforce_deleted = models.BooleanField(default=False)
+    created_by_auto_create = models.BooleanField(
+        default=False, help_text='Created by "automatically create and associate companies with contacts".'
+    )
+    possible_duplicate_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="possible_duplicates"
+    )
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_sync_direction = models.CharField(max_length=8, choices=Direction, blank=True)
+    hubspot_created_at = models.DateTimeField(null=True, blank=True)
+    hubspot_updated_at = models.DateTimeField(null=True, blank=True)
+    salesforce_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "companies"
+        indexes = [models.Index(fields=["name", "id"]), models.Index(fields=["last_synced_at", "id"])]
+
+    def __str__(self) -> str:
+        return self.name or self.domain or f"Company {self.pk}"
+
+
+class Contact(models.Model):
+    hubspot_id = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    email = models.EmailField(blank=True, db_index=True)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    salesforce_id = models.CharField(max_length=18, unique=True, null=True, blank=True)
+    salesforce_type = models.CharField(max_length=16, choices=SalesforceContactType, blank=True, default="")
+    lifecycle_stage = models.CharField(max_length=64, blank=True)
+    properties = models.JSONField(default=dict, blank=True)
+    in_inclusion_list = models.BooleanField(default=False)
+    companies = models.ManyToManyField(Company, related_name="contacts", blank=True)
+    hubspot_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.email or f"Contact {self.pk}"
+
+
+class SyncRun(models.Model):
+    """A tracked unit of work (an import, a bulk resync, a poll cycle, a record resync)."""
+
+    class Kind(models.TextChoices):
+        IMPORT = "import", "Import accounts"
+        BULK_RESYNC = "bulk_resync", "Bulk resync"
+        RECORD_RESYNC = "record_resync", "Record resync"
+        POLL = "poll", "Change detection"
+        CYCLE = "cycle", "Sync now"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=16, choices=Kind)
+    status = models.CharField(max_length=16, choices=Status, default=Status.QUEUED, db_index=True)
+    mapping = models.ForeignKey(FieldMapping, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="runs")
+    params = models.JSONField(default=dict, blank=True)
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    processed = models.PositiveBigIntegerField(default=0)
+    succeeded = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+    cursor = models.CharField(max_length=64, blank=True, help_text="Where a resumed run carries on.")
+    message = models.TextField(blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.get_status_display()})"
+
+
+class SyncEvent(models.Model):
+    """The sync log: one attempt to sync one record in one direction (rule R12)."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "success", "Success"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+        CONFLICT = "conflict", "Conflict"
+
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    object_type = models.CharField(max_length=16, choices=ObjectType, default=ObjectType.COMPANY)
+    direction = models.CharField(max_length=8, choices=Direction)
+    action = models.CharField(max_length=32, help_text="create, update, link, unlink, skip, ...")
+    changes = models.JSONField(default=dict, blank=True, help_text='{"field": [old, new]}')
+    api_calls = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=16, choices=Outcome)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["company", "-id"])]
+
+
+class SyncError(models.Model):
+    """A failed sync of one record, kept until retried successfully or dismissed (rule R12)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+        DISMISSED = "dismissed", "Dismissed"
+
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="errors")
+    contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="errors")
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="errors")
+    mapping = models.ForeignKey(FieldMapping, null=True, blank=True, on_delete=models.SET_NULL, related_name="errors")
+    object_type = models.CharField(max_length=16, choices=ObjectType, default=ObjectType.COMPANY)
+    record_ref = models.CharField(max_length=64, blank=True, help_text="The failing record's ID on its own side.")
+    direction = models.CharField(max_length=8, choices=Direction)
+    category = models.CharField(max_length=32, choices=ErrorCategory, db_index=True)
+    field = models.CharField(max_length=100, blank=True)
+    message = models.TextField(help_text="The other side's message, verbatim.")
+    error_code = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.OPEN, db_index=True)
+    retry_count = models.PositiveIntegerField(default=0)
+    last_retry_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "category"]), models.Index(fields=["company", "status"])]
+
+
+class SettingsChange(models.Model):
+    """Audit of every settings change: who, what, when (rule R1)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.CharField(max_length=150, help_text="Username, or how the change was made (command line).")
+    setting = models.CharField(max_length=100)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} changed {self.setting}"
+
+
+class Connection(models.Model):
+    """Credentials for one CRM, encrypted at rest (see sync.crypto)."""
+
+    class Crm(models.TextChoices):
+        SALESFORCE = "salesforce", "Salesforce"
+        HUBSPOT = "hubspot", "HubSpot"
+
+    crm = models.CharField(max_length=16, choices=Crm, unique=True)
+    instance_url = models.URLField(blank=True)
+    access_token_encrypted = models.TextField(blank=True)
+    refresh_token_encrypted = models.TextField(blank=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Org / portal name, IDs; nothing secret.")
+    connected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    connected_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.get_crm_display()
+
+
+class SyncState(models.Model):
+    """Small named values the sync keeps between runs: watermarks, heartbeats, last poll times."""
+
+    key = models.CharField(max_length=100, unique=True)
+    value = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class WebhookEvent(models.Model):
+    """A HubSpot webhook event, stored before the webhook is answered so none is lost."""
+
+    event_id = models.BigIntegerField(unique=True)
+    subscription_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=32)
+    property_name = models.CharField(max_length=100, blank=True)
+    property_value = models.TextField(blank=True)
+    occurred_at = models.DateTimeField()
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
