@@ -1,0 +1,1 @@
+"""HTTP emulator of HubSpot's CRM API for crmsync's demo and tests (see ``server`` and ``control``)."""
