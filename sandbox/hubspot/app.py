@@ -94,9 +94,9 @@ class HubSpotApp:
         self.stats = CallStats()
         limits = store.setting("rate_limit", {})
         self.limiter = RateLimiter(**limits)
-        # Lenient as HubSpot is: /x and /x/ alike, doubled slashes merged.
-        self.api_map = Map(API_RULES, strict_slashes=False, merge_slashes=True)
-        self.control_map = Map(CONTROL_RULES, strict_slashes=False, merge_slashes=True)
+        # A rule binds to one map: each app gets copies. Lenient as HubSpot is: /x and /x/ alike, doubled slashes merged.
+        self.api_map = Map([rule.empty() for rule in API_RULES], strict_slashes=False, merge_slashes=True)
+        self.control_map = Map([rule.empty() for rule in CONTROL_RULES], strict_slashes=False, merge_slashes=True)
 
     def __call__(self, environ, start_response):
         request = Request(environ)
