@@ -300,12 +300,12 @@ class HubSpotApp:
             spec = body.get(object_type, 0)
             records = fake_records(object_type, spec, seed=seed) if isinstance(spec, int) else spec
             ids = []
+            definitions, owner_ids = self.store.definitions(object_type), self.store.owner_ids()
             for start in range(0, len(records), 5000):
                 chunk = records[start : start + 5000]
                 values, errors = [], []
-                definitions = self.store.definitions(object_type)
                 for record in chunk:
-                    normalised, problems = check_properties(definitions, record, owner_ids=self.store.owner_ids())
+                    normalised, problems = check_properties(definitions, record, owner_ids=owner_ids)
                     values.append(normalised)
                     errors.extend(problems)
                 if errors:

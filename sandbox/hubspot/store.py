@@ -119,6 +119,7 @@ class HubSpotStore:
         self.app_id = app_id
         self._local = threading.local()
         self._write_lock = threading.RLock()
+        self._definitions: dict[str, dict[str, dict]] = {}
         self.db.executescript(SCHEMA)
         self._install_defaults()
 
@@ -157,6 +158,7 @@ class HubSpotStore:
             self.db.execute("COMMIT")
 
     def _install_defaults(self) -> None:
+        self._definitions.clear()
         with self.transaction() as db:
             for object_type in ("companies", "contacts"):
                 for definition in catalog.default_properties(object_type):
@@ -195,10 +197,15 @@ class HubSpotStore:
     # -- property definitions ---------------------------------------------------------------------
 
     def definitions(self, object_type: str) -> dict[str, dict]:
-        rows = self.db.execute(
-            "SELECT definition FROM property_definitions WHERE object_type = ? AND archived = 0", (object_type,)
-        ).fetchall()
-        return {definition["name"]: definition for definition in (json.loads(row["definition"]) for row in rows)}
+        """Definitions by name; cached, since every write validates against them."""
+        cached = self._definitions.get(object_type)
+        if cached is None:
+            rows = self.db.execute(
+                "SELECT definition FROM property_definitions WHERE object_type = ? AND archived = 0", (object_type,)
+            ).fetchall()
+            cached = {definition["name"]: definition for definition in (json.loads(row["definition"]) for row in rows)}
+            self._definitions[object_type] = cached
+        return cached
 
     def definition(self, object_type: str, name: str) -> dict | None:
         return self.definitions(object_type).get(name)
@@ -209,6 +216,7 @@ class HubSpotStore:
                 "INSERT OR REPLACE INTO property_definitions (object_type, name, definition) VALUES (?, ?, ?)",
                 (object_type, definition["name"], json.dumps(definition)),
             )
+        self._definitions.clear()
         if definition.get("hasUniqueValue"):
             # Enforcing uniqueness looks values up by exact match: give it an index.
             self.db.execute(
@@ -219,6 +227,7 @@ class HubSpotStore:
     def archive_definition(self, object_type: str, name: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM property_definitions WHERE object_type = ? AND name = ?", (object_type, name))
+        self._definitions.clear()
 
     def unique_names(self, object_type: str) -> set[str]:
         names = {name for name, definition in self.definitions(object_type).items() if definition.get("hasUniqueValue")}
