@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from sync.choices import FieldType, SyncRule
+from sync.choices import Direction, FieldType, SyncRule
 
 
 def normalise_domain(value: str | None) -> str:
@@ -50,3 +52,198 @@ def allowed_sync_rules(field_type: str) -> list[str]:
     if field_type == FieldType.OWNER:
         return [SyncRule.TWO_WAY, SyncRule.DONT_SYNC]
     return list(SyncRule.values)
+
+
+# --- Sync rules (SPEC §3) ----------------------------------------------------------------------
+
+SALESFORCE = "salesforce"
+HUBSPOT = "hubspot"
+
+
+def value_is_blank(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _as_number(value) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        return float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_instant(value) -> datetime | None:
+    """An ISO date/datetime or epoch milliseconds as an aware datetime; None for anything else."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d{11,14}", text):
+        return datetime.fromtimestamp(int(text) / 1000, tz=timezone.utc)
+    if not re.match(r"\d{4}-\d{2}-\d{2}", text):
+        return None
+    try:
+        parsed = datetime.fromisoformat(re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def values_same(a, b) -> bool:
+    """Equal once representation is set aside: blank = blank, 100 = "100.0", one instant in two formats.
+
+    HubSpot stores what crmsync wrote in its own format (numbers as strings, datetimes as ISO with
+    milliseconds), so comparing raw text would make crmsync's own writes look like user changes.
+    """
+    if value_is_blank(a) or value_is_blank(b):
+        return value_is_blank(a) and value_is_blank(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return str(a).strip().lower() == str(b).strip().lower()
+    number_a, number_b = _as_number(a), _as_number(b)
+    if number_a is not None and number_b is not None:
+        return number_a == number_b
+    instant_a, instant_b = _as_instant(a), _as_instant(b)
+    if instant_a is not None and instant_b is not None:
+        return instant_a == instant_b
+    return str(a).strip() == str(b).strip()
+
+
+@dataclass(frozen=True)
+class FieldDecision:
+    """Which side's value wins for one mapped field, if any.
+
+    ``direction`` is a ``Direction`` value (the value flows from that side to the other; a blank
+    value flowing means clearing) or None when nothing is to be written. ``conflict`` marks a
+    Two-way tie that went to Salesforce and must be logged.
+    """
+
+    direction: str | None
+    reason: str
+    conflict: bool = False
+
+    @property
+    def writes_hubspot(self) -> bool:
+        return self.direction == Direction.SALESFORCE_TO_HUBSPOT
+
+    @property
+    def writes_salesforce(self) -> bool:
+        return self.direction == Direction.HUBSPOT_TO_SALESFORCE
+
+
+TO_HUBSPOT = Direction.SALESFORCE_TO_HUBSPOT
+TO_SALESFORCE = Direction.HUBSPOT_TO_SALESFORCE
+
+
+def field_decide(
+    *,
+    rule: str,
+    hubspot_value,
+    salesforce_value,
+    synced: dict | None,
+    hubspot_changed_at: datetime | None = None,
+    salesforce_changed_at: datetime | None = None,
+    values_equal: bool = False,
+) -> FieldDecision:
+    """SPEC §3 for one mapped pair, both directions at once.
+
+    ``synced`` is the record's snapshot for this mapping (``{"hubspot": ..., "salesforce": ...}``,
+    the values both sides held when crmsync last synced them) or None before the first sync.
+    "Changed" means different from that snapshot, so crmsync's own writes never come back as
+    changes; before the first sync a side counts as changed when it holds a value.
+    ``values_equal``: the two sides already agree after type conversion (the caller knows how to
+    compare a picklist value with an option, an owner id with a user id): nothing to write.
+    """
+    if rule == SyncRule.DONT_SYNC:
+        return FieldDecision(None, "don't sync")
+    if values_equal:
+        return FieldDecision(None, "already equal")
+    hubspot_blank, salesforce_blank = value_is_blank(hubspot_value), value_is_blank(salesforce_value)
+    if synced is None:
+        hubspot_changed, salesforce_changed = not hubspot_blank, not salesforce_blank
+    else:
+        hubspot_changed = not values_same(hubspot_value, synced.get(HUBSPOT))
+        salesforce_changed = not values_same(salesforce_value, synced.get(SALESFORCE))
+    salesforce_cleared = salesforce_blank and salesforce_changed and synced is not None
+
+    if rule in (SyncRule.ALWAYS_USE_SALESFORCE, SyncRule.PREFER_SALESFORCE_UNLESS_BLANK):
+        if not salesforce_blank:
+            return FieldDecision(TO_HUBSPOT, "Salesforce value overwrites HubSpot")
+        if salesforce_cleared:
+            return FieldDecision(TO_HUBSPOT, "Salesforce cleared: clear HubSpot")
+        if rule == SyncRule.PREFER_SALESFORCE_UNLESS_BLANK and not hubspot_blank:
+            return FieldDecision(TO_SALESFORCE, "Salesforce blank: HubSpot value fills it")
+        return FieldDecision(None, "Salesforce blank")
+
+    if rule != SyncRule.TWO_WAY:
+        raise ValueError(f"unknown sync rule {rule!r}")
+    if not hubspot_changed and not salesforce_changed:
+        return FieldDecision(None, "unchanged on both sides")
+    if salesforce_changed and not hubspot_changed:
+        return FieldDecision(TO_HUBSPOT, "changed in Salesforce")
+    if hubspot_changed and not salesforce_changed:
+        return FieldDecision(TO_SALESFORCE, "changed in HubSpot")
+    if hubspot_changed_at and salesforce_changed_at and hubspot_changed_at > salesforce_changed_at:
+        return FieldDecision(TO_SALESFORCE, "changed on both sides; HubSpot's change is the latest")
+    if hubspot_changed_at and salesforce_changed_at and salesforce_changed_at > hubspot_changed_at:
+        return FieldDecision(TO_HUBSPOT, "changed on both sides; Salesforce's change is the latest")
+    return FieldDecision(TO_HUBSPOT, "changed on both sides at the same time: Salesforce wins", conflict=True)
+
+
+# --- Matching (R10) and eligibility (R3, R4) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CompanyCandidate:
+    """What matching needs to know of a company crmsync has seen in HubSpot."""
+
+    pk: int
+    salesforce_account_id: str | None
+    domain: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CompanyMatch:
+    pk: int | None  # None: create a new company
+    by: str  # "account_id", "domain" or "none"
+    possible_duplicates: tuple[int, ...] = ()
+
+
+def match_company(*, account_id: str, website: str | None, candidates: list[CompanyCandidate]) -> CompanyMatch:
+    """R10: the company linked to this account ID; else the oldest unlinked company on the account's
+    website domain (the other ones on that domain are possible duplicates); else none."""
+    for candidate in candidates:
+        if candidate.salesforce_account_id == account_id:
+            return CompanyMatch(candidate.pk, "account_id")
+    domain = normalise_domain(website)
+    if not domain:
+        return CompanyMatch(None, "none")
+    same_domain = sorted(
+        (c for c in candidates if not c.salesforce_account_id and normalise_domain(c.domain) == domain),
+        key=lambda c: (c.created_at, c.pk),
+    )
+    if not same_domain:
+        return CompanyMatch(None, "none")
+    oldest, *others = same_domain
+    return CompanyMatch(oldest.pk, "domain", tuple(c.pk for c in others))
+
+
+def account_should_create_company(
+    *,
+    sync_companies: bool,
+    enabled_at: datetime | None,
+    account_created_at: datetime | None,
+    account_modified_at: datetime | None,
+    explicit: bool,
+) -> bool:
+    """Whether an account with no company yet gets one.
+
+    R2: never while Sync companies is off. R4a: an explicit import (or resync) always does.
+    R3: an account created after the switch-on does. R4b: an older account does once it is
+    changed after the switch-on — never merely because sync was switched on.
+    """
+    if not sync_companies or enabled_at is None:
+        return False
+    if explicit:
+        return True
+    if account_created_at is not None and account_created_at >= enabled_at:
+        return True
+    return account_modified_at is not None and account_modified_at > enabled_at
