@@ -5,10 +5,23 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from sync import rules
-from sync.models import FieldMapping, IntegrationSettings, SettingsChange, SyncState
+from sync.models import (
+    Company,
+    Contact,
+    ErrorCategory,
+    FieldMapping,
+    IntegrationSettings,
+    ObjectType,
+    SettingsChange,
+    SyncError,
+    SyncEvent,
+    SyncRun,
+    SyncState,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -74,3 +87,162 @@ def sync_state_set(*, key: str, value: str) -> None:
 
 def worker_heartbeat_record() -> None:
     sync_state_set(key=WORKER_HEARTBEAT, value=timezone.now().isoformat())
+
+
+# --- Recording: the sync log, sync errors and tracked runs (R12) ---------------------------------
+
+
+def sync_event_record(
+    *,
+    direction: str,
+    action: str,
+    outcome: str,
+    company: Company | None = None,
+    contact: Contact | None = None,
+    run: SyncRun | None = None,
+    changes: dict | None = None,
+    api_calls: int = 0,
+    message: str = "",
+) -> SyncEvent:
+    """One attempt to sync one record in one direction; ``changes`` is ``{field: [old, new]}``."""
+    return SyncEvent.objects.create(
+        direction=direction,
+        action=action,
+        outcome=outcome,
+        company=company,
+        contact=contact,
+        object_type=ObjectType.CONTACT if contact is not None else ObjectType.COMPANY,
+        run=run,
+        changes=changes or {},
+        api_calls=api_calls,
+        message=message,
+    )
+
+
+def error_category_of(error) -> str:
+    """The R12 category of a CRM failure: the CRM's own for a refused input, else by kind of failure."""
+    from sync.clients.exceptions import ApiLimitExceeded, Rejected, Unauthorized
+
+    if isinstance(error, Rejected):
+        return error.category or ErrorCategory.OTHER
+    if isinstance(error, ApiLimitExceeded):
+        return ErrorCategory.API_LIMIT
+    if isinstance(error, Unauthorized):
+        return ErrorCategory.AUTHENTICATION
+    return ErrorCategory.OTHER
+
+
+def sync_error_record(
+    *,
+    direction: str,
+    error,
+    company: Company | None = None,
+    contact: Contact | None = None,
+    run: SyncRun | None = None,
+    mapping: FieldMapping | None = None,
+    field: str = "",
+    record_ref: str = "",
+) -> SyncError:
+    """Record a failed sync of one record (a ``CrmError``): categorised, the CRM's message verbatim.
+
+    One open error per record + direction + field: a repeat failure updates it and bumps
+    ``retry_count`` instead of piling up copies.
+    """
+    if not record_ref and company is not None:
+        record_ref = (
+            company.salesforce_account_id if direction == rules.TO_HUBSPOT else company.hubspot_id
+        ) or ""
+    if not record_ref and contact is not None:
+        record_ref = (contact.salesforce_id if direction == rules.TO_HUBSPOT else contact.hubspot_id) or ""
+    values = {
+        "category": error_category_of(error),
+        "message": getattr(error, "message", None) or str(error),
+        "error_code": str(getattr(error, "code", "") or "")[:64],
+        "run": run,
+        "mapping": mapping,
+        "record_ref": record_ref[:64],
+        "object_type": ObjectType.CONTACT if contact is not None else ObjectType.COMPANY,
+    }
+    with transaction.atomic():
+        existing = (
+            SyncError.objects.select_for_update()
+            .filter(company=company, contact=contact, direction=direction, field=field, status=SyncError.Status.OPEN)
+            .first()
+        )
+        if existing is None:
+            sync_error = SyncError.objects.create(company=company, contact=contact, direction=direction, field=field, **values)
+        else:
+            for name, value in values.items():
+                setattr(existing, name, value)
+            existing.retry_count += 1
+            existing.last_retry_at = timezone.now()
+            existing.save()
+            sync_error = existing
+    logger.info(
+        "sync.error_recorded",
+        extra={"sync_error_id": sync_error.id, "category": sync_error.category, "direction": direction,
+               "company_id": getattr(company, "id", None), "contact_id": getattr(contact, "id", None)},
+    )
+    return sync_error
+
+
+def sync_error_resolve_for(*, direction: str, company: Company | None = None, contact: Contact | None = None) -> int:
+    """A later sync of this record in this direction succeeded: its open errors are resolved."""
+    if company is None and contact is None:
+        return 0
+    return SyncError.objects.filter(
+        company=company, contact=contact, direction=direction, status=SyncError.Status.OPEN
+    ).update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+
+
+def sync_run_start(
+    *,
+    kind: str,
+    params: dict | None = None,
+    total: int | None = None,
+    user=None,
+    mapping: FieldMapping | None = None,
+    company: Company | None = None,
+    queued: bool = False,
+) -> SyncRun:
+    """A tracked run: ``queued`` when a worker will pick it up, else running from now."""
+    return SyncRun.objects.create(
+        kind=kind,
+        params=params or {},
+        total=total,
+        started_by=user,
+        mapping=mapping,
+        company=company,
+        status=SyncRun.Status.QUEUED if queued else SyncRun.Status.RUNNING,
+        started_at=None if queued else timezone.now(),
+    )
+
+
+def sync_run_progress(
+    *,
+    run_id: int,
+    processed: int = 0,
+    succeeded: int = 0,
+    failed: int = 0,
+    total: int | None = None,
+    cursor: str | None = None,
+) -> None:
+    """Add to a run's counters (atomic, so several workers can report into one run)."""
+    updates = {
+        "processed": F("processed") + processed,
+        "succeeded": F("succeeded") + succeeded,
+        "failed": F("failed") + failed,
+    }
+    if total is not None:
+        updates["total"] = total
+    if cursor is not None:
+        updates["cursor"] = cursor
+    SyncRun.objects.filter(id=run_id).update(**updates)
+    SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
+        status=SyncRun.Status.RUNNING, started_at=timezone.now()
+    )
+
+
+def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: str = "") -> None:
+    SyncRun.objects.filter(id=run_id).update(status=status, message=message, finished_at=timezone.now())
+    logger.info("sync.run_finished", extra={"run_id": run_id, "status": status})
