@@ -73,7 +73,7 @@ def _as_number(value) -> float | None:
         return None
 
 
-def _as_instant(value) -> datetime | None:
+def as_instant(value) -> datetime | None:
     """An ISO date/datetime or epoch milliseconds as an aware datetime; None for anything else."""
     text = str(value).strip()
     if re.fullmatch(r"\d{11,14}", text):
@@ -100,7 +100,7 @@ def values_same(a, b) -> bool:
     number_a, number_b = _as_number(a), _as_number(b)
     if number_a is not None and number_b is not None:
         return number_a == number_b
-    instant_a, instant_b = _as_instant(a), _as_instant(b)
+    instant_a, instant_b = as_instant(a), as_instant(b)
     if instant_a is not None and instant_b is not None:
         return instant_a == instant_b
     return str(a).strip() == str(b).strip()

@@ -1,0 +1,179 @@
+"""Pure conversion between a Salesforce Account and a HubSpot company, per field mapping (R11).
+
+No I/O: callers hand in the records (plain dicts as the clients return them), the mappings and
+an owner directory, and get back what to write, what changed and what could not be converted.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+
+from sync import rules
+from sync.choices import ErrorCategory, FieldType, SyncRule
+
+# HubSpot's company domain holds a bare domain; Salesforce's Website holds a URL.
+DOMAIN_PROPERTY = "domain"
+
+
+class MappingError(ValueError):
+    """A value that cannot become a value of the other side's type; it names the field."""
+
+    def __init__(self, *, field: str, message: str, category: str = ErrorCategory.OTHER) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.category = category
+        self.code = "CRMSYNC_MAPPING"
+
+
+@dataclass(frozen=True)
+class OwnerDirectory:
+    """Salesforce users and HubSpot owners, matched by e-mail (R11: owner ↔ user by e-mail)."""
+
+    salesforce_user_emails: dict[str, str]  # active user Id → lower-case e-mail
+    hubspot_owner_ids: dict[str, str]  # lower-case e-mail → owner id
+
+    def hubspot_owner_for(self, user_id: str | None) -> str | None:
+        email = self.salesforce_user_emails.get(user_id or "")
+        return self.hubspot_owner_ids.get(email) if email else None
+
+
+def owner_directory_build(*, salesforce_users: list[dict], hubspot_owners: list[dict]) -> OwnerDirectory:
+    return OwnerDirectory(
+        salesforce_user_emails={
+            user["Id"]: user["Email"].strip().lower()
+            for user in salesforce_users
+            if user.get("Email") and user.get("IsActive", True)
+        },
+        hubspot_owner_ids={owner["email"].strip().lower(): str(owner["id"]) for owner in hubspot_owners if owner.get("email")},
+    )
+
+
+def _number_text(value, *, field: str) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise MappingError(field=field, message=f"{value!r} is not a number")
+    return str(int(number)) if number.is_integer() and abs(number) < 2**63 else repr(number)
+
+
+def _date_text(value, *, field: str) -> str:
+    """A Salesforce date stays ``YYYY-MM-DD`` (HubSpot date: midnight UTC); a datetime becomes epoch ms."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return str(int(moment.timestamp() * 1000))
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return text
+    moment = rules.as_instant(text)
+    if moment is None:
+        raise MappingError(field=field, message=f"{value!r} is not a date")
+    return str(int(moment.timestamp() * 1000))
+
+
+def salesforce_to_hubspot_value(*, mapping, value, owners: OwnerDirectory | None = None) -> str | None:
+    """The HubSpot value for Salesforce ``value`` of ``mapping``'s field.
+
+    ``""`` clears the property. None means there is no counterpart to write (an owner whose
+    e-mail has no HubSpot owner): HubSpot's value is left alone. Raises ``MappingError``.
+    """
+    name = mapping.salesforce_field
+    if rules.value_is_blank(value):
+        return ""
+    if mapping.field_type == FieldType.NUMBER:
+        return _number_text(value, field=name)
+    if mapping.field_type == FieldType.DATE:
+        return _date_text(value, field=name)
+    if mapping.field_type == FieldType.BOOLEAN:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        raise MappingError(field=name, message=f"{value!r} is not a checkbox value")
+    if mapping.field_type == FieldType.OWNER:
+        return owners.hubspot_owner_for(value) if owners is not None else None
+    if mapping.field_type == FieldType.ENUMERATION:
+        # The value map goes HubSpot option → Salesforce picklist value; an unmapped value is sent
+        # as it is, and HubSpot says whether it is one of its options.
+        reverse = {picklist: option for option, picklist in (mapping.value_map or {}).items()}
+        text = str(value)
+        return ";".join(reverse.get(part, part) for part in text.split(";"))
+    text = str(value)
+    if mapping.hubspot_property == DOMAIN_PROPERTY:
+        domain = rules.normalise_domain(text)
+        if not domain:
+            raise MappingError(field=name, message=f"{text!r} has no valid web domain")
+        return domain
+    return text
+
+
+@dataclass
+class CompanyWrite:
+    """What syncing one account to its company comes to."""
+
+    properties: dict[str, str] = field(default_factory=dict)  # HubSpot properties to write
+    changes: dict[str, list] = field(default_factory=dict)  # {property: [old, new]}
+    conflicts: list[str] = field(default_factory=list)  # Two-way ties resolved for Salesforce
+    snapshot: dict[str, dict] = field(default_factory=dict)  # the record's next synced_values
+    errors: list[MappingError] = field(default_factory=list)
+
+
+def account_to_company_write(
+    *,
+    account: dict,
+    mappings: list,
+    hubspot_properties: dict,
+    synced_values: dict,
+    hubspot_changed_at: datetime | None,
+    salesforce_changed_at: datetime | None,
+    owners: OwnerDirectory | None,
+    force: bool = False,
+) -> CompanyWrite:
+    """The Salesforce → HubSpot half of each mapping's sync rule (SPEC §3) for one record.
+
+    ``hubspot_properties`` are the company's current values ({} for a new company). The
+    snapshot moves only for fields settled here; a field HubSpot should win keeps its old
+    snapshot so that the HubSpot → Salesforce side still sees it as changed. ``force`` writes
+    the Salesforce value even when unchanged (bulk resync of a mapping), where the rule lets
+    Salesforce's value flow.
+    """
+    write = CompanyWrite(snapshot=dict(synced_values))
+    for mapping in mappings:
+        if mapping.sync_rule == SyncRule.DONT_SYNC:
+            continue
+        prop = mapping.hubspot_property
+        salesforce_value = account.get(mapping.salesforce_field)
+        hubspot_value = hubspot_properties.get(prop)
+        try:
+            mapped = salesforce_to_hubspot_value(mapping=mapping, value=salesforce_value, owners=owners)
+        except MappingError as error:
+            write.errors.append(error)
+            continue
+        equal = mapped is not None and rules.values_same(mapped, hubspot_value)
+        decision = rules.field_decide(
+            rule=mapping.sync_rule,
+            hubspot_value=hubspot_value,
+            salesforce_value=salesforce_value,
+            synced=synced_values.get(prop),
+            hubspot_changed_at=hubspot_changed_at,
+            salesforce_changed_at=salesforce_changed_at,
+            values_equal=equal,
+        )
+        if decision.writes_salesforce:
+            continue
+        flows = decision.writes_hubspot or force
+        if flows and mapped is not None:
+            write.properties[prop] = mapped
+            if not equal:
+                write.changes[prop] = [hubspot_value, mapped]
+            if decision.conflict:
+                write.conflicts.append(prop)
+            write.snapshot[prop] = {rules.HUBSPOT: mapped, rules.SALESFORCE: salesforce_value}
+        else:
+            write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: salesforce_value}
+    return write
