@@ -120,11 +120,12 @@ def sync_event_record(
 
 
 def error_category_of(error) -> str:
-    """The R12 category of a CRM failure: the CRM's own for a refused input, else by kind of failure."""
-    from sync.clients.exceptions import ApiLimitExceeded, Rejected, Unauthorized
+    """The R12 category of a failure: the one it carries (a CRM's refusal of an input, a value crmsync
+    could not convert), else by kind of failure."""
+    from sync.clients.exceptions import ApiLimitExceeded, Unauthorized
 
-    if isinstance(error, Rejected):
-        return error.category or ErrorCategory.OTHER
+    if getattr(error, "category", None):
+        return error.category
     if isinstance(error, ApiLimitExceeded):
         return ErrorCategory.API_LIMIT
     if isinstance(error, Unauthorized):
