@@ -81,6 +81,24 @@ def field_mapping_set_rule(*, hubspot_property: str, sync_rule: str, actor: str,
     return mapping
 
 
+MAPPING_AUDITED_FIELDS = ("hubspot_property", "salesforce_field", "field_type", "sync_rule", "value_map", "enabled")
+
+
+@transaction.atomic
+def field_mapping_save(*, mapping: FieldMapping, actor: str, user=None) -> FieldMapping:
+    """Create or update a mapping already validated for R11; audit each field that changed."""
+    before = FieldMapping.objects.select_for_update().filter(pk=mapping.pk).first() if mapping.pk else None
+    mapping.save()
+    for name in MAPPING_AUDITED_FIELDS:
+        old = getattr(before, name) if before else None
+        new = getattr(mapping, name)
+        if old != new:
+            SettingsChange.objects.create(
+                user=user, actor=actor, setting=f"mapping:{mapping.hubspot_property}.{name}", old_value=old, new_value=new
+            )
+    return mapping
+
+
 def sync_state_set(*, key: str, value: str) -> None:
     SyncState.objects.update_or_create(key=key, defaults={"value": value})
 
@@ -120,17 +138,9 @@ def sync_event_record(
 
 
 def error_category_of(error) -> str:
-    """The R12 category of a failure: the one it carries (a CRM's refusal of an input, a value crmsync
-    could not convert), else by kind of failure."""
-    from sync.clients.exceptions import ApiLimitExceeded, Unauthorized
-
-    if getattr(error, "category", None):
-        return error.category
-    if isinstance(error, ApiLimitExceeded):
-        return ErrorCategory.API_LIMIT
-    if isinstance(error, Unauthorized):
-        return ErrorCategory.AUTHENTICATION
-    return ErrorCategory.OTHER
+    """The R12 category a failure carries (a CRM's refusal of an input, an API limit, a failed login,
+    a value crmsync could not convert); anything else, such as an outage outlasting the retries, is "other"."""
+    return getattr(error, "category", None) or ErrorCategory.OTHER
 
 
 def sync_error_record(
