@@ -151,6 +151,14 @@ HUBSPOT_ACCESS_TOKEN = env("HUBSPOT_ACCESS_TOKEN", default="")
 HUBSPOT_WEBHOOK_SECRET = env("HUBSPOT_WEBHOOK_SECRET", default="")
 HUBSPOT_ACCOUNT_ID_PROPERTY = env("HUBSPOT_ACCOUNT_ID_PROPERTY", default="crmsync_salesforce_account_id")
 CRM_TIMEOUT_SECONDS = env.float("CRM_TIMEOUT_SECONDS", default=30.0)
+# Transient failures (429, 5xx, timeouts, dropped connections) are retried this many times in
+# all, backing off exponentially from the base delay (with jitter, honouring Retry-After).
+CRM_MAX_ATTEMPTS = env.int("CRM_MAX_ATTEMPTS", default=5)
+CRM_RETRY_BASE_SECONDS = env.float("CRM_RETRY_BASE_SECONDS", default=0.5)
+# HubSpot's ten-second rolling limit for this app until its X-HubSpot-RateLimit-Max header says
+# otherwise, and its search endpoints' own limit; shared by all workers through Redis.
+HUBSPOT_REQUESTS_PER_10_SECONDS = env.int("HUBSPOT_REQUESTS_PER_10_SECONDS", default=100)
+HUBSPOT_SEARCH_REQUESTS_PER_SECOND = env.int("HUBSPOT_SEARCH_REQUESTS_PER_SECOND", default=4)
 
 # --- Sync timing -------------------------------------------------------------------------------
 POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from sync.choices import Direction, FieldType, SyncRule
+from sync.choices import Direction, ErrorCategory, FieldType, SyncRule
 
 
 def normalise_domain(value: str | None) -> str:
@@ -247,3 +247,62 @@ def account_should_create_company(
     if account_created_at is not None and account_created_at >= enabled_at:
         return True
     return account_modified_at is not None and account_modified_at > enabled_at
+
+
+# --- Error categories (R12) ---------------------------------------------------------------------
+
+SALESFORCE_ERROR_CATEGORIES = {
+    "FIELD_CUSTOM_VALIDATION_EXCEPTION": ErrorCategory.VALIDATION_RULE,
+    "REQUIRED_FIELD_MISSING": ErrorCategory.REQUIRED_FIELD_MISSING,
+    "STRING_TOO_LONG": ErrorCategory.VALUE_TOO_LONG,
+    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": ErrorCategory.INVALID_PICKLIST_VALUE,
+    "DUPLICATES_DETECTED": ErrorCategory.DUPLICATE_RULE,
+    "DUPLICATE_VALUE": ErrorCategory.DUPLICATE_RULE,
+    "DUPLICATE_EXTERNAL_ID": ErrorCategory.DUPLICATE_RULE,
+    "REQUEST_LIMIT_EXCEEDED": ErrorCategory.API_LIMIT,
+    "INVALID_SESSION_ID": ErrorCategory.AUTHENTICATION,
+    "ENTITY_IS_DELETED": ErrorCategory.NOT_FOUND,
+    "NOT_FOUND": ErrorCategory.NOT_FOUND,
+    "INVALID_CROSS_REFERENCE_KEY": ErrorCategory.NOT_FOUND,
+    "API_DISABLED_FOR_ORG": ErrorCategory.PERMISSION,
+    "API_CURRENTLY_DISABLED": ErrorCategory.PERMISSION,
+    "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY": ErrorCategory.PERMISSION,
+}
+
+
+def salesforce_error_category(code: str | None) -> str:
+    """The R12 category of a Salesforce ``errorCode`` / ``statusCode``."""
+    code = (code or "").upper()
+    if code.startswith("INSUFFICIENT_ACCESS"):
+        return ErrorCategory.PERMISSION
+    return SALESFORCE_ERROR_CATEGORIES.get(code, ErrorCategory.OTHER)
+
+
+HUBSPOT_ERROR_CATEGORIES = {
+    "VALIDATION_ERROR": ErrorCategory.HUBSPOT_PROPERTY,
+    "PROPERTY_DOESNT_EXIST": ErrorCategory.HUBSPOT_PROPERTY,
+    "CONFLICT": ErrorCategory.DUPLICATE_RULE,
+    "OBJECT_ALREADY_EXISTS": ErrorCategory.DUPLICATE_RULE,
+    "OBJECT_NOT_FOUND": ErrorCategory.NOT_FOUND,
+    "RESOURCE_NOT_FOUND": ErrorCategory.NOT_FOUND,
+    "RATE_LIMIT": ErrorCategory.API_LIMIT,
+    "RATE_LIMITS": ErrorCategory.API_LIMIT,
+    "INVALID_AUTHENTICATION": ErrorCategory.AUTHENTICATION,
+    "EXPIRED_AUTHENTICATION": ErrorCategory.AUTHENTICATION,
+    "MISSING_SCOPES": ErrorCategory.PERMISSION,
+}
+
+
+def hubspot_error_category(*, category: str | None, status: int | None = None, property_names: list[str] = ()) -> str:
+    """The R12 category of a HubSpot error: its ``category`` (or ``errorType``) and the HTTP status.
+
+    A validation error about a property's value is a HubSpot property error; one about the
+    request as a whole (no property named) is "other", because no field needs fixing.
+    """
+    category = (category or "").upper()
+    if category == "VALIDATION_ERROR" and not property_names:
+        return ErrorCategory.OTHER
+    if category in HUBSPOT_ERROR_CATEGORIES:
+        return HUBSPOT_ERROR_CATEGORIES[category]
+    return {401: ErrorCategory.AUTHENTICATION, 403: ErrorCategory.PERMISSION, 404: ErrorCategory.NOT_FOUND,
+            409: ErrorCategory.DUPLICATE_RULE, 429: ErrorCategory.API_LIMIT}.get(status or 0, ErrorCategory.OTHER)

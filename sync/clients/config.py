@@ -1,0 +1,65 @@
+"""Where the clients find their credentials: a connected ``Connection`` row, the settings, or the
+sandbox's connection file (``manage.py sandbox`` writes it; the tests write their own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+from sync.clients.exceptions import NotConfigured
+from sync.crypto import decrypt, encrypt
+from sync.models import Connection
+
+
+def sandbox_details(crm: str) -> dict | None:
+    """The emulator's connection details for ``crm`` from settings.SANDBOX_FILE, or None without one."""
+    try:
+        details = json.loads(settings.SANDBOX_FILE.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        raise NotConfigured(f"{settings.SANDBOX_FILE} cannot be read as JSON ({type(error).__name__})") from error
+    return details.get(crm)
+
+
+def sandbox_file_write(*, path: Path, details: dict) -> None:
+    """Write the emulators' connection details atomically (a temp file renamed over the old one),
+    so that a worker reading it never sees half a file. Readable by this user only: it holds tokens."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as file:
+            json.dump(details, file, indent=2)
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def connection_tokens(crm: str) -> dict | None:
+    """The OAuth connection an admin made for ``crm``: instance URL and decrypted tokens, or None."""
+    connection = Connection.objects.filter(crm=crm).exclude(access_token_encrypted="").first()
+    if connection is None:
+        return None
+    return {
+        "instance_url": connection.instance_url,
+        "access_token": decrypt(connection.access_token_encrypted),
+        "refresh_token": decrypt(connection.refresh_token_encrypted),
+    }
+
+
+def connection_access_token_store(crm: str, access_token: str) -> None:
+    """Keep a refreshed access token (encrypted) so the next worker does not refresh again."""
+    Connection.objects.filter(crm=crm).update(access_token_encrypted=encrypt(access_token))
+
+
+def not_configured(crm: str, missing: str) -> NotConfigured:
+    return NotConfigured(
+        f"{crm.capitalize()} is not connected: set {missing}, connect it on the settings page, "
+        f"or run `python manage.py sandbox` (which writes {settings.SANDBOX_FILE})"
+    )

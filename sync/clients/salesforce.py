@@ -1,0 +1,423 @@
+"""Salesforce through simple-salesforce: plain dicts in and out, crmsync's exceptions on failure.
+
+Wire facts this module is built around (SPEC §8): simple-salesforce keeps only host and port of
+the instance URL and speaks https; ``REQUESTS_CA_BUNDLE`` would override ``session.verify``, so
+the session ignores the environment; with a session id it never refreshes by itself, so an
+expired session is renewed here at the OAuth token endpoint and the SDK object rebuilt; the API
+limit comes as 403 ``REQUEST_LIMIT_EXCEEDED``; sObject Collections have no SDK helper.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import requests
+from django.conf import settings
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
+from simple_salesforce.format import format_soql
+
+from sync import rules
+from sync.clients import RecordResult, config, ratelimit
+from sync.clients.exceptions import (
+    ApiLimitExceeded,
+    CrmError,
+    NotConfigured,
+    RateLimited,
+    Rejected,
+    Transient,
+    Unauthorized,
+)
+from sync.clients.retry import call_with_retries
+from sync.models import IntegrationSettings
+
+logger = logging.getLogger(__name__)
+
+SALESFORCE = "salesforce"
+COLLECTION_SIZE = 200
+QUERY_IN_CHUNK = 200
+SHARE_RECHECK_SECONDS = 60
+FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True)
+class SalesforceCredentials:
+    instance_url: str
+    access_token: str
+    api_version: str
+    ca_bundle: str
+    login_url: str
+    client_id: str
+    client_secret: str
+    refresh_token: str = ""
+    from_connection: bool = False  # a refreshed token is stored back on the Connection row
+
+
+class _CrmSession(requests.Session):
+    """A requests session that ignores proxy/CA settings from the environment and always times out."""
+
+    def __init__(self, *, ca_bundle: str, timeout: float) -> None:
+        super().__init__()
+        self.trust_env = False
+        self.verify = ca_bundle or True
+        self.timeout = timeout
+
+    def request(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", self.timeout)
+        return super().request(method, url, **kwargs)
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _plain(record: dict) -> dict:
+    return {key: value for key, value in record.items() if key != "attributes"}
+
+
+def _field_list(fields: list[str]) -> str:
+    """A SELECT list from trusted field names (always with Id); anything else is a programming error."""
+    names = list(dict.fromkeys(["Id", *fields]))
+    bad = [name for name in names if not FIELD_NAME.match(name)]
+    if bad:
+        raise ValueError(f"not Salesforce field names: {bad}")
+    return ", ".join(names)
+
+
+def soql_datetime(moment: datetime) -> str:
+    """A SOQL datetime literal (UTC, whole seconds, rounded down so that ``>=`` misses nothing)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _first_error(content) -> dict:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return content[0]
+    return content if isinstance(content, dict) else {"message": str(content)[:500]}
+
+
+def error_from_salesforce(error: SalesforceError) -> CrmError:
+    """A simple-salesforce exception (its status and Salesforce's error body) as crmsync's exception."""
+    first = _first_error(error.content)
+    code = first.get("errorCode") or first.get("error") or error.status
+    message = first.get("message") or first.get("error_description") or f"HTTP {error.status}"
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return ApiLimitExceeded(message, crm=SALESFORCE, code=code)
+    if error.status == 429:
+        return RateLimited(message, crm=SALESFORCE, code=code)
+    if error.status >= 500:
+        return Transient(message, crm=SALESFORCE, code=code)
+    if error.status == 401:
+        return Unauthorized(message, crm=SALESFORCE, code=code)
+    return Rejected(
+        message, crm=SALESFORCE, code=code, category=rules.salesforce_error_category(str(code)), fields=first.get("fields") or []
+    )
+
+
+def record_result(key: str, answer: dict) -> RecordResult:
+    """One entry of an sObject Collections answer as a RecordResult."""
+    if answer.get("success"):
+        return RecordResult(key=key, ok=True, id=answer.get("id"), created=bool(answer.get("created")))
+    first = (answer.get("errors") or [{}])[0]
+    code = first.get("statusCode") or first.get("errorCode") or "UNKNOWN"
+    error = Rejected(
+        first.get("message") or "Salesforce refused the record without a message",
+        crm=SALESFORCE,
+        code=code,
+        category=rules.salesforce_error_category(code),
+        fields=first.get("fields") or [],
+    )
+    return RecordResult(key=key, ok=False, id=answer.get("id"), error=error)
+
+
+class SalesforceClient:
+    """One Salesforce org. ``api_calls`` counts the calls this object made (for the sync log)."""
+
+    def __init__(self, *, credentials: SalesforceCredentials, timeout: float) -> None:
+        self.credentials = credentials
+        self.instance_url = credentials.instance_url
+        self.api_calls = 0
+        self._session = _CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
+        if not credentials.access_token:
+            self.credentials = self._token_fetch()
+        self._sf = self._sdk()
+        self._daily_max: int | None = None
+        self._share_percent: int | None = None
+        self._share_read_at = 0.0
+
+    def _sdk(self) -> Salesforce:
+        return Salesforce(
+            instance_url=self.credentials.instance_url,
+            session_id=self.credentials.access_token,
+            session=self._session,
+            version=self.credentials.api_version,
+        )
+
+    # -- session -----------------------------------------------------------------------------------
+
+    def _token_fetch(self) -> SalesforceCredentials:
+        """A new access token from the OAuth token endpoint: the refresh token if there is one,
+        else the client-credentials flow of the connected app."""
+        creds = self.credentials
+        if not (creds.client_id and creds.client_secret):
+            raise Unauthorized(
+                "the Salesforce session expired and SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET are not set to renew it",
+                crm=SALESFORCE,
+                code="INVALID_SESSION_ID",
+            )
+        grant = (
+            {"grant_type": "refresh_token", "refresh_token": creds.refresh_token}
+            if creds.refresh_token
+            else {"grant_type": "client_credentials"}
+        )
+        url = creds.login_url.rstrip("/") + "/services/oauth2/token"
+        self.api_calls += 1
+        try:
+            response = self._session.post(url, data={**grant, "client_id": creds.client_id, "client_secret": creds.client_secret})
+        except requests.RequestException as error:
+            raise Transient(f"Salesforce token endpoint unreachable: {type(error).__name__}", crm=SALESFORCE, code="connection_error") from error
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if response.status_code >= 500:
+            raise Transient(body.get("error_description") or f"HTTP {response.status_code}", crm=SALESFORCE, code=response.status_code)
+        if response.status_code != 200 or not body.get("access_token"):
+            raise Unauthorized(
+                body.get("error_description") or f"token endpoint answered HTTP {response.status_code}",
+                crm=SALESFORCE,
+                code=body.get("error") or response.status_code,
+            )
+        logger.info("clients.salesforce_session_refreshed", extra={"grant": grant["grant_type"]})
+        if creds.from_connection:
+            config.connection_access_token_store(SALESFORCE, body["access_token"])
+        return replace(creds, access_token=body["access_token"], instance_url=body.get("instance_url") or creds.instance_url)
+
+    def _session_refresh(self) -> None:
+        self.credentials = self._token_fetch()
+        self.instance_url = self.credentials.instance_url
+        self._sf = self._sdk()
+
+    # -- the daily API share -----------------------------------------------------------------------
+
+    def _share_cap(self) -> int:
+        """crmsync's share of the org's daily API requests, in calls."""
+        if self._daily_max is None:
+            self._daily_max = self.limits()["DailyApiRequests"]["Max"]
+        now = time.monotonic()
+        if self._share_percent is None or now - self._share_read_at > SHARE_RECHECK_SECONDS:
+            self._share_percent = IntegrationSettings.load().api_limit_share_percent
+            self._share_read_at = now
+        return self._daily_max * self._share_percent // 100
+
+    # -- calls -------------------------------------------------------------------------------------
+
+    def _send(self, operation: Callable[[Salesforce], object]):
+        """One request; an expired session is passed on as it is for the caller to refresh."""
+        self.api_calls += 1
+        try:
+            return operation(self._sf)
+        except SalesforceExpiredSession:
+            raise
+        except SalesforceError as error:
+            raise error_from_salesforce(error) from error
+        except requests.Timeout as error:
+            raise Transient("Salesforce did not answer in time", crm=SALESFORCE, code="timeout") from error
+        except requests.RequestException as error:
+            raise Transient(f"connection to Salesforce failed: {type(error).__name__}", crm=SALESFORCE, code="connection_error") from error
+
+    def _call(self, name: str, operation: Callable[[Salesforce], object], *, retry_ambiguous: bool = True, capped: bool = True):
+        """One API operation with crmsync's share of the daily limit, session refresh and retries."""
+
+        def attempt():
+            cap = self._share_cap() if capped else None
+            if not ratelimit.api_call_reserve(crm=SALESFORCE, cap=cap):
+                raise ApiLimitExceeded(
+                    f"crmsync has used its share of the Salesforce daily API limit ({cap} calls, "
+                    f"{self._share_percent}% of the org's {self._daily_max}); syncing resumes when the day's count resets",
+                    crm=SALESFORCE,
+                    code="CRMSYNC_API_SHARE_USED",
+                )
+            try:
+                result = self._send(operation)
+            except SalesforceExpiredSession:
+                self._session_refresh()
+                try:
+                    result = self._send(operation)
+                except SalesforceExpiredSession as error:
+                    raise Unauthorized(
+                        _first_error(error.content).get("message") or "Session expired or invalid",
+                        crm=SALESFORCE,
+                        code="INVALID_SESSION_ID",
+                    ) from error
+            # Salesforce reports the org's limit on most answers: follow it if it changes.
+            usage = self._sf.api_usage.get("api-usage")
+            if usage is not None:
+                self._daily_max = usage.total
+            return result
+
+        return call_with_retries(attempt, crm=SALESFORCE, operation=name, retry_ambiguous=retry_ambiguous)
+
+    def _query(self, soql: str) -> Iterator[dict]:
+        """Every record of a SOQL query, page by page (constant memory)."""
+        page = self._call("query", lambda sf: sf.query(soql))
+        while True:
+            for record in page.get("records") or []:
+                yield _plain(record)
+            if page.get("done", True) or not page.get("nextRecordsUrl"):
+                return
+            next_url = page["nextRecordsUrl"]
+            page = self._call("query_more", lambda sf: sf.query_more(next_url, identifier_is_url=True))
+
+    def _get_by(self, sobject: str, column: str, values: list[str], fields: list[str]) -> list[dict]:
+        records = []
+        for chunk in _chunks(list(dict.fromkeys(values)), QUERY_IN_CHUNK):
+            soql = format_soql(f"SELECT {_field_list(fields)} FROM {sobject} WHERE {column} IN {{}}", chunk)
+            records.extend(self._query(soql))
+        return records
+
+    def _collection(self, path: str, method: str, sobject: str, records: list[dict], *, key_of, retry_ambiguous: bool) -> list[RecordResult]:
+        """sObject Collections, 200 records a call, allOrNone false: one result per record, in order."""
+        results = []
+        for chunk in _chunks(records, COLLECTION_SIZE):
+            body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **record} for record in chunk]}
+            answers = self._call(
+                f"{sobject}.collection_{method.lower()}",
+                lambda sf, body=body: sf.restful(path, method=method, json=body),
+                retry_ambiguous=retry_ambiguous,
+            )
+            results.extend(record_result(key_of(record), answer) for record, answer in zip(chunk, answers or []))
+        return results
+
+    # -- accounts ----------------------------------------------------------------------------------
+
+    def accounts_changed_since(self, since: datetime, *, fields: list[str]) -> Iterator[dict]:
+        """Accounts whose SystemModstamp is at or after ``since``, oldest first."""
+        wanted = [*fields, "SystemModstamp"]
+        yield from self._query(
+            f"SELECT {_field_list(wanted)} FROM Account WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp, Id"
+        )
+
+    def accounts_deleted_between(self, start: datetime, end: datetime) -> list[dict]:
+        """[{"id", "deletedDate"}] of accounts deleted in the window (Salesforce keeps 15 days)."""
+        answer = self._call("Account.deleted", lambda sf: sf.Account.deleted(start.astimezone(UTC), end.astimezone(UTC)))
+        return [{"id": item["id"], "deletedDate": item["deletedDate"]} for item in answer.get("deletedRecords") or []]
+
+    def accounts_get(self, ids: list[str], *, fields: list[str]) -> list[dict]:
+        """The accounts with these Ids; Ids that do not exist (or were deleted) are simply absent."""
+        return self._get_by("Account", "Id", ids, fields)
+
+    def accounts_iter_all(self, *, fields: list[str]) -> Iterator[dict]:
+        yield from self._query(f"SELECT {_field_list(fields)} FROM Account ORDER BY Id")
+
+    def accounts_upsert_by_hubspot_id(self, records: list[dict]) -> list[RecordResult]:
+        """Create or update accounts keyed by the HubSpot company ID in the External ID field
+        (settings.SALESFORCE_EXTERNAL_ID_FIELD): a retried write never makes a second account.
+        Each record holds that field and the fields to write; key = the HubSpot company ID."""
+        external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+        return self._collection(
+            f"composite/sobjects/Account/{external_id}",
+            "PATCH",
+            "Account",
+            records,
+            key_of=lambda record: str(record[external_id]),
+            retry_ambiguous=True,
+        )
+
+    def accounts_update(self, records: list[dict]) -> list[RecordResult]:
+        """Each record holds its "Id" and the fields to write; key = the Id."""
+        return self._collection("composite/sobjects", "PATCH", "Account", records, key_of=lambda r: r["Id"], retry_ambiguous=True)
+
+    # -- contacts and leads ------------------------------------------------------------------------
+
+    def contacts_get(self, emails: list[str], *, fields: list[str]) -> list[dict]:
+        """Contacts with these e-mails (with AccountId: no account means a private contact)."""
+        return self._get_by("Contact", "Email", emails, [*fields, "Email", "AccountId"])
+
+    def leads_get(self, emails: list[str], *, fields: list[str]) -> list[dict]:
+        """Leads (not yet converted) with these e-mails."""
+        return [lead for lead in self._get_by("Lead", "Email", emails, [*fields, "Email", "IsConverted"]) if not lead.get("IsConverted")]
+
+    def contacts_update(self, records: list[dict]) -> list[RecordResult]:
+        """Each record holds its "Id" and the fields to write (e.g. AccountId); key = the Id."""
+        return self._collection("composite/sobjects", "PATCH", "Contact", records, key_of=lambda r: r["Id"], retry_ambiguous=True)
+
+    def contacts_create(self, records: list[dict]) -> list[RecordResult]:
+        """Plain creates (Contact has no External ID to upsert on): not repeated after a connection
+        that died once the request was sent. Key = the record's Email."""
+        return self._collection("composite/sobjects", "POST", "Contact", records, key_of=lambda r: r.get("Email", ""), retry_ambiguous=False)
+
+    def leads_create(self, records: list[dict]) -> list[RecordResult]:
+        """As ``contacts_create``, for leads. Key = the record's Email."""
+        return self._collection("composite/sobjects", "POST", "Lead", records, key_of=lambda r: r.get("Email", ""), retry_ambiguous=False)
+
+    # -- org ---------------------------------------------------------------------------------------
+
+    def users_active(self) -> list[dict]:
+        return list(self._query("SELECT Id, Email, Name, IsActive FROM User WHERE IsActive = true"))
+
+    def limits(self) -> dict:
+        """The org's limits, e.g. {"DailyApiRequests": {"Max", "Remaining"}, ...}."""
+        return self._call("limits", lambda sf: sf.limits(), capped=False)
+
+    def check_setup(self) -> None:
+        """The External ID field that account upserts key on must exist on Account."""
+        name = settings.SALESFORCE_EXTERNAL_ID_FIELD
+        described = self._call("Account.describe", lambda sf: sf.restful("sobjects/Account/describe"))
+        field = next((f for f in described.get("fields") or [] if f.get("name") == name), None)
+        if field is None or not field.get("externalId"):
+            problem = "does not exist" if field is None else "is not marked External ID"
+            raise NotConfigured(
+                f"The Salesforce Account field {name} {problem}: create it as a unique External ID text field "
+                "(or set SALESFORCE_EXTERNAL_ID_FIELD to the field that holds the HubSpot company ID)"
+            )
+
+
+def _credentials() -> SalesforceCredentials:
+    connection = config.connection_tokens(SALESFORCE)
+    common = {
+        "api_version": settings.SALESFORCE_API_VERSION,
+        "ca_bundle": settings.SALESFORCE_CA_BUNDLE,
+        "login_url": settings.SALESFORCE_LOGIN_URL,
+        "client_id": settings.SALESFORCE_CLIENT_ID,
+        "client_secret": settings.SALESFORCE_CLIENT_SECRET,
+    }
+    if connection is not None:
+        return SalesforceCredentials(
+            instance_url=connection["instance_url"] or settings.SALESFORCE_INSTANCE_URL,
+            access_token=connection["access_token"],
+            refresh_token=connection["refresh_token"],
+            from_connection=True,
+            **common,
+        )
+    if settings.SALESFORCE_INSTANCE_URL:
+        if not (settings.SALESFORCE_REFRESH_TOKEN or (settings.SALESFORCE_CLIENT_ID and settings.SALESFORCE_CLIENT_SECRET)):
+            raise config.not_configured(SALESFORCE, "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET")
+        return SalesforceCredentials(
+            instance_url=settings.SALESFORCE_INSTANCE_URL, access_token="", refresh_token=settings.SALESFORCE_REFRESH_TOKEN, **common
+        )
+    details = config.sandbox_details(SALESFORCE)
+    if not details:
+        raise config.not_configured(SALESFORCE, "SALESFORCE_INSTANCE_URL")
+    return SalesforceCredentials(
+        instance_url=details["instance_url"],
+        access_token=details["access_token"],
+        api_version=details.get("api_version") or settings.SALESFORCE_API_VERSION,
+        ca_bundle=details.get("ca_bundle") or "",
+        login_url=details.get("login_url") or details["instance_url"],
+        client_id=details.get("client_id") or "",
+        client_secret=details.get("client_secret") or "",
+    )
+
+
+@functools.cache
+def get_salesforce_client() -> SalesforceClient:
+    """The process's Salesforce client, from a connected org, the settings or the sandbox file.
+    ``get_salesforce_client.cache_clear()`` forgets it (tests, a new connection)."""
+    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS)
