@@ -1,0 +1,121 @@
+"""Python client of the Salesforce sandbox's control API (``/__sandbox__/``, bearer control token).
+
+    control = SalesforceControl(details["control_url"], details["control_token"], details["ca_bundle"])
+    control.reset()                        # no records, jobs, rules or faults; stats and API usage zeroed;
+                                           # the sandbox's own access token valid again
+    control.seed(accounts=1000, contacts=50, leads=10, users=3, seed=7)
+        # deterministic fake records (same seed, same data), written in bulk; answers
+        # {"Account": {"count": n, "first_id": ..., "last_id": ...}, ...}
+    control.add_fault(kind="error_503", endpoint="/services/data/*/query*", count=2)
+        # kinds: error_503 (503 SERVER_UNAVAILABLE), rate_limit (403 REQUEST_LIMIT_EXCEEDED),
+        # expired_session (401 INVALID_SESSION_ID), slow (delay_seconds), drop_connection;
+        # endpoint is an fnmatch pattern on the path; method; count and/or share (0..1)
+    control.clear_faults()
+    control.stats()                        # {"total": n, "by_endpoint": {"GET /services/data/<version>/query": n}}
+    control.reset_stats()
+    control.set_validation_rule("Phone_Has_No_Letters", sobject="Account", field="Phone",
+                                reject_pattern="[A-Za-z]", message="Phone must not contain letters",
+                                error_field="Phone", active=True)
+                                           # FIELD_CUSTOM_VALIDATION_EXCEPTION when the regex matches
+    control.remove_validation_rule("Phone_Has_No_Letters")
+    control.set_duplicate_rule(True)       # DUPLICATES_DETECTED for a second Account with the same website domain
+    control.set_api_limit(15000, used=0)   # daily API requests; REQUEST_LIMIT_EXCEEDED (403) once used up
+    control.api_usage()                    # {"limit": n, "used": n}
+    control.expire_sessions()              # every token answers 401 INVALID_SESSION_ID until reset()
+    control.create_record("Account", {"Name": "Acme"})       # as a Salesforce user
+    control.update_record("Account", account_id, {"Phone": "1"}, at=None)
+        # a change "made in Salesforce": no validation rules, bumps LastModifiedDate and
+        # SystemModstamp (to ``at``, an ISO datetime, when given)
+    control.delete_record("Account", account_id)
+    control.get_record("Account", account_id)                # every field, deleted or not
+    control.count("Account", include_deleted=False)
+"""
+
+from __future__ import annotations
+
+import requests
+
+
+class SalesforceControlError(Exception):
+    pass
+
+
+class SalesforceControl:
+    def __init__(self, control_url: str, control_token: str, ca_bundle: str, *, timeout: float = 30) -> None:
+        self.control_url = control_url.rstrip("/")
+        self.timeout = timeout
+        self._session = requests.Session()
+        self._session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+        self._session.verify = ca_bundle
+        self._session.headers["Authorization"] = f"Bearer {control_token}"
+
+    def _call(self, method: str, path: str, body: dict | None = None, *, params: dict | None = None,
+              timeout: float | None = None) -> dict:
+        response = self._session.request(method, f"{self.control_url}/{path}", json=body, params=params,
+                                         timeout=timeout or self.timeout)
+        if response.status_code >= 400:
+            raise SalesforceControlError(f"{method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def seed(self, *, accounts: int = 0, contacts: int = 0, leads: int = 0, users: int = 0, seed: int = 1) -> dict:
+        body = {"accounts": accounts, "contacts": contacts, "leads": leads, "users": users, "seed": seed}
+        return self._call("POST", "seed", body, timeout=max(self.timeout, 900))
+
+    def add_fault(self, *, kind: str, endpoint: str = "*", method: str = "*", count: int | None = None,
+                  share: float | None = None, delay_seconds: float = 2.0) -> str:
+        body = {"kind": kind, "endpoint": endpoint, "method": method, "count": count, "share": share,
+                "delay_seconds": delay_seconds}
+        return self._call("POST", "faults", body)["id"]
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def faults(self) -> list[dict]:
+        return self._call("GET", "faults")["faults"]
+
+    def stats(self) -> dict:
+        return self._call("GET", "stats")
+
+    def reset_stats(self) -> None:
+        self._call("DELETE", "stats")
+
+    def set_validation_rule(self, name: str, *, sobject: str = "Account", field: str = "Phone",
+                            reject_pattern: str = "[A-Za-z]", message: str = "Phone must not contain letters",
+                            error_field: str | None = None, active: bool = True) -> list[dict]:
+        body = {"name": name, "sobject": sobject, "field": field, "reject_pattern": reject_pattern,
+                "message": message, "error_field": error_field, "active": active}
+        return self._call("POST", "validation_rules", body)["rules"]
+
+    def remove_validation_rule(self, name: str) -> list[dict]:
+        return self._call("DELETE", f"validation_rules/{name}")["rules"]
+
+    def set_duplicate_rule(self, active: bool) -> None:
+        self._call("POST", "duplicate_rule", {"active": active})
+
+    def set_api_limit(self, limit: int, *, used: int | None = None) -> dict:
+        body = {"limit": limit} if used is None else {"limit": limit, "used": used}
+        return self._call("POST", "api_limit", body)
+
+    def api_usage(self) -> dict:
+        return self._call("GET", "api_limit")
+
+    def expire_sessions(self) -> int:
+        return self._call("POST", "sessions/expire")["expired"]
+
+    def create_record(self, sobject: str, fields: dict) -> dict:
+        return self._call("POST", f"records/{sobject}", {"fields": fields})
+
+    def update_record(self, sobject: str, record_id: str, fields: dict, *, at: str | None = None) -> dict:
+        return self._call("PATCH", f"records/{sobject}/{record_id}", {"fields": fields, "at": at})
+
+    def delete_record(self, sobject: str, record_id: str) -> dict:
+        return self._call("DELETE", f"records/{sobject}/{record_id}")
+
+    def get_record(self, sobject: str, record_id: str) -> dict:
+        return self._call("GET", f"records/{sobject}/{record_id}")
+
+    def count(self, sobject: str, *, include_deleted: bool = False) -> int:
+        return self._call("GET", f"count/{sobject}", params={"include_deleted": str(include_deleted).lower()})["count"]
