@@ -418,7 +418,7 @@ class Compiler:
             values = [self.literal(column, token) for token in node[3]]
             sql = f"{column.sql}{' COLLATE NOCASE' if text else ''} {'NOT IN' if node[2] else 'IN'} ({', '.join('?' * len(values))})"
             self.compiled.params.extend(values)
-            return sql
+            return f"({sql} OR {column.sql} IS NULL)" if node[2] else sql  # like !=, NOT IN matches null
         if kind == "like":
             self.compiled.params.append(self.literal(column, node[3]))
             return f"{'NOT ' if node[2] else ''}{column.sql} LIKE ? ESCAPE '\\'"
