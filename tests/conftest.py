@@ -3,6 +3,8 @@ import pytest
 
 from tests.factories import AdminFactory, UserFactory
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 
 @pytest.fixture
 def admin_user(db):

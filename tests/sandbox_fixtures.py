@@ -71,7 +71,9 @@ def sandboxes(tmp_path_factory):
             hubspot=hubspot,
             details=details,
             file=path,
-            salesforce_control=SalesforceControl(details["salesforce"]["control_url"], details["salesforce"]["control_token"]),
+            salesforce_control=SalesforceControl(
+                details["salesforce"]["control_url"], details["salesforce"]["control_token"], details["salesforce"]["ca_bundle"]
+            ),
             hubspot_control=HubSpotControl(details["hubspot"]["control_url"], details["hubspot"]["control_token"]),
         )
     finally:

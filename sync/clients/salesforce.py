@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
@@ -94,6 +94,14 @@ def _field_list(fields: list[str]) -> str:
 def soql_datetime(moment: datetime) -> str:
     """A SOQL datetime literal (UTC, whole seconds, rounded down so that ``>=`` misses nothing)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def replication_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """getDeleted/getUpdated ignore seconds and exclude their end: the whole minutes covering
+    ``start`` to ``end`` (so a poll a few seconds long is still a valid window)."""
+    first = start.astimezone(UTC).replace(second=0, microsecond=0)
+    last = end.astimezone(UTC).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return first, max(last, first + timedelta(minutes=1))
 
 
 def _first_error(content) -> dict:
@@ -305,8 +313,10 @@ class SalesforceClient:
         )
 
     def accounts_deleted_between(self, start: datetime, end: datetime) -> list[dict]:
-        """[{"id", "deletedDate"}] of accounts deleted in the window (Salesforce keeps 15 days)."""
-        answer = self._call("Account.deleted", lambda sf: sf.Account.deleted(start.astimezone(UTC), end.astimezone(UTC)))
+        """[{"id", "deletedDate"}] of accounts deleted in the window, widened to whole minutes
+        (Salesforce keeps 15 days); the caller drops the ones it already handled."""
+        first, last = replication_window(start, end)
+        answer = self._call("Account.deleted", lambda sf: sf.Account.deleted(first, last))
         return [{"id": item["id"], "deletedDate": item["deletedDate"]} for item in answer.get("deletedRecords") or []]
 
     def accounts_get(self, ids: list[str], *, fields: list[str]) -> list[dict]:

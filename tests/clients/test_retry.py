@@ -16,3 +16,4 @@ def test_backoff_grows_exponentially_with_jitter(attempt):
 def test_backoff_is_capped_and_honours_retry_after():
     assert backoff_delay(attempt=30, base=1.0) <= MAX_DELAY_SECONDS
     assert backoff_delay(attempt=1, base=0.1, retry_after=7.0) == 7.0
+

@@ -1,0 +1,179 @@
+"""crmsync's Salesforce client through the real simple-salesforce against the Salesforce sandbox."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from sync.choices import ErrorCategory
+from sync.clients import ratelimit
+from sync.clients.exceptions import ApiLimitExceeded, NotConfigured, Transient, Unauthorized
+from sync.clients.salesforce import get_salesforce_client
+from sync.models import IntegrationSettings
+
+UPSERT = "/services/data/*/composite/sobjects/Account/*"
+QUERY = "/services/data/*/query*"
+EXTERNAL_ID = "HubSpot_Company_ID__c"
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(settings):
+    settings.CRM_RETRY_BASE_SECONDS = 0.02
+    settings.CRM_MAX_ATTEMPTS = 4
+
+
+def calls(control, endpoint: str) -> int:
+    return control.stats()["by_endpoint"].get(endpoint, 0)
+
+
+def accounts(count: int, *, start: int = 0) -> list[dict]:
+    return [{EXTERNAL_ID: str(10_000 + n), "Name": f"Company {n}", "Website": f"https://company{n}.example.com"} for n in range(start, start + count)]
+
+
+def test_r10_salesforce_upsert_by_hubspot_id_never_duplicates(salesforce_client, salesforce_control):
+    first = salesforce_client.accounts_upsert_by_hubspot_id(accounts(3))
+    again = salesforce_client.accounts_upsert_by_hubspot_id(accounts(3))  # a retried job
+
+    assert all(r.ok and r.created for r in first)
+    assert [r.id for r in again] == [r.id for r in first] and not any(r.created for r in again)
+    assert [r.key for r in again] == ["10000", "10001", "10002"]
+    assert salesforce_control.count("Account") == 3
+
+
+def test_r10_salesforce_upsert_survives_a_dropped_connection_without_duplicates(salesforce_client, salesforce_control):
+    salesforce_control.add_fault(kind="drop_connection", endpoint=UPSERT, count=1)
+
+    results = salesforce_client.accounts_upsert_by_hubspot_id(accounts(2))
+
+    assert all(r.ok for r in results)
+    assert salesforce_control.count("Account") == 2
+
+
+@pytest.mark.parametrize(
+    ("record", "category", "code"),
+    [
+        ({"Name": "x" * 300}, ErrorCategory.VALUE_TOO_LONG, "STRING_TOO_LONG"),
+        ({"Name": ""}, ErrorCategory.REQUIRED_FIELD_MISSING, "REQUIRED_FIELD_MISSING"),
+        ({"Name": "Acme", "Phone": "call me"}, ErrorCategory.VALIDATION_RULE, "FIELD_CUSTOM_VALIDATION_EXCEPTION"),
+        ({"Name": "Acme", "Industry": "Space Piracy"}, ErrorCategory.INVALID_PICKLIST_VALUE, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),
+    ],
+)
+def test_r12_salesforce_partial_failure_is_rejected_per_record(salesforce_client, salesforce_control, record, category, code):
+    salesforce_control.set_validation_rule(
+        "Phone_Has_No_Letters", sobject="Account", field="Phone", reject_pattern="[A-Za-z]",
+        message="Phone must not contain letters", error_field="Phone",
+    )
+    good, bad = salesforce_client.accounts_upsert_by_hubspot_id([accounts(1)[0], {EXTERNAL_ID: "666", **record}])
+
+    assert good.ok
+    assert not bad.ok and bad.key == "666"
+    assert (bad.error.category, bad.error.code) == (category, code)
+    assert bad.error.message  # Salesforce's own words, kept as they are
+    assert salesforce_control.count("Account") == 1
+
+
+def test_r12_salesforce_duplicate_rule_is_categorised(salesforce_client, salesforce_control):
+    salesforce_control.set_duplicate_rule(True)
+    salesforce_client.accounts_upsert_by_hubspot_id(accounts(1))
+
+    (result,) = salesforce_client.accounts_upsert_by_hubspot_id([{**accounts(1)[0], EXTERNAL_ID: "777"}])
+
+    assert not result.ok and result.error.category == ErrorCategory.DUPLICATE_RULE
+
+
+def test_salesforce_503s_are_retried_until_answered(salesforce_client, salesforce_control):
+    (created,) = salesforce_client.accounts_upsert_by_hubspot_id(accounts(1))
+    salesforce_control.add_fault(kind="error_503", endpoint=QUERY, count=2)
+    salesforce_control.reset_stats()
+
+    found = salesforce_client.accounts_get([created.id], fields=["Name"])
+
+    assert [a["Name"] for a in found] == ["Company 0"]
+    assert calls(salesforce_control, "GET /services/data/<version>/query") == 3
+
+
+def test_salesforce_outage_outlasting_the_retries_raises_transient(salesforce_client, salesforce_control, settings):
+    salesforce_client.limits()  # the org's limit is known: no extra call below
+    salesforce_control.add_fault(kind="error_503", endpoint=QUERY)
+
+    with pytest.raises(Transient) as raised:
+        salesforce_client.accounts_get(["0018d0000000001AAA"], fields=["Name"])
+
+    assert raised.value.code == "SERVER_UNAVAILABLE"
+    assert calls(salesforce_control, "GET /services/data/<version>/query") == settings.CRM_MAX_ATTEMPTS
+
+
+def test_salesforce_expired_session_is_refreshed_once_mid_run(salesforce_client, salesforce_control):
+    salesforce_control.seed(accounts=5)
+    pages = salesforce_client.accounts_iter_all(fields=["Name"])
+    first = next(pages)
+    salesforce_control.expire_sessions()
+
+    rest = list(pages) + salesforce_client.accounts_get([first["Id"]], fields=["Name"])
+
+    assert len(rest) == 5
+    assert calls(salesforce_control, "POST /services/oauth2/token") == 1
+
+
+def test_salesforce_session_that_cannot_be_renewed_raises_unauthorized(salesforce_client, salesforce_control):
+    salesforce_client.limits()
+    salesforce_control.add_fault(kind="expired_session", endpoint=QUERY)
+
+    with pytest.raises(Unauthorized) as raised:
+        salesforce_client.accounts_get(["0018d0000000001AAA"], fields=["Name"])
+
+    assert raised.value.category == ErrorCategory.AUTHENTICATION
+    assert calls(salesforce_control, "POST /services/oauth2/token") == 1
+
+
+def test_salesforce_request_limit_exceeded_raises_api_limit_exceeded(salesforce_client, salesforce_control):
+    IntegrationSettings.objects.update_or_create(id=1, defaults={"api_limit_share_percent": 100})
+    salesforce_control.set_api_limit(1000, used=1000)
+
+    with pytest.raises(ApiLimitExceeded) as raised:
+        salesforce_client.accounts_get(["0018d0000000001AAA"], fields=["Name"])
+
+    assert raised.value.code == "REQUEST_LIMIT_EXCEEDED"
+    assert raised.value.message == "TotalRequests Limit exceeded."
+
+
+def test_salesforce_share_cap_refuses_before_the_org_limit(salesforce_client, salesforce_control):
+    IntegrationSettings.objects.update_or_create(id=1, defaults={"api_limit_share_percent": 1})
+    salesforce_control.set_api_limit(300)  # crmsync may use 1%: 3 calls today
+
+    with pytest.raises(ApiLimitExceeded) as raised:
+        for _ in range(10):
+            salesforce_client.users_active()
+
+    assert raised.value.code == "CRMSYNC_API_SHARE_USED"
+    assert ratelimit.api_calls_today("salesforce") == 3
+    assert salesforce_control.api_usage()["used"] < 300  # the org itself never had to refuse
+
+
+def test_salesforce_changes_and_deletions(salesforce_client, salesforce_control):
+    before = datetime.now(UTC) - timedelta(seconds=2)
+    created = salesforce_client.accounts_upsert_by_hubspot_id(accounts(3))
+    salesforce_control.delete_record("Account", created[0].id)
+
+    changed = list(salesforce_client.accounts_changed_since(before, fields=["Name"]))
+    deleted = salesforce_client.accounts_deleted_between(before, datetime.now(UTC) + timedelta(seconds=1))
+
+    assert [a["Id"] for a in changed] == [r.id for r in created[1:]]
+    assert all("SystemModstamp" in a and "attributes" not in a for a in changed)
+    assert [d["id"] for d in deleted] == [created[0].id]
+
+
+def test_salesforce_check_setup_names_a_missing_external_id_field(salesforce_client, settings):
+    salesforce_client.check_setup()
+    settings.SALESFORCE_EXTERNAL_ID_FIELD = "HubSpot_Record_Key__c"
+
+    with pytest.raises(NotConfigured, match="HubSpot_Record_Key__c"):
+        salesforce_client.check_setup()
+
+
+def test_salesforce_client_without_configuration_names_the_setting(db, settings, tmp_path):
+    settings.SANDBOX_FILE = tmp_path / "missing.json"
+    settings.SALESFORCE_INSTANCE_URL = ""
+    get_salesforce_client.cache_clear()
+
+    with pytest.raises(NotConfigured, match="SALESFORCE_INSTANCE_URL"):
+        get_salesforce_client()
