@@ -10,6 +10,8 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from tests.sandbox.salesforce.clients import salesforce_client
+
 
 def only_error(exception) -> dict:
     body = exception.value.content
@@ -120,8 +122,6 @@ def test_request_limit_exceeded(sf, control):
 
 
 def test_invalid_session_id(details, control):
-    from tests.sandbox.salesforce.conftest import salesforce_client
-
     with pytest.raises(SalesforceExpiredSession) as error:
         salesforce_client(details, session_id="00D8d0000000001!not-a-token").query("SELECT Id FROM Account")
     assert only_error(error) == {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}

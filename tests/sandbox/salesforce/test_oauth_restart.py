@@ -12,7 +12,7 @@ from simple_salesforce.exceptions import SalesforceExpiredSession
 
 from sandbox.salesforce.control import SalesforceControl
 from sandbox.salesforce.server import SalesforceSandbox
-from tests.sandbox.salesforce.conftest import salesforce_client, trusting_session
+from tests.sandbox.salesforce.clients import salesforce_client, trusting_session
 
 REDIRECT_URI = "http://127.0.0.1:8000/salesforce/callback"
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import pytest
 import requests
-from simple_salesforce.exceptions import (
-    SalesforceMalformedRequest,
-    SalesforceResourceNotFound,
-)
+from simple_salesforce.exceptions import SalesforceResourceNotFound
 
 from sandbox.salesforce.values import checksum
 
