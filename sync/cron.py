@@ -6,3 +6,8 @@ from rq import cron
 from sync import jobs
 
 cron.register(jobs.worker_heartbeat, queue_name="default", interval=settings.HEARTBEAT_INTERVAL_SECONDS)
+cron.register(jobs.salesforce_poll, queue_name="sync", interval=settings.POLL_INTERVAL_SECONDS)
+cron.register(jobs.bulk_runs_resume_stale, queue_name="bulk", interval=60)
+# At least 15 s apart: HubSpot allows about 4 searches a second to the whole portal, and webhooks
+# carry the changes within seconds anyway; the search only catches what they missed.
+cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL_INTERVAL_SECONDS, 15))

@@ -40,6 +40,10 @@ class OwnerDirectory:
         email = self.salesforce_user_emails.get(user_id or "")
         return self.hubspot_owner_ids.get(email) if email else None
 
+    def salesforce_user_for(self, owner_id: str | None) -> str | None:
+        email = next((e for e, o in self.hubspot_owner_ids.items() if o == str(owner_id or "")), None)
+        return next((u for u, e in self.salesforce_user_emails.items() if e == email), None) if email else None
+
 
 def owner_directory_build(*, salesforce_users: list[dict], hubspot_owners: list[dict]) -> OwnerDirectory:
     return OwnerDirectory(
@@ -174,6 +178,121 @@ def account_to_company_write(
             if decision.conflict:
                 write.conflicts.append(prop)
             write.snapshot[prop] = {rules.HUBSPOT: mapped, rules.SALESFORCE: salesforce_value}
+        else:
+            write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: salesforce_value}
+    return write
+
+
+# --- HubSpot → Salesforce -----------------------------------------------------------------------
+
+
+def hubspot_to_salesforce_value(*, mapping, value, owners: OwnerDirectory | None = None):
+    """The Salesforce value for HubSpot ``value`` of ``mapping``'s property.
+
+    None clears the field; ``KEEP`` means there is no counterpart (an owner whose e-mail is no
+    active Salesforce user's): Salesforce's value is left alone. Raises ``MappingError``.
+    """
+    name = mapping.hubspot_property
+    if rules.value_is_blank(value):
+        return None
+    text = str(value).strip()
+    if mapping.field_type == FieldType.NUMBER:
+        number = _number_text(text, field=name)
+        return int(number) if re.fullmatch(r"-?\d+", number) else float(number)
+    if mapping.field_type == FieldType.DATE:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return text
+        moment = rules.as_instant(text)
+        if moment is None:
+            raise MappingError(field=name, message=f"{value!r} is not a date")
+        moment = moment.astimezone(timezone.utc)
+        # HubSpot keeps a date as midnight UTC: that is a Salesforce date, not a moment.
+        if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
+            return moment.date().isoformat()
+        return moment.isoformat().replace("+00:00", "Z")
+    if mapping.field_type == FieldType.BOOLEAN:
+        if text.lower() in ("true", "false"):
+            return text.lower() == "true"
+        raise MappingError(field=name, message=f"{value!r} is not a checkbox value")
+    if mapping.field_type == FieldType.OWNER:
+        user_id = owners.salesforce_user_for(text) if owners is not None else None
+        return user_id if user_id is not None else KEEP
+    if mapping.field_type == FieldType.ENUMERATION:
+        value_map = mapping.value_map or {}
+        return ";".join(value_map.get(part, part) for part in text.split(";"))
+    return text
+
+
+KEEP = object()  # hubspot_to_salesforce_value: no counterpart, leave Salesforce's value alone
+
+
+def _salesforce_equal(mapping, mapped, salesforce_value) -> bool:
+    if mapping.hubspot_property == DOMAIN_PROPERTY:
+        return rules.normalise_domain(str(mapped or "")) == rules.normalise_domain(str(salesforce_value or ""))
+    return rules.values_same(mapped, salesforce_value)
+
+
+@dataclass
+class AccountWrite:
+    """What syncing one company to its account comes to."""
+
+    fields: dict = field(default_factory=dict)  # Salesforce fields to write
+    changes: dict[str, list] = field(default_factory=dict)  # {field: [old, new]}
+    contested: list[str] = field(default_factory=list)  # Two-way: changed on both sides, HubSpot's latest
+    snapshot: dict[str, dict] = field(default_factory=dict)  # the record's next synced_values
+    errors: list[MappingError] = field(default_factory=list)
+
+
+def company_to_account_write(
+    *,
+    company_properties: dict,
+    mappings: list,
+    account: dict,
+    synced_values: dict,
+    hubspot_changed_at: datetime | None,
+    salesforce_changed_at: datetime | None,
+    owners: OwnerDirectory | None,
+    force: bool = False,
+) -> AccountWrite:
+    """The HubSpot → Salesforce half of each mapping's sync rule (SPEC §3) for one record.
+
+    ``account`` holds the account's current values ({} for a new account). The snapshot moves
+    only for fields settled here; a field Salesforce should win keeps its old snapshot, so the
+    Salesforce → HubSpot side still sees it as changed. ``force`` (bulk resync, R9) writes the
+    HubSpot value even when unchanged, where the rule lets HubSpot's value flow at all.
+    """
+    write = AccountWrite(snapshot=dict(synced_values))
+    for mapping in mappings:
+        if mapping.sync_rule in (SyncRule.DONT_SYNC, SyncRule.ALWAYS_USE_SALESFORCE):
+            continue
+        prop, name = mapping.hubspot_property, mapping.salesforce_field
+        hubspot_value, salesforce_value = company_properties.get(prop), account.get(name)
+        try:
+            mapped = hubspot_to_salesforce_value(mapping=mapping, value=hubspot_value, owners=owners)
+        except MappingError as error:
+            write.errors.append(error)
+            continue
+        equal = mapped is not KEEP and _salesforce_equal(mapping, mapped, salesforce_value)
+        decision = rules.field_decide(
+            rule=mapping.sync_rule,
+            hubspot_value=hubspot_value,
+            salesforce_value=salesforce_value,
+            synced=synced_values.get(prop),
+            hubspot_changed_at=hubspot_changed_at,
+            salesforce_changed_at=salesforce_changed_at,
+            values_equal=equal,
+        )
+        if decision.writes_hubspot:
+            continue
+        # Forced, HubSpot's value still only fills a blank field under "Prefer Salesforce unless blank".
+        may_force = force and (mapping.sync_rule == SyncRule.TWO_WAY or rules.value_is_blank(salesforce_value))
+        if (decision.writes_salesforce or may_force) and mapped is not KEEP:
+            write.fields[name] = mapped
+            if not equal:
+                write.changes[name] = [salesforce_value, mapped]
+            if decision.contested:
+                write.contested.append(name)
+            write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: mapped}
         else:
             write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: salesforce_value}
     return write

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import urlsplit
 
-from sync.choices import Direction, ErrorCategory, FieldType, SyncRule
+from sync.choices import DefaultObject, Direction, ErrorCategory, FieldType, SalesforceContactType, SyncRule
 
 
 def normalise_domain(value: str | None) -> str:
@@ -118,6 +118,7 @@ class FieldDecision:
     direction: str | None
     reason: str
     conflict: bool = False
+    contested: bool = False  # Two-way: both sides changed since the last sync (the log says so)
 
     @property
     def writes_hubspot(self) -> bool:
@@ -181,10 +182,10 @@ def field_decide(
     if hubspot_changed and not salesforce_changed:
         return FieldDecision(TO_SALESFORCE, "changed in HubSpot")
     if hubspot_changed_at and salesforce_changed_at and hubspot_changed_at > salesforce_changed_at:
-        return FieldDecision(TO_SALESFORCE, "changed on both sides; HubSpot's change is the latest")
+        return FieldDecision(TO_SALESFORCE, "changed on both sides; HubSpot's change is the latest", contested=True)
     if hubspot_changed_at and salesforce_changed_at and salesforce_changed_at > hubspot_changed_at:
-        return FieldDecision(TO_HUBSPOT, "changed on both sides; Salesforce's change is the latest")
-    return FieldDecision(TO_HUBSPOT, "changed on both sides at the same time: Salesforce wins", conflict=True)
+        return FieldDecision(TO_HUBSPOT, "changed on both sides; Salesforce's change is the latest", contested=True)
+    return FieldDecision(TO_HUBSPOT, "changed on both sides at the same time: Salesforce wins", conflict=True, contested=True)
 
 
 # --- Matching (R10) and eligibility (R3, R4) -----------------------------------------------------
@@ -306,3 +307,246 @@ def hubspot_error_category(*, category: str | None, status: int | None = None, p
         return HUBSPOT_ERROR_CATEGORIES[category]
     return {401: ErrorCategory.AUTHENTICATION, 403: ErrorCategory.PERMISSION, 404: ErrorCategory.NOT_FOUND,
             409: ErrorCategory.DUPLICATE_RULE, 429: ErrorCategory.API_LIMIT}.get(status or 0, ErrorCategory.OTHER)
+
+
+# --- Field mapping types (R11) and bulk resync directions (R5) -----------------------------------
+
+# HubSpot property types as (type, fieldType) pairs offered by the mapping form, and Salesforce
+# Account field types as describe() names them.
+HUBSPOT_PROPERTY_TYPES = {
+    "text": "Single-line text",
+    "textarea": "Multi-line text",
+    "number": "Number",
+    "select": "Dropdown select",
+    "radio": "Radio select",
+    "checkbox": "Multiple checkboxes",
+    "booleancheckbox": "Single checkbox",
+    "date": "Date picker",
+    "datetime": "Date and time",
+    "owner": "HubSpot owner",
+    "user": "HubSpot user",
+}
+SALESFORCE_FIELD_TYPES = {
+    "string": "Text",
+    "textarea": "Text area",
+    "email": "Email",
+    "phone": "Phone",
+    "url": "URL",
+    "double": "Number",
+    "int": "Integer",
+    "currency": "Currency",
+    "percent": "Percent",
+    "picklist": "Picklist",
+    "multipicklist": "Multi-select picklist",
+    "reference": "Lookup (reference)",
+    "boolean": "Checkbox",
+    "date": "Date",
+    "datetime": "Date/Time",
+}
+# HubSpot's connector's compatibility table (SPEC §7): HubSpot type → (Salesforce types, mapping type).
+_COMPATIBLE_TYPES = {
+    "text": ({"string", "textarea", "email", "phone", "url"}, FieldType.TEXT),
+    "textarea": ({"textarea"}, FieldType.TEXT),
+    "number": ({"double", "int", "currency", "percent"}, FieldType.NUMBER),
+    "select": ({"picklist", "reference"}, FieldType.ENUMERATION),
+    "radio": ({"picklist", "reference"}, FieldType.ENUMERATION),
+    "checkbox": ({"multipicklist"}, FieldType.ENUMERATION),
+    "booleancheckbox": ({"boolean"}, FieldType.BOOLEAN),
+    "date": ({"date", "datetime"}, FieldType.DATE),
+    "datetime": ({"date", "datetime"}, FieldType.DATE),
+    "owner": ({"reference"}, FieldType.OWNER),
+}
+# The types a stored mapping's field_type stands for when no finer type is known (editing).
+FIELD_TYPE_DEFAULTS = {
+    FieldType.TEXT: ("text", "string"),
+    FieldType.NUMBER: ("number", "double"),
+    FieldType.ENUMERATION: ("select", "picklist"),
+    FieldType.DATE: ("date", "date"),
+    FieldType.BOOLEAN: ("booleancheckbox", "boolean"),
+    FieldType.OWNER: ("owner", "reference"),
+}
+
+
+@dataclass(frozen=True)
+class TypeCheck:
+    field_type: str | None  # the mapping's FieldType when compatible
+    error: str = ""
+
+
+def mapping_type_check(*, hubspot_type: str, salesforce_type: str, value_map: dict | None = None) -> TypeCheck:
+    """R11: whether a HubSpot property of ``hubspot_type`` can map to a Salesforce field of
+    ``salesforce_type``, and as which mapping type; the error says what would fit instead."""
+    hubspot_label = HUBSPOT_PROPERTY_TYPES.get(hubspot_type, hubspot_type)
+    salesforce_label = SALESFORCE_FIELD_TYPES.get(salesforce_type, salesforce_type)
+    if hubspot_type == "user":
+        return TypeCheck(None, "HubSpot user properties cannot be mapped; map the HubSpot owner to the Salesforce owner instead.")
+    if hubspot_type not in _COMPATIBLE_TYPES:
+        return TypeCheck(None, f"Unknown HubSpot property type '{hubspot_type}'.")
+    if salesforce_type not in SALESFORCE_FIELD_TYPES:
+        return TypeCheck(None, f"Unknown Salesforce field type '{salesforce_type}'.")
+    allowed, field_type = _COMPATIBLE_TYPES[hubspot_type]
+    if salesforce_type not in allowed:
+        fits = ", ".join(SALESFORCE_FIELD_TYPES[name] for name in sorted(allowed))
+        return TypeCheck(
+            None,
+            f"A HubSpot {hubspot_label} property cannot map to a Salesforce {salesforce_label} field; "
+            f"it can map to: {fits}.",
+        )
+    if field_type == FieldType.ENUMERATION and salesforce_type != "reference" and not value_map:
+        return TypeCheck(
+            None,
+            "An enumeration ↔ picklist mapping needs a value map: one line per HubSpot option, "
+            "HUBSPOT_VALUE=Salesforce value.",
+        )
+    return TypeCheck(field_type)
+
+
+def parse_value_map(text: str) -> dict[str, str]:
+    """``"HUBSPOT=Salesforce"`` lines → ``{hubspot: salesforce}``; a HubSpot value may appear once."""
+    value_map: dict[str, str] = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        hubspot_value, sep, salesforce_value = line.partition("=")
+        if not sep or not hubspot_value.strip() or not salesforce_value.strip():
+            raise ValueError(f"line {number} ('{line}') is not HUBSPOT_VALUE=Salesforce value")
+        if hubspot_value.strip() in value_map:
+            raise ValueError(f"line {number}: the HubSpot value '{hubspot_value.strip()}' is mapped twice")
+        value_map[hubspot_value.strip()] = salesforce_value.strip()
+    return value_map
+
+
+def format_value_map(value_map: dict) -> str:
+    return "\n".join(f"{hubspot}={salesforce}" for hubspot, salesforce in value_map.items())
+
+
+def mapping_sync_directions(rule: str) -> list[str]:
+    """R5: the directions a bulk resync of a mapping pushes, per its rule (SPEC §3).
+
+    Salesforce → HubSpot first: under "Prefer Salesforce unless blank" HubSpot only fills the
+    Salesforce fields that are still blank after that.
+    """
+    if rule == SyncRule.ALWAYS_USE_SALESFORCE:
+        return [TO_HUBSPOT]
+    if rule in (SyncRule.PREFER_SALESFORCE_UNLESS_BLANK, SyncRule.TWO_WAY):
+        return [TO_HUBSPOT, TO_SALESFORCE]
+    return []
+
+
+def progress_estimate(*, done: int, total: int | None, elapsed_seconds: float) -> tuple[float | None, float | None]:
+    """A run's rate (records a second) and seconds left, from what it has done so far."""
+    if done <= 0 or elapsed_seconds <= 0:
+        return None, None
+    rate = done / elapsed_seconds
+    if total is None:
+        return rate, None
+    return rate, max(total - done, 0) / rate
+
+
+# --- HubSpot → Salesforce: R7 account creation, contacts (R1), lifecycle (R8) ---------------------
+
+
+def contact_in_inclusion_list(*, conditions: list[dict], properties: dict) -> bool:
+    """R1: a contact qualifies when every condition holds (case-insensitive); no conditions = every contact."""
+    return all(
+        str(properties.get(condition["property"]) or "").strip().lower() == str(condition["value"]).strip().lower()
+        for condition in conditions
+    )
+
+
+def contact_salesforce_link(*, contacts: list[dict], leads: list[dict]) -> tuple[str | None, str]:
+    """The Salesforce record a HubSpot contact is linked to by e-mail: a Contact before a Lead (a
+    converted lead lives on as the contact); a Contact with no AccountId is a private contact.
+    Returns (Salesforce Id, SalesforceContactType value); (None, "") when there is none."""
+    if contacts:
+        contact = sorted(contacts, key=lambda c: (not c.get("AccountId"), c["Id"]))[0]
+        return contact["Id"], (SalesforceContactType.CONTACT if contact.get("AccountId") else SalesforceContactType.PRIVATE_CONTACT)
+    if leads:
+        return sorted(leads, key=lambda lead: lead["Id"])[0]["Id"], SalesforceContactType.LEAD
+    return None, SalesforceContactType.NONE
+
+
+# Mail services whose domain names no company: auto-create never makes a "gmail.com" company.
+FREE_MAIL_DOMAINS = frozenset(
+    {"gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com", "icloud.com", "me.com",
+     "aol.com", "gmx.com", "gmx.de", "proton.me", "protonmail.com", "libero.it", "yandex.ru", "mail.ru", "qq.com"}
+)
+
+
+def email_company_domain(email: str | None) -> str:
+    """The company domain an e-mail address points to ("" for free mail or no valid domain)."""
+    _, at, host = (email or "").strip().rpartition("@")
+    domain = normalise_domain(host) if at else ""
+    return "" if domain in FREE_MAIL_DOMAINS else domain
+
+
+@dataclass(frozen=True)
+class ContactFacts:
+    """What R7 needs to know of one HubSpot contact associated with the company."""
+
+    salesforce_type: str  # a SalesforceContactType value
+    in_inclusion_list: bool
+
+
+R7_AUTO_CREATED = "the company was created by automatic company creation and the default object is Contact"
+R7_PRIVATE_CONTACT = "an associated contact syncs with a private Salesforce contact"
+R7_INCLUSION_LIST = "an associated contact qualifies for the Salesforce inclusion list"
+R7_NO_CONTACTS = "the company is not associated with any HubSpot contact"
+R7_ONLY_LEADS = "all associated contacts sync with Salesforce leads"
+R7_NONE_INCLUDED = "none of the associated contacts is in the Salesforce inclusion list"
+
+
+def account_creation_decision(
+    *, auto_created: bool, default_object: str, contacts: list[ContactFacts]
+) -> tuple[bool, str]:
+    """R7: whether a company created in HubSpot creates a Salesforce account, and why.
+
+    The three "does not create" conditions are checked first (any one refuses); then the three
+    "creates" conditions in the article's order (the first that holds is the reason).
+    """
+    if not contacts:
+        return False, R7_NO_CONTACTS
+    if all(c.salesforce_type == SalesforceContactType.LEAD for c in contacts):
+        return False, R7_ONLY_LEADS
+    if not any(c.in_inclusion_list for c in contacts):
+        return False, R7_NONE_INCLUDED
+    if auto_created and default_object == DefaultObject.CONTACT:
+        return True, R7_AUTO_CREATED
+    if any(c.salesforce_type == SalesforceContactType.PRIVATE_CONTACT for c in contacts):
+        return True, R7_PRIVATE_CONTACT
+    return True, R7_INCLUSION_LIST
+
+
+# HubSpot's lifecycle stages, earliest first. "other" sits outside the funnel: it ranks below every
+# stage, so a company at "other" may move into the funnel, and "other" never moves a company.
+LIFECYCLE_ORDER = (
+    "subscriber",
+    "lead",
+    "marketingqualifiedlead",
+    "salesqualifiedlead",
+    "opportunity",
+    "customer",
+    "evangelist",
+)
+
+
+def lifecycle_rank(stage: str | None) -> int:
+    return LIFECYCLE_ORDER.index(stage) if stage in LIFECYCLE_ORDER else -1
+
+
+def lifecycle_furthest(stages: list[str | None]) -> str | None:
+    """The furthest funnel stage among these (None when none is in the funnel)."""
+    ranked = [stage for stage in stages if lifecycle_rank(stage) >= 0]
+    return max(ranked, key=lifecycle_rank) if ranked else None
+
+
+def lifecycle_can_move(*, current: str | None, new: str | None) -> bool:
+    """R8: lifecycle stages only move forward, as in HubSpot."""
+    return lifecycle_rank(new) > lifecycle_rank(current)
+
+
+def company_lifecycle_target(*, company_stage: str | None, contact_stages: list[str | None]) -> str | None:
+    """R8: the stage a company moves to (the furthest among its contacts), or None to stay."""
+    furthest = lifecycle_furthest(contact_stages)
+    return furthest if lifecycle_can_move(current=company_stage, new=furthest) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import django_rq
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -257,3 +258,23 @@ def sync_run_progress(
 def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: str = "") -> None:
     SyncRun.objects.filter(id=run_id).update(status=status, message=message, finished_at=timezone.now())
     logger.info("sync.run_finished", extra={"run_id": run_id, "status": status})
+
+
+def company_resync_request(*, company_id: int, user=None) -> SyncRun:
+    """R9 Actions > Resync: a tracked run, worked by ``sync.jobs.company_resync`` once this commits.
+
+    A click while a resync of the company is still queued returns that run instead of a second one.
+    """
+    from sync import jobs  # imported here: the jobs module imports this one
+
+    with transaction.atomic():
+        company = Company.objects.select_for_update().get(id=company_id)
+        pending = SyncRun.objects.filter(
+            kind=SyncRun.Kind.RECORD_RESYNC, company=company, status=SyncRun.Status.QUEUED
+        ).first()
+        if pending is not None:
+            return pending
+        run = sync_run_start(kind=SyncRun.Kind.RECORD_RESYNC, company=company, user=user, total=1, queued=True)
+        django_rq.get_queue("sync").enqueue(jobs.company_resync, run_id=run.id, job_id=f"company-resync-{run.id}")
+    logger.info("sync.company_resync_requested", extra={"company_id": company_id, "run_id": run.id})
+    return run
