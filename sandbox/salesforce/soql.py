@@ -413,7 +413,8 @@ class Compiler:
         if kind == "not":
             return f"(NOT {self.condition(node[1])})"
         column = self.resolve(node[1])
-        text = column.field.type in TEXT_TYPES
+        # Text compares ignore case; IDs and external IDs compare exactly, so their indexes serve.
+        text = column.field.type in TEXT_TYPES and column.field.type not in ("id", "reference") and not column.field.unique
         if kind == "in":
             values = [self.literal(column, token) for token in node[3]]
             sql = f"{column.sql}{' COLLATE NOCASE' if text else ''} {'NOT IN' if node[2] else 'IN'} ({', '.join('?' * len(values))})"

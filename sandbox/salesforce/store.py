@@ -505,16 +505,20 @@ class SalesforceStore:
                      "CreatedById": user_id, "LastModifiedById": user_id}
             if sobject.field("OwnerId"):
                 audit["OwnerId"] = user_id
-            rows = []
-            for number, record_id in enumerate(ids, start=base + 1):
-                values = make(rng, number, account_ids)
-                rows.append({**values, **self._derived(sobject, values), **audit, "Id": record_id})
-            columns = list(rows[0])
+            numbered = enumerate(ids, start=base + 1)
+            first = make(rng, base + 1, account_ids)
+            columns = [*first, *self._derived(sobject, first), *audit, "Id"]
             column_list = ", ".join('"' + column + '"' for column in columns)
             sql = f'INSERT INTO "{sobject.name}" ({column_list}) VALUES ({", ".join("?" * len(columns))})'
-            with self.transaction():
-                for start in range(0, len(rows), 50_000):
-                    self.db.executemany(sql, ([row.get(c) for c in columns] for row in rows[start:start + 50_000]))
+
+            def rows():
+                for number, record_id in numbered:
+                    values = first if number == base + 1 else make(rng, number, account_ids)
+                    row = {**values, **self._derived(sobject, values), **audit, "Id": record_id}
+                    yield [row.get(column) for column in columns]
+
+            with self.transaction():  # executemany consumes the generator: memory stays flat
+                self.db.executemany(sql, rows())
             if sobject is schema.ACCOUNT:
                 account_ids = ids
             result[sobject.name] = {"count": count, "first_id": ids[0], "last_id": ids[-1]}
