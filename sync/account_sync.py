@@ -1,0 +1,576 @@
+"""Salesforce accounts → HubSpot companies: change detection, the sync itself, import, deletions.
+
+Every write to HubSpot is keyed by an ID (batch upsert on the unique Salesforce-ID property for
+a company crmsync does not know yet, batch update by company ID for a linked or domain-matched
+one), so a retried or duplicated job never creates a second company (R10).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import islice
+
+import django_rq
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from sync import jobs, mappers, rules, selectors, services
+from sync.clients.exceptions import CrmError, NotConfigured
+from sync.clients.hubspot import get_hubspot_client
+from sync.clients.salesforce import get_salesforce_client
+from sync.models import Company, FieldMapping, FieldType, IntegrationSettings, SyncEvent, SyncRule, SyncRun, SyncStatus
+
+logger = logging.getLogger(__name__)
+
+TO_HUBSPOT = rules.TO_HUBSPOT
+HUBSPOT_BATCH_SIZE = 100  # HubSpot batch endpoints take 100 inputs a call
+# Re-read this far behind the SystemModstamp watermark: changes committed late within the same
+# second(s) are not missed; re-processing one is harmless (compared with the snapshot, upserted).
+WATERMARK_OVERLAP = timedelta(seconds=2)
+# Salesforce's getDeleted reaches back 15 days; older than that, start from the edge of the window.
+DELETED_WINDOW = timedelta(days=15) - timedelta(minutes=5)
+DELETED_POLL_INTERVAL = timedelta(seconds=60)
+WATERMARK_KEY = "salesforce_account_watermark"
+DELETED_WATERMARK_KEY = "salesforce_deleted_watermark"
+LAST_POLL_KEY = "salesforce_last_poll"
+ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+SYNC_QUEUE = "sync"
+BULK_QUEUE = "bulk"
+SYNC_COMPANIES_OFF = (
+    'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first. '
+    "Nothing was imported."
+)
+
+
+class SyncUnavailable(Exception):
+    """The sync cannot run at all (Sync companies off, a CRM not configured or not answering)."""
+
+
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def _mappings(only_fields: list[str] | None) -> list[FieldMapping]:
+    mappings = list(FieldMapping.objects.filter(enabled=True))
+    if only_fields:
+        wanted = set(only_fields)
+        mappings = [m for m in mappings if m.hubspot_property in wanted or m.salesforce_field in wanted]
+    return mappings
+
+
+def _account_fields(mappings: list[FieldMapping]) -> list[str]:
+    fields = [*ACCOUNT_BASE_FIELDS, settings.SALESFORCE_EXTERNAL_ID_FIELD, *(m.salesforce_field for m in mappings)]
+    return list(dict.fromkeys(fields))
+
+
+def _time(value) -> datetime | None:
+    return rules.as_instant(value) if value else None
+
+
+def _owner_directory(sf, hs, mappings: list[FieldMapping]) -> mappers.OwnerDirectory | None:
+    if not any(m.field_type == FieldType.OWNER and m.sync_rule != SyncRule.DONT_SYNC for m in mappings):
+        return None
+    return mappers.owner_directory_build(salesforce_users=sf.users_active(), hubspot_owners=hs.owners())
+
+
+# --- The sync of a batch of accounts ------------------------------------------------------------
+
+
+@dataclass
+class _Planned:
+    """One account's place in a batch: its company row (if any) and what to write."""
+
+    account: dict
+    company: Company | None
+    hubspot_id: str | None
+    write: mappers.CompanyWrite
+    action: str  # create, link, update
+
+
+def accounts_sync_to_hubspot(
+    *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False
+) -> dict:
+    """Sync these accounts now, as an import, a retry or a resync asks (R4a): each account gets its
+    company even if it is older than the switch-on. Returns {"succeeded", "failed", "skipped"}."""
+    return _accounts_sync_by_id(account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force, explicit=True)
+
+
+def account_changes_sync(*, account_ids: list[str]) -> dict:
+    """Sync accounts the poll saw change: R3 and R4b decide which ones get a company."""
+    return _accounts_sync_by_id(account_ids=account_ids, run_id=None, only_fields=None, force=False, explicit=False)
+
+
+def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -> dict:
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    integration = IntegrationSettings.load()
+    run = SyncRun.objects.filter(id=run_id).first() if run_id else None
+    if not integration.sync_companies or not account_ids:
+        counts["skipped"] = len(account_ids)  # R2: nothing moves while Sync companies is off
+        return counts
+    sf = get_salesforce_client()
+    mappings = _mappings(only_fields)
+    for chunk in _chunks(dict.fromkeys(account_ids), HUBSPOT_BATCH_SIZE):
+        try:
+            accounts = sf.accounts_get(chunk, fields=_account_fields(mappings))
+            # Missing ids were deleted in the meantime: the deletion poll handles them.
+            counts["skipped"] += len(chunk) - len(accounts)
+            batch_counts = accounts_batch_sync(
+                accounts=accounts, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit
+            )
+        except CrmError as error:
+            # The batch could not even be read or written (API limit, authentication, an outage
+            # outlasting the retries): each account gets a retryable error instead of being lost.
+            for account_id in chunk:
+                linked = Company.objects.filter(salesforce_account_id=account_id).first()
+                _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
+            batch_counts = {"succeeded": 0, "failed": len(chunk), "skipped": 0}
+            if run is not None:
+                services.sync_run_progress(run_id=run.id, processed=len(chunk), failed=len(chunk))
+        for key in counts:
+            counts[key] += batch_counts[key]
+    return counts
+
+
+def accounts_batch_sync(
+    *,
+    accounts: list[dict],
+    integration: IntegrationSettings,
+    mappings: list[FieldMapping],
+    run: SyncRun | None,
+    force: bool,
+    explicit: bool,
+) -> dict:
+    """Sync up to 100 fetched accounts to HubSpot in as few calls as the API allows; a failing
+    record is recorded as a categorised error and never stops the others."""
+    sf, hs = get_salesforce_client(), get_hubspot_client()
+    calls_before = sf.api_calls + hs.api_calls
+    hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    owners = _owner_directory(sf, hs, mappings)
+    matched = _companies_match(accounts)
+    eligible = []
+    for account in accounts:
+        company = matched.get(account["Id"])
+        linked = company is not None and company.salesforce_account_id == account["Id"] and company.hubspot_id
+        if linked or rules.account_should_create_company(
+            sync_companies=integration.sync_companies,
+            enabled_at=integration.sync_companies_enabled_at,
+            account_created_at=_time(account.get("CreatedDate")),
+            account_modified_at=_time(account.get("LastModifiedDate") or account.get("SystemModstamp")),
+            explicit=explicit,
+        ):
+            eligible.append(account)
+        else:
+            counts["skipped"] += 1
+    hubspot_ids = [c.hubspot_id for a in eligible if (c := matched.get(a["Id"])) and c.hubspot_id]
+    current = {
+        record["id"]: record
+        for record in hs.companies_get(hubspot_ids, properties=[*(m.hubspot_property for m in mappings), "salesforceaccountid"])
+        if not record.get("archived")
+    } if hubspot_ids else {}
+
+    planned = [_plan(account, matched.get(account["Id"]), current, mappings, owners, force) for account in eligible]
+    results = _hubspot_write(hs, planned)
+    now = timezone.now()
+    share = _calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
+    written = []
+    for plan, calls in zip(planned, share):
+        result = results.get(id(plan))
+        if isinstance(result, CrmError) or (result is not None and not result.ok):
+            _account_failure_record(
+                account=plan.account, company=plan.company, error=result if isinstance(result, CrmError) else result.error,
+                run=run, api_calls=calls, action=plan.action, changes=plan.write.changes,
+            )
+            counts["failed"] += 1
+            continue
+        hubspot_id = result.id if result is not None else plan.hubspot_id
+        company = _company_link(plan, hubspot_id, now)
+        _record_success(plan, company, run, calls, wrote=result is not None)
+        written.append((plan.account, company))
+        counts["failed" if plan.write.errors else "succeeded"] += 1
+    _salesforce_link_back(sf, written, run)
+    if run is not None:
+        services.sync_run_progress(run_id=run.id, processed=len(accounts), succeeded=counts["succeeded"], failed=counts["failed"])
+    return counts
+
+
+def _companies_match(accounts: list[dict]) -> dict[str, Company]:
+    """R10 for a batch: each account's company by account ID, else by website domain (oldest wins;
+    the others on that domain are flagged as possible duplicates)."""
+    ids = [a["Id"] for a in accounts]
+    domains = {rules.normalise_domain(a.get("Website")) for a in accounts} - {""}
+    rows = {
+        c.pk: c
+        for c in Company.objects.filter(
+            Q(salesforce_account_id__in=ids)
+            | Q(domain__in=domains, salesforce_account_id__isnull=True, hubspot_id__isnull=False, salesforce_deleted=False)
+        )
+    }
+    candidates = [
+        rules.CompanyCandidate(
+            pk=c.pk, salesforce_account_id=c.salesforce_account_id, domain=c.domain, created_at=c.hubspot_created_at or c.created_at
+        )
+        for c in rows.values()
+    ]
+    matched, taken = {}, set()
+    for account in accounts:
+        match = rules.match_company(
+            account_id=account["Id"],
+            website=account.get("Website"),
+            candidates=[c for c in candidates if c.pk not in taken or c.salesforce_account_id == account["Id"]],
+        )
+        if match.pk is None:
+            continue
+        matched[account["Id"]] = rows[match.pk]
+        taken.add(match.pk)
+        if match.possible_duplicates:
+            Company.objects.filter(pk__in=match.possible_duplicates).update(possible_duplicate_of=match.pk)
+            logger.info("sync.possible_duplicates", extra={"company_id": match.pk, "duplicate_ids": list(match.possible_duplicates)})
+    return matched
+
+
+def _plan(account, company, current, mappings, owners, force) -> _Planned:
+    hubspot_id = company.hubspot_id if company is not None else None
+    record = current.get(hubspot_id) if hubspot_id else None
+    if hubspot_id and record is None:
+        hubspot_id = None  # gone from HubSpot: the upsert below creates it again
+    linked = company is not None and company.salesforce_account_id == account["Id"] and hubspot_id
+    write = mappers.account_to_company_write(
+        account=account,
+        mappings=mappings,
+        hubspot_properties=record["properties"] if record else {},
+        synced_values=company.synced_values if linked else {},
+        hubspot_changed_at=_time(record.get("updatedAt")) if record else None,
+        salesforce_changed_at=_time(account.get("LastModifiedDate") or account.get("SystemModstamp")),
+        owners=owners,
+        force=force,
+    )
+    action = "update" if linked else ("link" if hubspot_id else "create")
+    if write.properties or not linked:
+        # SPEC §7's link properties, as HubSpot's own connector keeps them.
+        write.properties["salesforceaccountid"] = account["Id"]
+        write.properties["salesforcelastsynctime"] = str(int(timezone.now().timestamp() * 1000))
+        if not linked:
+            write.properties["salesforcedeleted"] = "false"
+        if hubspot_id:
+            # An update by company ID: set the unique property that later upserts are keyed by.
+            write.properties[settings.HUBSPOT_ACCOUNT_ID_PROPERTY] = account["Id"]
+    return _Planned(account=account, company=company, hubspot_id=hubspot_id, write=write, action=action)
+
+
+def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
+    """Write the batch: {id(plan): RecordResult or the CrmError that failed its whole call}."""
+    results: dict[int, object] = {}
+    upserts = [p for p in planned if p.write.properties and not p.hubspot_id]
+    updates = [p for p in planned if p.write.properties and p.hubspot_id]
+    calls = (
+        (upserts, lambda p: p.account["Id"], lambda batch: hs.companies_upsert_by_salesforce_id(
+            [{"salesforce_account_id": p.account["Id"], "properties": p.write.properties} for p in batch])),
+        (updates, lambda p: p.hubspot_id, lambda batch: hs.companies_update(
+            [{"id": p.hubspot_id, "properties": p.write.properties} for p in batch])),
+    )
+    for plans, key_of, write in calls:
+        if not plans:
+            continue
+        try:
+            by_key = {result.key: result for result in write(plans)}
+        except CrmError as error:
+            logger.warning("sync.hubspot_batch_failed", extra={"records": len(plans), "code": getattr(error, "code", "")})
+            by_key = {key_of(p): error for p in plans}
+        for plan in plans:
+            results[id(plan)] = by_key.get(key_of(plan))
+    return results
+
+
+def _calls_share(calls: int, records: int) -> list[int]:
+    """The batch's API calls spread over its records for the per-record log."""
+    if not records:
+        return []
+    base, rest = divmod(calls, records)
+    return [base + (1 if index < rest else 0) for index in range(records)]
+
+
+@transaction.atomic
+def _company_link(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
+    """Store the link account ↔ company; one row per account and per company whatever ran before."""
+    account = plan.account
+    rows = list(
+        Company.objects.select_for_update().filter(Q(salesforce_account_id=account["Id"]) | Q(hubspot_id=hubspot_id))
+    )
+    company = next((c for c in rows if c.hubspot_id == hubspot_id), None) or next(iter(rows), None) or Company()
+    for other in rows:
+        if other.pk != company.pk:
+            if other.hubspot_id:
+                other.salesforce_account_id = None  # linked to a company HubSpot no longer has
+                other.save(update_fields=["salesforce_account_id", "updated_at"])
+            else:
+                other.delete()  # a placeholder from an earlier failed create
+    company.hubspot_id = hubspot_id
+    company.salesforce_account_id = account["Id"]
+    company.name = (account.get("Name") or company.name)[:255]
+    company.domain = rules.normalise_domain(account.get("Website")) or company.domain
+    company.properties = {**company.properties, **plan.write.properties}
+    company.synced_values = plan.write.snapshot
+    company.sync_status = SyncStatus.FAILED if plan.write.errors else SyncStatus.SYNCED
+    company.salesforce_deleted = False
+    company.possible_duplicate_of = None
+    company.last_synced_at = now
+    company.last_sync_direction = TO_HUBSPOT
+    company.salesforce_updated_at = _time(account.get("SystemModstamp"))
+    company.hubspot_created_at = company.hubspot_created_at or now
+    company.save()
+    return company
+
+
+def _company_placeholder(account: dict) -> Company:
+    """The row a failed create hangs its error on, so the error report lists and retries it."""
+    try:
+        with transaction.atomic():
+            company, _ = Company.objects.get_or_create(
+                salesforce_account_id=account["Id"],
+                defaults={"name": (account.get("Name") or "")[:255], "domain": rules.normalise_domain(account.get("Website"))},
+            )
+    except IntegrityError:
+        company = Company.objects.get(salesforce_account_id=account["Id"])
+    return company
+
+
+def _account_failure_record(
+    *, account: dict, company: Company | None, error: CrmError, run: SyncRun | None, api_calls: int = 0,
+    action: str = "sync", changes: dict | None = None,
+) -> None:
+    if company is None or company.salesforce_account_id != account["Id"]:
+        company = _company_placeholder(account)
+    Company.objects.filter(pk=company.pk).update(sync_status=SyncStatus.FAILED)
+    fields = getattr(error, "fields", None) or []
+    services.sync_error_record(
+        company=company, run=run, direction=TO_HUBSPOT, error=error, field=fields[0] if fields else "", record_ref=account["Id"]
+    )
+    services.sync_event_record(
+        company=company, run=run, direction=TO_HUBSPOT, action=action, outcome=SyncEvent.Outcome.FAILED,
+        changes=changes, api_calls=api_calls, message=getattr(error, "message", "") or str(error),
+    )
+
+
+def _record_success(plan: _Planned, company: Company, run: SyncRun | None, calls: int, *, wrote: bool) -> None:
+    services.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
+    for error in plan.write.errors:
+        services.sync_error_record(
+            company=company, run=run, direction=TO_HUBSPOT, error=error, field=error.field, record_ref=plan.account["Id"]
+        )
+    if plan.write.conflicts:
+        outcome = SyncEvent.Outcome.CONFLICT
+        message = "Changed on both sides at the same time; Salesforce's value won: " + ", ".join(plan.write.conflicts)
+    elif plan.write.errors:
+        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{e.field}: {e.message}" for e in plan.write.errors)
+    else:
+        outcome = SyncEvent.Outcome.SUCCESS if wrote else SyncEvent.Outcome.SKIPPED
+        message = "" if wrote else "no changes"
+    services.sync_event_record(
+        company=company, run=run, direction=TO_HUBSPOT, action=plan.action if wrote else "skip",
+        outcome=outcome, changes=plan.write.changes, api_calls=calls, message=message,
+    )
+
+
+def _salesforce_link_back(sf, written: list[tuple[dict, Company]], run: SyncRun | None) -> None:
+    """Store the HubSpot company ID on each account (its External ID field), so that writes from
+    HubSpot upsert onto this account instead of creating another one."""
+    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+    pending = {a["Id"]: c for a, c in written if a.get(external_id) != c.hubspot_id}
+    if not pending:
+        return
+    try:
+        results = sf.accounts_update([{"Id": account_id, external_id: c.hubspot_id} for account_id, c in pending.items()])
+    except CrmError as error:
+        results = []
+        for company in pending.values():
+            services.sync_error_record(company=company, run=run, direction=rules.TO_SALESFORCE, error=error, field=external_id)
+    for result in results:
+        if not result.ok:
+            services.sync_error_record(
+                company=pending[result.key], run=run, direction=rules.TO_SALESFORCE, error=result.error, field=external_id
+            )
+
+
+# --- Deletions ----------------------------------------------------------------------------------
+
+
+def accounts_deleted_handle(*, account_ids: list[str]) -> int:
+    """Accounts deleted in Salesforce: mark their companies ``salesforcedeleted`` and unlink them.
+    Nothing is deleted in HubSpot unless the archive setting is on (as the native connector)."""
+    companies = list(Company.objects.filter(salesforce_account_id__in=account_ids))
+    if not companies:
+        return 0
+    integration = IntegrationSettings.load()
+    hs = get_hubspot_client()
+    calls_before = hs.api_calls
+    in_hubspot = [c for c in companies if c.hubspot_id]
+    failures: dict[str, CrmError] = {}
+    if in_hubspot:
+        stamp = str(int(timezone.now().timestamp() * 1000))
+        try:
+            for result in hs.companies_update(
+                [{"id": c.hubspot_id, "properties": {"salesforcedeleted": "true", "salesforcelastsynctime": stamp}} for c in in_hubspot]
+            ):
+                if not result.ok:
+                    failures[result.key] = result.error
+            if integration.archive_deleted_companies:
+                hs.companies_archive([c.hubspot_id for c in in_hubspot if c.hubspot_id not in failures])
+        except CrmError as error:
+            failures.update({c.hubspot_id: error for c in in_hubspot if c.hubspot_id not in failures})
+    calls = _calls_share(hs.api_calls - calls_before, len(companies))
+    for company, api_calls in zip(companies, calls):
+        account_id = company.salesforce_account_id
+        error = failures.get(company.hubspot_id or "")
+        if error is not None:
+            services.sync_error_record(company=company, direction=TO_HUBSPOT, error=error, record_ref=account_id)
+            continue
+        Company.objects.filter(pk=company.pk).update(
+            salesforce_account_id=None, salesforce_deleted=True, sync_status=SyncStatus.DELETED_IN_SALESFORCE,
+            synced_values={}, last_synced_at=timezone.now(), last_sync_direction=TO_HUBSPOT,
+        )
+        services.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
+        archived = integration.archive_deleted_companies and company.hubspot_id
+        services.sync_event_record(
+            company=company, direction=TO_HUBSPOT, action="unlink", outcome=SyncEvent.Outcome.SUCCESS, api_calls=api_calls,
+            message=f"Salesforce account {account_id} was deleted; the company was unlinked"
+            + (" and archived in HubSpot." if archived else "."),
+        )
+    logger.info("sync.accounts_deleted", extra={"accounts": len(companies), "failed": len(failures)})
+    return len(companies) - len(failures)
+
+
+# --- Change detection ---------------------------------------------------------------------------
+
+
+def salesforce_changes_detect() -> dict:
+    """One poll: accounts changed since the SystemModstamp watermark and accounts deleted since the
+    last poll, enqueued in batches of 100. Returns {"changed", "deleted"} counts."""
+    integration = IntegrationSettings.load()
+    if not integration.sync_companies or integration.sync_companies_enabled_at is None:
+        return {"changed": 0, "deleted": 0}
+    sf = get_salesforce_client()
+    now = timezone.now()
+    enabled_at = integration.sync_companies_enabled_at
+    # Never earlier than the switch-on: accounts changed while sync was off do not sync (R4).
+    watermark = max(selectors.sync_state_time(key=WATERMARK_KEY) or enabled_at, enabled_at)
+    latest, changed = watermark, 0
+    for chunk in _chunks(sf.accounts_changed_since(watermark - WATERMARK_OVERLAP, fields=["Id", "SystemModstamp"]), HUBSPOT_BATCH_SIZE):
+        stamps = {record["Id"]: _time(record["SystemModstamp"]) for record in chunk}
+        latest = max([latest, *filter(None, stamps.values())])
+        seen = dict(
+            Company.objects.filter(salesforce_account_id__in=stamps, salesforce_updated_at__isnull=False).values_list(
+                "salesforce_account_id", "salesforce_updated_at"
+            )
+        )
+        # Skip versions already synced (the overlap re-reads them on every poll).
+        fresh = [account_id for account_id, stamp in stamps.items() if not (seen.get(account_id) and stamp and seen[account_id] >= stamp)]
+        if fresh:
+            django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.account_changes_sync, account_ids=fresh)
+            changed += len(fresh)
+    services.sync_state_set(key=WATERMARK_KEY, value=latest.isoformat())
+
+    deleted = _salesforce_deletions_detect(sf, enabled_at=enabled_at, now=now)
+    services.sync_state_set(key=LAST_POLL_KEY, value=now.isoformat())
+    logger.info("sync.salesforce_polled", extra={"changed": changed, "deleted": deleted})
+    return {"changed": changed, "deleted": deleted}
+
+
+def _salesforce_deletions_detect(sf, *, enabled_at: datetime, now: datetime) -> int:
+    """Deleted accounts since the last look, at most every DELETED_POLL_INTERVAL: each look is an API
+    call of the org's daily budget, and a deletion waiting a minute loses nothing."""
+    last = selectors.sync_state_time(key=DELETED_WATERMARK_KEY)
+    if last is not None and now - last < DELETED_POLL_INTERVAL:
+        return 0
+    since = max(last or enabled_at, now - DELETED_WINDOW)
+    deleted_ids = [record["id"] for record in sf.accounts_deleted_between(since - WATERMARK_OVERLAP, now)]
+    linked = list(Company.objects.filter(salesforce_account_id__in=deleted_ids).values_list("salesforce_account_id", flat=True))
+    for chunk in _chunks(linked, HUBSPOT_BATCH_SIZE):
+        django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.accounts_deleted_handle, account_ids=chunk)
+    services.sync_state_set(key=DELETED_WATERMARK_KEY, value=now.isoformat())
+    return len(linked)
+
+
+# --- Import (R2, R4a) ---------------------------------------------------------------------------
+
+
+def accounts_import_start(*, account_ids: list[str] | None = None, user=None) -> SyncRun:
+    """Start importing these accounts (or all of them) as a tracked run on a worker.
+
+    Refuses while Sync companies is off (R2), before anything is written.
+    """
+    if not IntegrationSettings.load().sync_companies:
+        raise SyncUnavailable(SYNC_COMPANIES_OFF)
+    ids = list(dict.fromkeys(i.strip() for i in account_ids or [] if i.strip()))
+    with transaction.atomic():
+        run = services.sync_run_start(
+            kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},
+            total=len(ids) or None, user=user, queued=True,
+        )
+        django_rq.get_queue(BULK_QUEUE).enqueue(jobs.accounts_import, run_id=run.id, job_id=f"accounts-import-{run.id}")
+    logger.info("sync.import_started", extra={"run_id": run.id, "accounts": len(ids) or "all"})
+    return run
+
+
+def accounts_import_run(*, run_id: int) -> None:
+    """The import run's work: every listed account (or every account) synced in batches of 100."""
+    run = SyncRun.objects.filter(id=run_id).first()
+    if run is None or run.status in (SyncRun.Status.DONE, SyncRun.Status.CANCELLED):
+        return
+    integration = IntegrationSettings.load()
+    if not integration.sync_companies:
+        services.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=SYNC_COMPANIES_OFF)
+        return
+    SyncRun.objects.filter(id=run.id).update(status=SyncRun.Status.RUNNING, started_at=timezone.now(), processed=0, succeeded=0, failed=0)
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    try:
+        if run.params.get("account_ids"):
+            counts = accounts_sync_to_hubspot(account_ids=run.params["account_ids"], run_id=run.id)
+        else:
+            mappings = _mappings(None)
+            for accounts in _chunks(get_salesforce_client().accounts_iter_all(fields=_account_fields(mappings)), HUBSPOT_BATCH_SIZE):
+                batch = accounts_batch_sync(
+                    accounts=accounts, integration=integration, mappings=mappings, run=run, force=False, explicit=True
+                )
+                for key in counts:
+                    counts[key] += batch[key]
+    except (CrmError, NotConfigured) as error:
+        services.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=getattr(error, "message", None) or str(error))
+        return
+    total = sum(counts.values())
+    SyncRun.objects.filter(id=run.id, total__isnull=True).update(total=total)
+    services.sync_run_finish(
+        run_id=run.id,
+        message=f"{total} accounts: {counts['succeeded']} synced, {counts['failed']} failed, {counts['skipped']} skipped.",
+    )
+
+
+# --- One whole cycle ----------------------------------------------------------------------------
+
+
+def sync_cycle_run() -> dict:
+    """Detect changes on both sides and enqueue their syncs (``sync_now`` and the "Sync now" button)."""
+    if not IntegrationSettings.load().sync_companies:
+        raise SyncUnavailable('Sync companies is off: switch on "Sync companies" in the Salesforce settings first.')
+    try:  # the HubSpot → Salesforce half lives in sync.company_sync
+        from sync.company_sync import hubspot_changes_detect
+    except ImportError:
+        hubspot_changes_detect = None
+
+    result = {}
+    try:
+        if hubspot_changes_detect is not None:
+            result["hubspot"] = hubspot_changes_detect()
+        result["salesforce"] = salesforce_changes_detect()
+    except NotConfigured as error:
+        raise SyncUnavailable(f"No connection: {error}") from error
+    except CrmError as error:
+        raise SyncUnavailable(f"No connection to {error.crm}: {error.message}") from error
+    return result

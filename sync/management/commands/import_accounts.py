@@ -1,0 +1,25 @@
+"""Import Salesforce accounts into HubSpot (R2, R4a): ``import_accounts --all`` or ``import_accounts ID ...``."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sync import account_sync
+
+
+class Command(BaseCommand):
+    help = "Import Salesforce accounts as HubSpot companies (one, a list, or --all). Needs Sync companies on."
+
+    def add_arguments(self, parser):
+        parser.add_argument("account_ids", nargs="*", metavar="ID", help="Salesforce account IDs.")
+        parser.add_argument("--all", action="store_true", help="Import every account.")
+
+    def handle(self, *args, **options):
+        ids = options["account_ids"]
+        if bool(ids) == options["all"]:
+            raise CommandError("give either account IDs or --all")
+        try:
+            run = account_sync.accounts_import_start(account_ids=ids)
+        except account_sync.SyncUnavailable as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(
+            f"Import run #{run.id} queued: a worker runs it (or run `manage.py sync_now`); follow it on the dashboard."
+        )

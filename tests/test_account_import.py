@@ -1,0 +1,41 @@
+"""R2: the import refuses while Sync companies is off, from the page and the command line, doing nothing."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from sync import services
+from sync.models import Company, SyncRun
+
+pytestmark = pytest.mark.django_db
+
+
+def test_r02_import_button_refuses_while_sync_companies_is_off(admin_client, redis_queues):
+    response = admin_client.post(reverse("sync:accounts_import"), {"account_ids": ""}, follow=True)
+    assert "Sync companies" in response.content.decode()
+    assert not SyncRun.objects.exists() and not Company.objects.exists()
+    assert redis_queues.keys("rq:job:*") == []
+
+
+def test_r02_import_command_refuses_while_sync_companies_is_off():
+    with pytest.raises(CommandError, match="Sync companies"):
+        call_command("import_accounts", "--all")
+    assert not SyncRun.objects.exists()
+
+
+def test_r02_import_button_is_for_admins_only(user_client):
+    assert user_client.post(reverse("sync:accounts_import")).status_code == 403
+
+
+def test_r04_import_button_starts_a_tracked_run(admin_client, redis_queues, django_capture_on_commit_callbacks):
+    services.integration_settings_update(actor="test", sync_companies=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("sync:accounts_import"), {"account_ids": "001A, 001B"}, follow=True)
+    run = SyncRun.objects.get()
+    assert (run.kind, run.status, run.params, run.total) == ("import", "queued", {"account_ids": ["001A", "001B"]}, 2)
+    assert f"Import #{run.id}" in response.content.decode()
+    assert redis_queues.exists(f"rq:job:accounts-import-{run.id}")
+
+
+def test_settings_page_shows_the_import_button(admin_client):
+    assert "Import accounts" in admin_client.get(reverse("sync:settings_companies")).content.decode()
