@@ -390,40 +390,36 @@ class SalesforceClient:
 
 
 def _credentials() -> SalesforceCredentials:
-    connection = config.connection_tokens(SALESFORCE)
+    """Tokens from a connected org (Connection row), else from the settings, else the sandbox's.
+    The connected app (login URL, client id and secret, CA) is the settings' when
+    SALESFORCE_CLIENT_ID is set, else the sandbox's, as the connect page uses."""
+    sandbox = config.sandbox_details(SALESFORCE) or {}
+    app = {} if settings.SALESFORCE_CLIENT_ID else sandbox
     common = {
-        "api_version": settings.SALESFORCE_API_VERSION,
-        "ca_bundle": settings.SALESFORCE_CA_BUNDLE,
-        "login_url": settings.SALESFORCE_LOGIN_URL,
-        "client_id": settings.SALESFORCE_CLIENT_ID,
-        "client_secret": settings.SALESFORCE_CLIENT_SECRET,
+        "api_version": app.get("api_version") or settings.SALESFORCE_API_VERSION,
+        "ca_bundle": app.get("ca_bundle") or settings.SALESFORCE_CA_BUNDLE,
+        "login_url": app.get("login_url") or settings.SALESFORCE_LOGIN_URL,
+        "client_id": app.get("client_id") or settings.SALESFORCE_CLIENT_ID,
+        "client_secret": app.get("client_secret") or settings.SALESFORCE_CLIENT_SECRET,
     }
+    connection = config.connection_tokens(SALESFORCE)
     if connection is not None:
         return SalesforceCredentials(
-            instance_url=connection["instance_url"] or settings.SALESFORCE_INSTANCE_URL,
+            instance_url=connection["instance_url"] or settings.SALESFORCE_INSTANCE_URL or app.get("instance_url", ""),
             access_token=connection["access_token"],
             refresh_token=connection["refresh_token"],
             from_connection=True,
             **common,
         )
     if settings.SALESFORCE_INSTANCE_URL:
-        if not (settings.SALESFORCE_REFRESH_TOKEN or (settings.SALESFORCE_CLIENT_ID and settings.SALESFORCE_CLIENT_SECRET)):
+        if not (common["client_id"] and common["client_secret"]):
             raise config.not_configured(SALESFORCE, "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET")
         return SalesforceCredentials(
             instance_url=settings.SALESFORCE_INSTANCE_URL, access_token="", refresh_token=settings.SALESFORCE_REFRESH_TOKEN, **common
         )
-    details = config.sandbox_details(SALESFORCE)
-    if not details:
+    if not sandbox:
         raise config.not_configured(SALESFORCE, "SALESFORCE_INSTANCE_URL")
-    return SalesforceCredentials(
-        instance_url=details["instance_url"],
-        access_token=details["access_token"],
-        api_version=details.get("api_version") or settings.SALESFORCE_API_VERSION,
-        ca_bundle=details.get("ca_bundle") or "",
-        login_url=details.get("login_url") or details["instance_url"],
-        client_id=details.get("client_id") or "",
-        client_secret=details.get("client_secret") or "",
-    )
+    return SalesforceCredentials(instance_url=sandbox["instance_url"], access_token=sandbox["access_token"], **common)
 
 
 @functools.cache

@@ -8,7 +8,8 @@ from sync.choices import ErrorCategory
 from sync.clients import ratelimit
 from sync.clients.exceptions import ApiLimitExceeded, NotConfigured, Transient, Unauthorized
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import IntegrationSettings
+from sync.crypto import decrypt, encrypt
+from sync.models import Connection, IntegrationSettings
 
 UPSERT = "/services/data/*/composite/sobjects/Account/*"
 QUERY = "/services/data/*/query*"
@@ -177,3 +178,17 @@ def test_salesforce_client_without_configuration_names_the_setting(db, settings,
 
     with pytest.raises(NotConfigured, match="SALESFORCE_INSTANCE_URL"):
         get_salesforce_client()
+
+
+def test_salesforce_connected_org_token_is_refreshed_and_stored_encrypted(sandbox, salesforce_control, db):
+    details = sandbox.details["salesforce"]
+    Connection.objects.create(
+        crm=Connection.Crm.SALESFORCE, instance_url=details["instance_url"], access_token_encrypted=encrypt("00Dstale!token")
+    )
+    get_salesforce_client.cache_clear()
+
+    assert get_salesforce_client().users_active()
+
+    stored = Connection.objects.get(crm=Connection.Crm.SALESFORCE).access_token_encrypted
+    assert decrypt(stored) not in ("", "00Dstale!token") and decrypt(stored) not in stored
+    assert calls(salesforce_control, "POST /services/oauth2/token") == 1
