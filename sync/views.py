@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from sync import selectors, services
+from sync import account_sync, selectors, services
 from sync.forms import IntegrationSettingsForm, SyncCompaniesForm
 from sync.models import FieldMapping, IntegrationSettings, SettingsChange
 
@@ -72,4 +72,19 @@ def sync_companies_switch(request):
         messages.error(request, "Sync companies must be switched 'on' or 'off'.")
     if request.htmx:
         return render(request, "sync/_sync_companies_switch.html", {"settings": IntegrationSettings.load()})
+    return redirect("sync:settings_companies")
+
+
+@require_POST
+@admin_required
+def accounts_import(request):
+    """The settings page's "Import accounts": the listed account IDs, or every account when none is given."""
+    account_ids = request.POST.get("account_ids", "").replace(",", " ").split()
+    try:
+        run = account_sync.accounts_import_start(account_ids=account_ids, user=request.user)
+    except account_sync.SyncUnavailable as error:
+        messages.error(request, str(error))
+    else:
+        what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"
+        messages.success(request, f"Import #{run.id} of {what} started; a worker runs it.")
     return redirect("sync:settings_companies")
