@@ -117,3 +117,220 @@ def test_r02_import_while_sync_companies_is_off_creates_nothing(sandbox, salesfo
         call_command("import_accounts", "--all")
     assert run_jobs() == 0
     assert hubspot_control.count("companies") == 0 and not SyncRun.objects.exists()
+
+
+# --- R10 matching ---------------------------------------------------------------------------------
+
+
+def hubspot_company(hubspot_control, *, domain: str, minutes_ago: int = 0, **properties) -> Company:
+    """A company made in HubSpot, as crmsync's mirror of HubSpot knows it."""
+    created = hubspot_control.create_record("companies", {"name": f"HS {domain}", "domain": domain, **properties})
+    from django.utils import timezone
+
+    return CompanyFactory(
+        hubspot_id=created["id"], domain=domain, name=f"HS {domain}",
+        hubspot_created_at=timezone.now() - timedelta(minutes=minutes_ago),
+    )
+
+
+def test_r10_account_matches_company_by_domain(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    existing = hubspot_company(hubspot_control, domain="acme.example")
+    sync_on()
+    account_id = account(salesforce_control, Website="http://WWW.acme.example/contact-us")
+    poll()
+    existing.refresh_from_db()
+    assert existing.salesforce_account_id == account_id
+    assert hubspot_control.count("companies") == 1
+    properties = company_in_hubspot(hubspot_control, existing.hubspot_id)
+    assert properties["salesforceaccountid"] == account_id and properties["name"] == "Acme"
+    assert SyncEvent.objects.get(company=existing).action == "link"
+
+
+def test_r10_several_companies_on_the_domain_oldest_wins_others_flagged(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll
+):
+    newer = hubspot_company(hubspot_control, domain="acme.example", minutes_ago=1)
+    oldest = hubspot_company(hubspot_control, domain="acme.example", minutes_ago=60)
+    sync_on()
+    account_id = account(salesforce_control, Website="acme.example")
+    poll()
+    oldest.refresh_from_db()
+    newer.refresh_from_db()
+    assert oldest.salesforce_account_id == account_id and newer.salesforce_account_id is None
+    assert newer.possible_duplicate_of_id == oldest.id
+    assert hubspot_control.count("companies") == 2
+
+
+def test_r10_retried_job_after_a_crash_does_not_duplicate(
+    sandbox, salesforce_control, hubspot_control, sync_on, run_jobs, monkeypatch
+):
+    sync_on()
+    account_id = account(salesforce_control, Website="crash.example")
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed after writing to HubSpot")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(account_sync, "_company_link", crash)
+        with pytest.raises(RuntimeError):
+            account_sync.accounts_sync_to_hubspot(account_ids=[account_id])
+    assert hubspot_control.count("companies") == 1 and not Company.objects.filter(hubspot_id__isnull=False).exists()
+
+    # The job runs again (RQ retry, a second worker, a re-import): the upsert finds the company.
+    for _ in range(2):
+        account_sync.accounts_sync_to_hubspot(account_ids=[account_id])
+    assert hubspot_control.count("companies") == 1
+    assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
+
+
+# --- R11 mappings, the Salesforce → HubSpot half of each sync rule ---------------------------------
+
+
+def set_rule(hubspot_property: str, rule: str) -> None:
+    FieldMapping.objects.filter(hubspot_property=hubspot_property).update(sync_rule=rule)
+
+
+def test_r11_each_sync_rule_salesforce_to_hubspot(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    set_rule("phone", SyncRule.ALWAYS_USE_SALESFORCE)
+    set_rule("city", SyncRule.TWO_WAY)
+    set_rule("state", SyncRule.DONT_SYNC)
+    sync_on()
+    account_id = account(salesforce_control, Description="About", Phone="111", BillingCity="Rome", BillingState="RM")
+    poll()
+    hubspot_id = Company.objects.get(salesforce_account_id=account_id).hubspot_id
+    properties = company_in_hubspot(hubspot_control, hubspot_id)
+    assert (properties["description"], properties["phone"], properties["city"]) == ("About", "111", "Rome")
+    assert not properties.get("state")  # Don't sync
+
+    # Edits in HubSpot, then an unrelated change in Salesforce makes the record sync again.
+    hubspot_control.update_record("companies", hubspot_id, {"phone": "999", "city": "Milan", "description": "HS text"})
+    salesforce_control.update_record("Account", account_id, {"NumberOfEmployees": 5})
+    poll()
+    properties = company_in_hubspot(hubspot_control, hubspot_id)
+    assert properties["phone"] == "111"  # Always use Salesforce: Salesforce's value overwrites
+    assert properties["description"] == "About"  # Prefer Salesforce unless blank: a value overwrites
+    assert properties["city"] == "Milan"  # Two-way: HubSpot's change is the latest, left to flow back
+
+    # Clearing in Salesforce clears HubSpot (Prefer and Always); a Two-way change flows.
+    salesforce_control.update_record("Account", account_id, {"Description": None, "Phone": None, "BillingState": "MI"})
+    poll()
+    properties = company_in_hubspot(hubspot_control, hubspot_id)
+    assert not properties.get("description") and not properties.get("phone") and not properties.get("state")
+    event = SyncEvent.objects.filter(company__hubspot_id=hubspot_id, outcome="success").first()
+    assert event.changes["description"] == ["About", ""] and event.changes["phone"] == ["111", ""]
+
+
+def test_r11_two_way_change_in_salesforce_flows(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    set_rule("city", SyncRule.TWO_WAY)
+    sync_on()
+    account_id = account(salesforce_control, BillingCity="Rome")
+    poll()
+    salesforce_control.update_record("Account", account_id, {"BillingCity": "Turin"})
+    poll()
+    hubspot_id = Company.objects.get(salesforce_account_id=account_id).hubspot_id
+    assert company_in_hubspot(hubspot_control, hubspot_id)["city"] == "Turin"
+
+
+def test_r11_owner_by_email(sandbox, salesforce_control, hubspot_control, salesforce_client, sync_on, poll):
+    salesforce_control.seed(users=2)
+    user = next(u for u in salesforce_client.users_active() if u["Email"])
+    owner = hubspot_control.add_owner(email=user["Email"].upper(), first_name="Jo", last_name="Doe")
+    sync_on()
+    account_id = account(salesforce_control, OwnerId=user["Id"])
+    poll()
+    hubspot_id = Company.objects.get(salesforce_account_id=account_id).hubspot_id
+    assert company_in_hubspot(hubspot_control, hubspot_id)["hubspot_owner_id"] == str(owner["id"])
+
+
+# --- R12 -----------------------------------------------------------------------------------------
+
+
+def test_r12_value_hubspot_rejects_is_a_categorised_error_and_the_batch_still_syncs(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll
+):
+    sync_on()
+    good = account(salesforce_control, Name="Good", Industry="Retail")
+    bad = account(salesforce_control, Name="Bad", Industry="Agriculture")  # no HubSpot option maps to it
+    poll()
+    assert company_in_hubspot(hubspot_control, Company.objects.get(salesforce_account_id=good).hubspot_id)["industry"] == "RETAIL"
+    error = SyncError.objects.get(company__salesforce_account_id=bad)
+    assert error.category in (ErrorCategory.HUBSPOT_PROPERTY, ErrorCategory.INVALID_PICKLIST_VALUE)
+    assert "Agriculture was not one of the allowed options" in error.message  # HubSpot's words, verbatim
+    assert (error.direction, error.record_ref, error.status) == ("sf_to_hs", bad, "open")
+    assert hubspot_control.count("companies") == 1
+    assert SyncEvent.objects.get(company=error.company).outcome == "failed"
+
+    # Fixed in Salesforce: the next sync creates the company and resolves the error.
+    salesforce_control.update_record("Account", bad, {"Industry": "Retail"})
+    poll()
+    error.refresh_from_db()
+    assert error.status == "resolved" and hubspot_control.count("companies") == 2
+
+
+# --- Deletions -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("archive", [False, True])
+def test_deleted_account_unlinks_company_and_archives_only_when_set(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll, monkeypatch, archive
+):
+    monkeypatch.setattr(account_sync, "DELETED_POLL_INTERVAL", timedelta(0))
+    services.integration_settings_update(actor="test", archive_deleted_companies=archive)
+    sync_on()
+    account_id = account(salesforce_control)
+    poll()
+    company = Company.objects.get(salesforce_account_id=account_id)
+    salesforce_control.delete_record("Account", account_id)
+    assert poll()["deleted"] == 1
+    company.refresh_from_db()
+    assert (company.salesforce_account_id, company.salesforce_deleted, company.sync_status) == (
+        None, True, "deleted_in_salesforce"
+    )
+    if archive:
+        assert hubspot_control.count("companies") == 0
+    else:
+        assert company_in_hubspot(hubspot_control, company.hubspot_id)["salesforcedeleted"] == "true"
+    assert SyncEvent.objects.filter(company=company, action="unlink").exists()
+
+
+# --- Faults --------------------------------------------------------------------------------------
+
+
+def test_salesforce_session_expiring_mid_run_is_refreshed(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    sync_on()
+    first = account(salesforce_control, Name="Before")
+    poll()
+    salesforce_control.expire_sessions()
+    second = account(salesforce_control, Name="After")
+    poll()
+    assert Company.objects.filter(salesforce_account_id__in=[first, second], hubspot_id__isnull=False).count() == 2
+    assert not SyncError.objects.exists()
+
+
+def test_injected_429s_and_503s_are_retried(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    sync_on()
+    ids = [account(salesforce_control, Name=f"Busy {n}") for n in range(3)]
+    hubspot_control.add_fault(kind="rate_limit", endpoint="/crm/v3/objects/companies/batch/*", count=2)
+    hubspot_control.add_fault(kind="error_503", endpoint="/crm/v3/objects/companies/batch/*", count=1)
+    salesforce_control.add_fault(kind="error_503", endpoint="/services/data/*/query*", count=2)
+    poll()
+    assert Company.objects.filter(salesforce_account_id__in=ids, hubspot_id__isnull=False).count() == 3
+    assert hubspot_control.count("companies") == 3 and not SyncError.objects.exists()
+    assert not hubspot_control.faults()[0]["count"]  # the faults were really hit
+
+
+# --- sync_now ------------------------------------------------------------------------------------
+
+
+def test_sync_now_runs_a_full_cycle_in_process(sandbox, salesforce_control, hubspot_control, sync_on, redis_queues, capsys):
+    sync_on()
+    account_id = account(salesforce_control, Name="Now Inc")
+    call_command("sync_now")
+    output = capsys.readouterr().out
+    assert "nothing left pending" in output and "1 success" in output
+    assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
+
+
+def test_sync_now_refuses_while_sync_companies_is_off(sandbox, redis_queues):
+    with pytest.raises(CommandError, match="Sync companies is off"):
+        call_command("sync_now")
