@@ -164,6 +164,12 @@ HUBSPOT_SEARCH_REQUESTS_PER_SECOND = env.int("HUBSPOT_SEARCH_REQUESTS_PER_SECOND
 POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)
 HEARTBEAT_INTERVAL_SECONDS = env.int("CRMSYNC_HEARTBEAT_INTERVAL_SECONDS", default=30)
 
+# --- Operations --------------------------------------------------------------------------------
+# /metrics answers only with "Authorization: Bearer <this>" when set; open (no login) when empty.
+METRICS_TOKEN = env("CRMSYNC_METRICS_TOKEN", default="")
+# /healthz answers 503 when the worker heartbeat or the last Salesforce poll is older than this.
+HEALTH_MAX_AGE_SECONDS = env.int("CRMSYNC_HEALTH_MAX_AGE_SECONDS", default=300)
+
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import base64
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
+import django_rq
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from redis.exceptions import RedisError
 
-from sync.models import Company, SyncError, SyncState
+from sync import rules
+from sync.clients import ratelimit
+from sync.clients.exceptions import CrmError, NotConfigured
+from sync.clients.hubspot import get_hubspot_client
+from sync.clients.salesforce import get_salesforce_client
+from sync.models import Company, ErrorCategory, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRun, SyncState
+
+
+DAILY_LIMIT_CACHE_KEY = "crmsync:salesforce-daily-limit"
+DAILY_LIMIT_CACHE_SECONDS = 600
 
 
 def sync_state_get(*, key: str) -> str | None:
@@ -23,4 +44,465 @@ def dashboard_counts() -> dict:
         "linked_companies": Company.objects.filter(salesforce_account_id__isnull=False).count(),
         "companies": Company.objects.count(),
         "open_errors": SyncError.objects.filter(status=SyncError.Status.OPEN).count(),
+    }
+
+
+# --- Companies list: keyset pagination, constant queries per page --------------------------------
+
+# HubSpot's default lifecycle stages, in order.
+LIFECYCLE_STAGES = [
+    ("subscriber", "Subscriber"),
+    ("lead", "Lead"),
+    ("marketingqualifiedlead", "Marketing qualified lead"),
+    ("salesqualifiedlead", "Sales qualified lead"),
+    ("opportunity", "Opportunity"),
+    ("customer", "Customer"),
+    ("evangelist", "Evangelist"),
+    ("other", "Other"),
+]
+# Sort key → (field, descending). Every sort ends on the primary key, so the order is total and a
+# page boundary can be given by the last row's values alone.
+COMPANY_SORTS = {
+    "-id": ("id", True),
+    "id": ("id", False),
+    "name": ("name", False),
+    "-name": ("name", True),
+    "-last_synced_at": ("last_synced_at", True),
+}
+COMPANY_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class CompanyFilters:
+    search: str = ""
+    sync_status: str = ""
+    linked: str = ""  # "yes", "no" or ""
+    has_errors: bool = False
+    lifecycle_stage: str = ""
+    sort: str = "-id"
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    next_cursor: str | None
+
+
+def cursor_encode(values: list) -> str:
+    # Datetimes in full: DjangoJSONEncoder would cut them to milliseconds, and the keyset compares for equality.
+    values = [value.isoformat() if isinstance(value, datetime) else value for value in values]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def cursor_decode(cursor: str) -> list | None:
+    """A cursor from a URL: None when it is missing or not one of ours (the first page then)."""
+    if not cursor:
+        return None
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError):
+        return None
+    return values if isinstance(values, list) and len(values) == 2 and isinstance(values[1], int) else None
+
+
+def _after(field: str, descending: bool, value, pk: int) -> Q:
+    """Rows strictly after (value, pk) in the order (field, id), both ascending or both descending.
+
+    A nullable field sorts its blanks last (``nulls_last``), so they follow every dated row."""
+    if field == "id":
+        return Q(id__lt=pk) if descending else Q(id__gt=pk)
+    if value is None:
+        return Q(**{f"{field}__isnull": True}) & (Q(id__lt=pk) if descending else Q(id__gt=pk))
+    if field == "last_synced_at":
+        value = parse_datetime(value)
+    compare = "lt" if descending else "gt"
+    after = Q(**{f"{field}__{compare}": value}) | Q(**{field: value}, **{f"id__{compare}": pk})
+    return after | Q(**{f"{field}__isnull": True}) if field == "last_synced_at" else after
+
+
+def companies_filtered(*, filters: CompanyFilters):
+    companies = Company.objects.all()
+    term = filters.search.strip()
+    if term:
+        # Prefix search: a LIKE 'term%' can use an index, '%term%' must read every row.
+        by_id = Q(hubspot_id=term) | Q(salesforce_account_id=term)
+        companies = companies.filter(Q(name__istartswith=term) | Q(domain__istartswith=term.lower()) | by_id)
+    if filters.sync_status:
+        companies = companies.filter(sync_status=filters.sync_status)
+    if filters.linked == "yes":
+        companies = companies.filter(salesforce_account_id__isnull=False)
+    elif filters.linked == "no":
+        companies = companies.filter(salesforce_account_id__isnull=True)
+    if filters.lifecycle_stage:
+        companies = companies.filter(lifecycle_stage=filters.lifecycle_stage)
+    open_errors = SyncError.objects.filter(company=OuterRef("pk"), status=SyncError.Status.OPEN)
+    if filters.has_errors:
+        companies = companies.filter(Exists(open_errors))
+    return companies
+
+
+def companies_page(*, filters: CompanyFilters, cursor: str = "", size: int = COMPANY_PAGE_SIZE) -> Page:
+    """One page of the company list in one query: no COUNT(*), open errors counted per row by a
+    correlated subquery on the (company, status) index."""
+    field, descending = COMPANY_SORTS.get(filters.sort, COMPANY_SORTS["-id"])
+    companies = companies_filtered(filters=filters)
+    position = cursor_decode(cursor)
+    if position is not None:
+        companies = companies.filter(_after(field, descending, *position))
+    order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    companies = companies.order_by(order, "-id" if descending else "id")
+    open_error_count = (
+        SyncError.objects.filter(company=OuterRef("pk"), status=SyncError.Status.OPEN)
+        .order_by()
+        .values("company")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    rows = list(
+        companies.annotate(open_errors=Coalesce(Subquery(open_error_count), 0)).only(
+            "id", "name", "domain", "lifecycle_stage", "salesforce_account_id", "hubspot_id", "sync_status",
+            "last_synced_at", "last_sync_direction", "salesforce_deleted",
+        )[: size + 1]
+    )
+    next_cursor = None
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_cursor = cursor_encode([getattr(last, field), last.id])
+    return Page(rows=rows, next_cursor=next_cursor)
+
+
+# --- Company page ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    mapping: FieldMapping
+    hubspot_value: object
+    salesforce_value: object
+    decision: str
+
+
+def company_field_rows(*, company: Company) -> list[FieldRow]:
+    """Per mapping, both sides' values as crmsync last saw them and what the mapping rule decides.
+
+    HubSpot's side is the company's last known properties; Salesforce's is the value crmsync last
+    synced for it (crmsync does not call Salesforce to draw a page).
+    """
+    rows = []
+    for mapping in FieldMapping.objects.all():
+        synced = company.synced_values.get(mapping.hubspot_property)
+        hubspot_value = company.properties.get(mapping.hubspot_property)
+        salesforce_value = (synced or {}).get(rules.SALESFORCE)
+        if not mapping.enabled:
+            decision = "Mapping disabled"
+        else:
+            decided = rules.field_decide(
+                rule=mapping.sync_rule, hubspot_value=hubspot_value, salesforce_value=salesforce_value, synced=synced
+            )
+            decision = decided.reason
+        rows.append(FieldRow(mapping, hubspot_value, salesforce_value, decision))
+    return rows
+
+
+def company_latest_resync(*, company_id: int) -> SyncRun | None:
+    return SyncRun.objects.filter(company_id=company_id, kind=SyncRun.Kind.RECORD_RESYNC).first()
+
+
+# --- Sync errors and the sync log (R12) ----------------------------------------------------------
+
+# What an admin can do about each category, in plain words.
+ERROR_FIXES = {
+    ErrorCategory.VALIDATION_RULE: "A Salesforce validation rule refused the value. Correct the value in HubSpot, or ask "
+    "your Salesforce admin about the rule named in the message, then retry.",
+    ErrorCategory.REQUIRED_FIELD_MISSING: "Salesforce needs a value in the field named in the message. Fill it in HubSpot "
+    "(or map the field), then retry.",
+    ErrorCategory.VALUE_TOO_LONG: "The value is longer than the Salesforce field allows. Shorten it in HubSpot, then retry.",
+    ErrorCategory.INVALID_PICKLIST_VALUE: "The value is not one of the picklist's values. Add it to the mapping's value "
+    "map or to the Salesforce picklist, then retry.",
+    ErrorCategory.DUPLICATE_RULE: "A duplicate rule matched an existing record. Merge or link the duplicate, then retry.",
+    ErrorCategory.PERMISSION: "The integration user lacks a permission. Grant it in Salesforce (or the HubSpot app's "
+    "scopes), then retry.",
+    ErrorCategory.API_LIMIT: "The API limit was reached. crmsync waits and queues; retry once the limit resets.",
+    ErrorCategory.AUTHENTICATION: "The connection's credentials were refused. Reconnect on the Connections page.",
+    ErrorCategory.HUBSPOT_PROPERTY: "HubSpot refused the property value. Check the property's type and options in "
+    "HubSpot and the mapping, then retry.",
+    ErrorCategory.NOT_FOUND: "The record was deleted or no longer exists on the other side. Dismiss the error, or "
+    "resync the company to link it again.",
+    ErrorCategory.OTHER: "Read the message from the CRM; fix the cause, then retry.",
+}
+
+
+@dataclass(frozen=True)
+class ErrorFilters:
+    category: str = ""
+    direction: str = ""
+    object_type: str = ""
+    since: date | None = None
+    until: date | None = None
+    status: str = SyncError.Status.OPEN
+
+
+def sync_errors_filtered(*, filters: ErrorFilters):
+    errors = SyncError.objects.all()
+    if filters.status:
+        errors = errors.filter(status=filters.status)
+    if filters.category:
+        errors = errors.filter(category=filters.category)
+    if filters.direction:
+        errors = errors.filter(direction=filters.direction)
+    if filters.object_type:
+        errors = errors.filter(object_type=filters.object_type)
+    if filters.since:
+        errors = errors.filter(created_at__date__gte=filters.since)
+    if filters.until:
+        errors = errors.filter(created_at__date__lte=filters.until)
+    return errors
+
+
+def sync_error_groups(*, filters: ErrorFilters) -> list[dict]:
+    """One card per category (R12, HubSpot's "sync health"): errors and distinct records."""
+    unfiltered_category = ErrorFilters(**{**filters.__dict__, "category": ""})
+    counts = (
+        sync_errors_filtered(filters=unfiltered_category)
+        .order_by()
+        .values("category")
+        .annotate(errors=Count("id"), records=Count("company", distinct=True))
+    )
+    labels = dict(ErrorCategory.choices)
+    return sorted(
+        ({**row, "label": labels.get(row["category"], row["category"])} for row in counts),
+        key=lambda row: -row["errors"],
+    )
+
+
+def sync_errors_page(*, filters: ErrorFilters, cursor: str = "", size: int = 50) -> Page:
+    errors = sync_errors_filtered(filters=filters).select_related("company", "contact", "mapping")
+    position = cursor_decode(cursor)
+    if position is not None:
+        errors = errors.filter(id__lt=position[1])
+    rows = list(errors.order_by("-id")[: size + 1])
+    next_cursor = cursor_encode([None, rows[size - 1].id]) if len(rows) > size else None
+    return Page(rows=rows[:size], next_cursor=next_cursor)
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    direction: str = ""
+    outcome: str = ""
+    object_type: str = ""
+    company_id: int | None = None
+    run_id: int | None = None
+
+
+def sync_events_page(*, filters: EventFilters, cursor: str = "", size: int = 50) -> Page:
+    events = SyncEvent.objects.select_related("company", "contact")
+    for name in ("direction", "outcome", "object_type", "company_id", "run_id"):
+        value = getattr(filters, name)
+        if value:
+            events = events.filter(**{name: value})
+    position = cursor_decode(cursor)
+    if position is not None:
+        events = events.filter(id__lt=position[1])
+    rows = list(events.order_by("-id")[: size + 1])
+    next_cursor = cursor_encode([None, rows[size - 1].id]) if len(rows) > size else None
+    return Page(rows=rows[:size], next_cursor=next_cursor)
+
+
+# --- Dashboard ------------------------------------------------------------------------------------
+
+
+def hourly_counts(*, model, hours: int = 24 * 7, now: datetime | None = None, **filters) -> list[tuple[datetime, int]]:
+    """Rows of ``model`` created per hour over the last ``hours`` hours, oldest first, gaps as 0."""
+    now = now or timezone.now()
+    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    start = end - timedelta(hours=hours)
+    counted = dict(
+        model.objects.filter(created_at__gte=start, **filters)
+        .annotate(hour=TruncHour("created_at"))
+        .order_by()
+        .values("hour")
+        .annotate(n=Count("id"))
+        .values_list("hour", "n")
+    )
+    return [(start + timedelta(hours=i), counted.get(start + timedelta(hours=i), 0)) for i in range(hours)]
+
+
+def queue_depths() -> dict[str, int]:
+    """Jobs waiting per RQ queue (one Redis LLEN each)."""
+    return {name: django_rq.get_queue(name).count for name in settings.RQ_QUEUES}
+
+
+def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:
+    """The latest bulk resync per mapping (None: the "all mappings" runs)."""
+    latest: dict[int | None, SyncRun] = {}
+    for run in SyncRun.objects.filter(kind=SyncRun.Kind.BULK_RESYNC).order_by("-id")[:200]:
+        latest.setdefault(run.mapping_id, run)
+    return latest
+
+
+def sync_run_failed_errors(*, run: SyncRun, limit: int = 100) -> list[SyncError]:
+    """R5: the records a bulk run could not sync and that are still failing."""
+    return list(run.errors.filter(status=SyncError.Status.OPEN).select_related("company")[:limit])
+
+
+# --- Connections, health and metrics ----------------------------------------------------------------
+
+
+def connection_test(*, crm: str) -> dict:
+    """Call the CRM once through its client: who we are connected to and its API limits.
+    Failures come back as the CRM's message (never a token)."""
+    result = {"crm": crm, "ok": False, "lines": []}
+    try:
+        if crm == "salesforce":
+            limits = get_salesforce_client().limits()
+            daily = limits.get("DailyApiRequests") or {}
+            result["lines"] = [
+                f"Daily API requests: {daily.get('Max', '?')} allowed, {daily.get('Remaining', '?')} remaining.",
+            ]
+        elif crm == "hubspot":
+            client = get_hubspot_client()
+            owners = client.owners()
+            result["lines"] = [
+                f"Portal answered: {len(owners)} active owner(s).",
+                f"Rate limit: {client.rate_limit_max} requests per {client.rate_limit_window_seconds:g} s.",
+            ]
+        else:
+            result["lines"] = [f"Unknown CRM {crm!r}."]
+            return result
+    except (CrmError, NotConfigured) as error:
+        result["lines"] = [str(error)]
+        return result
+    result["ok"] = True
+    return result
+
+
+def salesforce_daily_limit() -> int | None:
+    """The org's daily API request limit, asked of Salesforce at most every few minutes per process
+    (a page view must not spend API calls, nor wait on a Salesforce that does not answer)."""
+    limit = cache.get(DAILY_LIMIT_CACHE_KEY, "unknown")
+    if limit == "unknown":
+        try:
+            limit = get_salesforce_client().limits()["DailyApiRequests"]["Max"]
+        except (CrmError, NotConfigured, KeyError, TypeError):
+            limit = None
+        cache.set(DAILY_LIMIT_CACHE_KEY, limit, DAILY_LIMIT_CACHE_SECONDS)
+    return limit
+
+
+def api_usage() -> list[dict]:
+    """R1 / SPEC §7: API calls crmsync made today per CRM, beside the limits it knows."""
+    share = IntegrationSettings.load().api_limit_share_percent
+    salesforce_limit = salesforce_daily_limit()
+    salesforce_used = ratelimit.api_calls_today("salesforce")
+    allocated = salesforce_limit * share // 100 if salesforce_limit else None
+    return [
+        {
+            "crm": "Salesforce",
+            "used": salesforce_used,
+            "limit": salesforce_limit,
+            "allocated": allocated,
+            "share": share,
+            "paused": allocated is not None and salesforce_used >= allocated,
+            "percent": min(100, salesforce_used * 100 // allocated) if allocated else None,
+        },
+        {
+            "crm": "HubSpot",
+            "used": ratelimit.api_calls_today("hubspot"),
+            "limit": None,
+            "allocated": None,
+            "share": None,
+            "paused": False,
+            "percent": None,
+        },
+    ]
+
+
+def _age_seconds(moment: datetime | None, now: datetime) -> float | None:
+    return (now - moment).total_seconds() if moment else None
+
+
+def health_report() -> dict:
+    """/healthz: database, Redis, worker heartbeat and last Salesforce poll; ok only when all are."""
+    now = timezone.now()
+    checks: dict[str, dict] = {}
+    try:
+        heartbeat = sync_state_time(key="worker_heartbeat")
+        last_poll = sync_state_time(key="salesforce_last_poll")
+        checks["database"] = {"ok": True}
+    except DatabaseError as error:
+        heartbeat = last_poll = None
+        checks["database"] = {"ok": False, "error": type(error).__name__}
+    try:
+        django_rq.get_connection("default").ping()
+        checks["redis"] = {"ok": True}
+    except RedisError as error:
+        checks["redis"] = {"ok": False, "error": type(error).__name__}
+    limit = settings.HEALTH_MAX_AGE_SECONDS
+    for name, moment in (("worker_heartbeat", heartbeat), ("salesforce_poll", last_poll)):
+        age = _age_seconds(moment, now)
+        checks[name] = {"ok": age is not None and age <= limit, "age_seconds": None if age is None else round(age, 1)}
+    return {"ok": all(check["ok"] for check in checks.values()), "checks": checks}
+
+
+def metrics_text() -> bytes:
+    """Prometheus exposition, built per scrape from the database and Redis (web processes do not
+    sync, so there are no in-process counters to export)."""
+    registry = CollectorRegistry()
+    syncs = Gauge("crmsync_sync_events", "Sync attempts logged in the last 24 hours", ["direction", "outcome"], registry=registry)
+    since = timezone.now() - timedelta(hours=24)
+    for row in SyncEvent.objects.filter(created_at__gte=since).order_by().values("direction", "outcome").annotate(n=Count("id")):
+        syncs.labels(row["direction"], row["outcome"]).set(row["n"])
+    errors = Gauge("crmsync_open_sync_errors", "Open sync errors", ["category"], registry=registry)
+    for category in ErrorCategory.values:
+        errors.labels(category).set(0)
+    for row in SyncError.objects.filter(status=SyncError.Status.OPEN).order_by().values("category").annotate(n=Count("id")):
+        errors.labels(row["category"]).set(row["n"])
+    calls = Gauge("crmsync_api_calls_today", "API calls made today (UTC)", ["crm"], registry=registry)
+    for crm in ("salesforce", "hubspot"):
+        calls.labels(crm).set(ratelimit.api_calls_today(crm))
+    depth = Gauge("crmsync_queue_depth", "Jobs waiting per RQ queue", ["queue"], registry=registry)
+    for name, count in queue_depths().items():
+        depth.labels(name).set(count)
+    heartbeat = sync_state_time(key="worker_heartbeat")
+    age = Gauge("crmsync_worker_heartbeat_age_seconds", "Seconds since the last worker heartbeat", registry=registry)
+    age.set(_age_seconds(heartbeat, timezone.now()) if heartbeat else float("inf"))
+    return generate_latest(registry)
+
+
+# --- Charts ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """An hourly bar chart drawn as SVG by the template: bars in a 0..width × 0..height box."""
+
+    title: str
+    total: int
+    peak: int
+    bars: list[dict]
+    width: int
+    height: int
+
+
+def bar_chart(*, title: str, counts: list[tuple[datetime, int]], height: int = 120, bar_width: int = 4) -> BarChart:
+    peak = max((n for _, n in counts), default=0)
+    bars = []
+    for index, (hour, n) in enumerate(counts):
+        bar_height = round(n * height / peak) if peak else 0
+        bars.append({"x": index * bar_width, "y": height - bar_height, "height": bar_height, "hour": hour, "count": n})
+    return BarChart(title, sum(n for _, n in counts), peak, bars, len(counts) * bar_width, height)
+
+
+def dashboard_charts() -> list[BarChart]:
+    return [
+        bar_chart(title="Syncs per hour", counts=hourly_counts(model=SyncEvent)),
+        bar_chart(title="Errors per hour", counts=hourly_counts(model=SyncError)),
+    ]
+
+
+def dashboard_times() -> dict:
+    return {
+        key: sync_state_time(key=key)
+        for key in ("salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat")
     }

@@ -1,13 +1,46 @@
+import csv
+import secrets
+from datetime import timedelta
 from functools import wraps
 
+import django_rq
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
+from prometheus_client import CONTENT_TYPE_LATEST
+from rq.job import JobStatus
 
-from sync import account_sync, selectors, services
-from sync.forms import IntegrationSettingsForm, SyncCompaniesForm
-from sync.models import FieldMapping, IntegrationSettings, SettingsChange
+from sync import account_sync, bulk, oauth, rules, selectors, services
+from sync.clients.config import sandbox_details
+from sync.forms import (
+    CompanyFilterForm,
+    ErrorFilterForm,
+    EventFilterForm,
+    FieldMappingForm,
+    HubSpotTokenForm,
+    IntegrationSettingsForm,
+    MappingRuleForm,
+    SyncCompaniesForm,
+)
+from sync.models import (
+    Company,
+    Connection,
+    FieldMapping,
+    IntegrationSettings,
+    SettingsChange,
+    SyncError,
+    SyncRule,
+    SyncRun,
+)
+
+ACTIVE_RUN_STATUSES = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+SYNC_NOW_JOB_ID = "sync-now"
 
 
 def admin_required(view):
@@ -29,7 +62,11 @@ def dashboard(request):
         {
             "settings": IntegrationSettings.load(),
             "counts": selectors.dashboard_counts(),
-            "heartbeat": selectors.sync_state_time(key=services.WORKER_HEARTBEAT),
+            "times": selectors.dashboard_times(),
+            "queues": selectors.queue_depths(),
+            "charts": selectors.dashboard_charts(),
+            "api_usage": selectors.api_usage(),
+            "runs": SyncRun.objects.select_related("mapping", "company")[:10],
         },
     )
 
@@ -48,13 +85,17 @@ def settings_companies(request):
             )
             messages.success(request, "Settings saved." if changed else "Nothing changed.")
             return redirect("sync:settings_companies")
+    latest_runs = selectors.bulk_runs_for_mappings()
     return render(
         request,
         "sync/settings_companies.html",
         {
             "settings": instance,
             "form": form,
-            "mappings": FieldMapping.objects.all(),
+            "mapping_rows": [{"mapping": m, "run": latest_runs.get(m.id)} for m in FieldMapping.objects.all()],
+            "all_mappings_run": latest_runs.get(None),
+            "rule_choices": SyncRule.choices,
+            "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
             "changes": SettingsChange.objects.select_related("user")[:20],
         },
     )
@@ -88,3 +129,371 @@ def accounts_import(request):
         what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"
         messages.success(request, f"Import #{run.id} of {what} started; a worker runs it.")
     return redirect("sync:settings_companies")
+
+
+# --- Companies -------------------------------------------------------------------------------------
+
+
+def companies_list(request):
+    form = CompanyFilterForm(request.GET)
+    filters = form.filters()
+    page = selectors.companies_page(filters=filters, cursor=request.GET.get("cursor", ""))
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return render(
+        request,
+        "sync/companies.html",
+        {"form": form, "page": page, "query": query.urlencode(), "first_page": not request.GET.get("cursor")},
+    )
+
+
+def company_detail(request, company_id: int):
+    company = get_object_or_404(Company, id=company_id)
+    context = _company_context(company)
+    context["contacts"] = company.contacts.order_by("id")[:50]
+    context["properties"] = sorted(company.properties.items())
+    return render(request, "sync/company.html", context)
+
+
+def _company_context(company: Company) -> dict:
+    """The Salesforce sync panel and the record's history (newest first)."""
+    return {
+        "company": company,
+        "field_rows": selectors.company_field_rows(company=company),
+        "open_errors": company.errors.filter(status=SyncError.Status.OPEN).select_related("mapping"),
+        "events": company.events.order_by("-id")[:25],
+        "resync": selectors.company_latest_resync(company_id=company.id),
+        "salesforce_record_url": _salesforce_record_url(company.salesforce_account_id),
+    }
+
+
+def _salesforce_record_url(account_id: str | None) -> str:
+    if not account_id:
+        return ""
+    connection = Connection.objects.filter(crm=Connection.Crm.SALESFORCE).only("instance_url").first()
+    instance_url = (connection.instance_url if connection else "") or settings.SALESFORCE_INSTANCE_URL
+    if not instance_url:
+        instance_url = (sandbox_details("salesforce") or {}).get("instance_url", "")
+    return f"{instance_url.rstrip('/')}/lightning/r/Account/{account_id}/view" if instance_url else ""
+
+
+@require_POST
+def company_resync(request, company_id: int):
+    """R9 Actions > Resync: answers at once; a worker does the work; the panel follows the run."""
+    company = get_object_or_404(Company, id=company_id)
+    run = services.company_resync_request(company_id=company.id, user=request.user)
+    if request.htmx:
+        return render(request, "sync/_resync_status.html", {"company": company, "resync": run})
+    messages.success(request, "Resync queued.")
+    return redirect("sync:company_detail", company_id=company.id)
+
+
+def company_resync_status(request, company_id: int):
+    """Polled by the panel while a resync is queued or running; once it ends, the panel's details and
+    the history are swapped in too."""
+    company = get_object_or_404(Company, id=company_id)
+    resync = selectors.company_latest_resync(company_id=company.id)
+    if resync is None or resync.status in ACTIVE_RUN_STATUSES:
+        return render(request, "sync/_resync_status.html", {"company": company, "resync": resync})
+    return render(request, "sync/_resync_status.html", {**_company_context(company), "refresh_panel": True})
+
+
+# --- Field mappings and bulk resync (R5, R11) -------------------------------------------------------
+
+
+@admin_required
+def mapping_edit(request, mapping_id: int | None = None):
+    mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else FieldMapping()
+    form = FieldMappingForm(request.POST or None, instance=mapping)
+    if request.method == "POST" and form.is_valid():
+        services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
+        messages.success(request, f"Mapping {form.instance} saved.")
+        return redirect("sync:settings_companies")
+    return render(request, "sync/mapping_form.html", {"form": form, "mapping": mapping})
+
+
+@require_POST
+@admin_required
+def mapping_rule_set(request, mapping_id: int):
+    mapping = get_object_or_404(FieldMapping, id=mapping_id)
+    form = MappingRuleForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValueError("choose one of the four sync rules")
+        mapping = services.field_mapping_set_rule(
+            hubspot_property=mapping.hubspot_property,
+            sync_rule=form.cleaned_data["sync_rule"],
+            actor=request.user.get_username(),
+            user=request.user,
+        )
+    except ValueError as error:
+        messages.error(request, f"The rule was not changed: {error}.")
+    else:
+        messages.success(request, f"{mapping.hubspot_property} now uses “{mapping.get_sync_rule_display()}”.")
+    return redirect("sync:settings_companies")
+
+
+@require_POST
+@admin_required
+def mapping_resync(request, mapping_id: int | None = None):
+    try:
+        run = bulk.bulk_resync_start(mapping_id=mapping_id, user=request.user)
+    except bulk.BulkResyncRefused as error:
+        messages.error(request, str(error))
+        return redirect("sync:settings_companies")
+    messages.success(request, f"Bulk resync #{run.id} started.")
+    return redirect("sync:bulk_run", run_id=run.id)
+
+
+def bulk_run(request, run_id: int):
+    run = get_object_or_404(SyncRun.objects.select_related("mapping"), id=run_id, kind=SyncRun.Kind.BULK_RESYNC)
+    return render(request, "sync/bulk_run.html", _bulk_run_context(run))
+
+
+def bulk_run_progress(request, run_id: int):
+    run = get_object_or_404(SyncRun.objects.select_related("mapping"), id=run_id, kind=SyncRun.Kind.BULK_RESYNC)
+    return render(request, "sync/_bulk_progress.html", _bulk_run_context(run))
+
+
+def _bulk_run_context(run: SyncRun) -> dict:
+    elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
+    rate, seconds_left = rules.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
+    active = run.status in ACTIVE_RUN_STATUSES
+    return {
+        "run": run,
+        "active": active,
+        "percent": min(100, int(run.processed * 100 / run.total)) if run.total else (100 if not active else 0),
+        "rate": rate,
+        "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
+        "stale": run.status == SyncRun.Status.RUNNING and not bulk.bulk_run_is_live(run=run),
+        "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
+        "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
+    }
+
+
+@require_POST
+@admin_required
+def bulk_run_action(request, run_id: int, action: str):
+    """Cancel, resume (after a worker died) or retry the failed records of a bulk resync."""
+    if action not in ("cancel", "resume", "retry-failed"):
+        raise Http404("unknown action")
+    if action == "cancel":
+        done = bulk.bulk_resync_cancel(run_id=run_id)
+        messages.success(request, "Cancelled." if done else "The run had already ended.")
+    elif action == "resume":
+        done = bulk.bulk_resync_resume(run_id=run_id)
+        messages.success(request, "Resumed from the last finished batch." if done else "The run is still going.")
+    else:
+        try:
+            retry = bulk.bulk_resync_retry_failed(run_id=run_id, user=request.user)
+        except bulk.BulkResyncRefused as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, f"Retrying the failed records as bulk resync #{retry.id}.")
+            return redirect("sync:bulk_run", run_id=retry.id)
+    return redirect("sync:bulk_run", run_id=run_id)
+
+
+# --- Sync errors and the sync log (R12) --------------------------------------------------------------
+
+
+def sync_errors(request):
+    form = ErrorFilterForm(request.GET)
+    filters = form.filters()
+    page = selectors.sync_errors_page(filters=filters, cursor=request.GET.get("cursor", ""))
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return render(
+        request,
+        "sync/errors.html",
+        {
+            "form": form,
+            "page": page,
+            "groups": selectors.sync_error_groups(filters=filters),
+            "fixes": selectors.ERROR_FIXES,
+            "query": query.urlencode(),
+            "first_page": not request.GET.get("cursor"),
+        },
+    )
+
+
+CSV_COLUMNS = ["id", "created_at", "status", "category", "direction", "object", "record", "company", "field",
+               "error_code", "message", "retry_count"]
+
+
+def sync_errors_csv(request):
+    """The filtered errors as CSV, streamed (any number of rows, flat memory)."""
+    errors = selectors.sync_errors_filtered(filters=ErrorFilterForm(request.GET).filters()).select_related("company")
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for error in errors.order_by("-id").iterator(chunk_size=2000):
+            yield writer.writerow(
+                [error.id, error.created_at.isoformat(), error.status, error.get_category_display(),
+                 error.get_direction_display(), error.get_object_type_display(), error.record_ref,
+                 _csv_safe(str(error.company) if error.company else ""), error.field, error.error_code,
+                 _csv_safe(error.message), error.retry_count]
+            )
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="sync-errors-{timezone.now():%Y%m%d-%H%M%S}.csv"'
+    return response
+
+
+class Echo:
+    """A file-like object whose write() returns the line, for streaming csv.writer output."""
+
+    def write(self, value):
+        return value
+
+
+def _csv_safe(text: str) -> str:
+    """Spreadsheets run a cell starting with = + - @ as a formula; a CRM message must stay text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+@require_POST
+@admin_required
+def sync_errors_action(request):
+    """Retry or dismiss one error (``error_id``) or every open error matching the posted filters."""
+    action = request.POST.get("action")
+    if action not in ("retry", "dismiss"):
+        return HttpResponseBadRequest("action must be retry or dismiss")
+    if request.POST.get("error_id"):
+        errors = SyncError.objects.filter(id=request.POST["error_id"])
+    else:
+        errors = selectors.sync_errors_filtered(filters=ErrorFilterForm(request.POST).filters())
+    if action == "retry":
+        queued = bulk.sync_errors_retry_filtered(errors=errors)
+        messages.success(request, f"{queued} error(s) queued for retry; they resolve when the record syncs.")
+    else:
+        dismissed = bulk.sync_errors_dismiss(errors=errors)
+        messages.success(request, f"{dismissed} error(s) dismissed.")
+    return redirect(f"{reverse('sync:sync_errors')}?{request.POST.get('back', '')}")
+
+
+def sync_log(request):
+    form = EventFilterForm(request.GET)
+    page = selectors.sync_events_page(filters=form.filters(), cursor=request.GET.get("cursor", ""))
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return render(
+        request,
+        "sync/log.html",
+        {"form": form, "page": page, "query": query.urlencode(), "first_page": not request.GET.get("cursor")},
+    )
+
+
+# --- Dashboard extras -----------------------------------------------------------------------------
+
+
+@require_POST
+@admin_required
+def sync_now(request):
+    queue = django_rq.get_queue("sync")
+    waiting = queue.fetch_job(SYNC_NOW_JOB_ID)
+    if waiting is not None and waiting.get_status(refresh=False) == JobStatus.QUEUED:
+        messages.info(request, "A sync is already queued.")
+    else:
+        # A finished job under this ID is replaced; a queued one is not doubled.
+        queue.enqueue("sync.jobs.sync_cycle", job_id=SYNC_NOW_JOB_ID)
+        messages.success(request, "Sync queued: a worker polls Salesforce and HubSpot now.")
+    return redirect("sync:dashboard")
+
+
+# --- Connections --------------------------------------------------------------------------------------
+
+
+@admin_required
+def connections(request):
+    connected = {c.crm: c for c in Connection.objects.select_related("connected_by")}
+    return render(
+        request,
+        "sync/connections.html",
+        {
+            "salesforce": connected.get(Connection.Crm.SALESFORCE),
+            "hubspot": connected.get(Connection.Crm.HUBSPOT),
+            "hubspot_form": HubSpotTokenForm(),
+            "test": request.session.pop("connection_test", None),
+        },
+    )
+
+
+@admin_required
+def salesforce_connect(request):
+    try:
+        url = oauth.salesforce_authorize_url(
+            session=request.session, redirect_uri=request.build_absolute_uri(reverse("sync:salesforce_oauth_callback"))
+        )
+    except oauth.OAuthError as error:
+        messages.error(request, str(error))
+        return redirect("sync:connections")
+    return redirect(url)
+
+
+@admin_required
+def salesforce_oauth_callback(request):
+    try:
+        oauth.salesforce_connect(
+            session=request.session,
+            state=request.GET.get("state", ""),
+            code=request.GET.get("code", ""),
+            error=request.GET.get("error_description") or request.GET.get("error", ""),
+            user=request.user,
+        )
+    except oauth.OAuthError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, "Salesforce connected.")
+    return redirect("sync:connections")
+
+
+@require_POST
+@admin_required
+def hubspot_connect(request):
+    form = HubSpotTokenForm(request.POST)
+    if form.is_valid():
+        oauth.hubspot_connect(
+            access_token=form.cleaned_data["access_token"], base_url=form.cleaned_data["base_url"], user=request.user
+        )
+        messages.success(request, "HubSpot connected. Use Test connection to check it.")
+    else:
+        messages.error(request, "Enter the private app's access token.")
+    return redirect("sync:connections")
+
+
+@require_POST
+@admin_required
+def connection_test(request, crm: str):
+    if crm not in Connection.Crm.values:
+        raise Http404("unknown CRM")
+    request.session["connection_test"] = selectors.connection_test(crm=crm)
+    return redirect("sync:connections")
+
+
+@require_POST
+@admin_required
+def connection_disconnect(request, crm: str):
+    if crm not in Connection.Crm.values:
+        raise Http404("unknown CRM")
+    if oauth.connection_disconnect(crm=crm):
+        messages.success(request, f"{Connection.Crm(crm).label} disconnected; its tokens were deleted.")
+    return redirect("sync:connections")
+
+
+# --- For operators ---------------------------------------------------------------------------------
+
+
+@login_not_required
+def healthz(request):
+    report = selectors.health_report()
+    return JsonResponse(report, status=200 if report["ok"] else 503)
+
+
+@login_not_required
+def metrics(request):
+    token = settings.METRICS_TOKEN
+    if token and not secrets.compare_digest(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return HttpResponse("Unauthorized\n", status=401, content_type="text/plain")
+    return HttpResponse(selectors.metrics_text(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,177 @@
+"""Connecting the two CRMs: Salesforce's OAuth 2.0 web-server flow with PKCE, HubSpot's private-app
+token, "Test connection" and "Disconnect".
+
+Tokens are stored Fernet-encrypted in ``Connection`` rows (sync.crypto), where the clients read
+them; they are never logged and never shown again. The token exchange is a plain OAuth HTTP call
+(no CRM SDK involved), made with an explicit timeout and the CA bundle configured for Salesforce.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+
+from sync import crypto
+from sync.clients.config import sandbox_details
+from sync.clients.hubspot import get_hubspot_client
+from sync.clients.salesforce import get_salesforce_client
+from sync.models import Connection
+
+logger = logging.getLogger(__name__)
+
+SESSION_KEY = "salesforce_oauth"
+
+
+class OAuthError(Exception):
+    """The connection could not be made; the message is safe to show (no secrets in it)."""
+
+
+@dataclass(frozen=True)
+class SalesforceOAuthConfig:
+    login_url: str
+    client_id: str
+    client_secret: str
+    verify: str | bool
+
+
+def salesforce_oauth_config() -> SalesforceOAuthConfig:
+    """The configured login URL and connected app, or, when none is configured, the sandbox's."""
+    sandbox = {} if settings.SALESFORCE_CLIENT_ID else sandbox_details(Connection.Crm.SALESFORCE) or {}
+    login_url = (sandbox.get("login_url") or settings.SALESFORCE_LOGIN_URL).rstrip("/")
+    client_id = sandbox.get("client_id") or settings.SALESFORCE_CLIENT_ID
+    if not client_id:
+        raise OAuthError("No Salesforce connected app is configured: set SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET.")
+    return SalesforceOAuthConfig(
+        login_url=login_url,
+        client_id=client_id,
+        client_secret=sandbox.get("client_secret") or settings.SALESFORCE_CLIENT_SECRET,
+        verify=sandbox.get("ca_bundle") or settings.SALESFORCE_CA_BUNDLE or True,
+    )
+
+
+def pkce_pair() -> tuple[str, str]:
+    """RFC 7636: a random code verifier and its S256 challenge."""
+    verifier = secrets.token_urlsafe(64)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def salesforce_authorize_url(*, session, redirect_uri: str) -> str:
+    """Where to send the admin's browser; the state and verifier wait in their session."""
+    config = salesforce_oauth_config()
+    verifier, challenge = pkce_pair()
+    state = secrets.token_urlsafe(24)
+    session[SESSION_KEY] = {"state": state, "verifier": verifier, "redirect_uri": redirect_uri}
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": config.client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "scope": "api refresh_token",
+        }
+    )
+    return f"{config.login_url}/services/oauth2/authorize?{query}"
+
+
+def salesforce_connect(*, session, state: str, code: str, error: str = "", user=None) -> Connection:
+    """The callback: check the state, exchange the code (with the PKCE verifier) for tokens, store them."""
+    pending = session.pop(SESSION_KEY, None)
+    if error:
+        raise OAuthError(f"Salesforce refused the connection: {error}")
+    if not pending or not state or not secrets.compare_digest(pending["state"], state):
+        raise OAuthError("The sign-in answer did not match this browser session. Start again from Connect Salesforce.")
+    if not code:
+        raise OAuthError("Salesforce sent no authorization code. Start again from Connect Salesforce.")
+    config = salesforce_oauth_config()
+    try:
+        response = requests.post(
+            f"{config.login_url}/services/oauth2/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_id": config.client_id,
+                "client_secret": config.client_secret,
+                "redirect_uri": pending["redirect_uri"],
+                "code_verifier": pending["verifier"],
+            },
+            timeout=settings.CRM_TIMEOUT_SECONDS,
+            verify=config.verify,
+        )
+    except requests.RequestException as exc:
+        raise OAuthError(f"Salesforce's token endpoint could not be reached ({type(exc).__name__}).") from exc
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if response.status_code != 200 or "access_token" not in body:
+        # Salesforce's own error and description, never the request (it holds the secret).
+        raise OAuthError(
+            f"Salesforce refused the token request: {body.get('error', response.status_code)} "
+            f"{body.get('error_description', '')}".strip()
+        )
+    identity = urlsplit(body.get("id", "")).path.strip("/").split("/")  # /id/<org id>/<user id>
+    details = {
+        "login_url": config.login_url,
+        "org_id": identity[1] if len(identity) >= 3 else "",
+        "user_id": identity[2] if len(identity) >= 3 else "",
+    }
+    with transaction.atomic():
+        connection, _ = Connection.objects.update_or_create(
+            crm=Connection.Crm.SALESFORCE,
+            defaults={
+                "instance_url": body.get("instance_url", ""),
+                "access_token_encrypted": crypto.encrypt(body["access_token"]),
+                "refresh_token_encrypted": crypto.encrypt(body.get("refresh_token", "")),
+                "details": details,
+                "connected_by": user,
+            },
+        )
+    clients_forget()
+    logger.info("connection.salesforce_connected", extra={"connection_id": connection.id, "org_id": details["org_id"]})
+    return connection
+
+
+def hubspot_connect(*, access_token: str, base_url: str = "", user=None) -> Connection:
+    connection, _ = Connection.objects.update_or_create(
+        crm=Connection.Crm.HUBSPOT,
+        defaults={
+            "instance_url": base_url,
+            "access_token_encrypted": crypto.encrypt(access_token.strip()),
+            "refresh_token_encrypted": "",
+            "details": {"token_hint": token_hint(access_token)},
+            "connected_by": user,
+        },
+    )
+    clients_forget()
+    logger.info("connection.hubspot_connected", extra={"connection_id": connection.id})
+    return connection
+
+
+def connection_disconnect(*, crm: str) -> bool:
+    deleted, _ = Connection.objects.filter(crm=crm).delete()
+    clients_forget()
+    logger.info("connection.disconnected", extra={"crm": crm})
+    return bool(deleted)
+
+
+def token_hint(token: str) -> str:
+    """Enough of a token to recognise it, never enough to use it."""
+    token = token.strip()
+    return f"…{token[-4:]}" if len(token) > 12 else "…"
+
+
+def clients_forget() -> None:
+    """This process's cached CRM clients hold the old credentials: drop them."""
+    get_hubspot_client.cache_clear()
+    get_salesforce_client.cache_clear()

@@ -1,0 +1,226 @@
+"""R5 bulk resync as a service: batches by keyset, the rule's directions, cursor and progress after each
+batch, resume after a killed worker without redoing finished batches, cancel, Retry failed.
+
+The per-batch primitives are replaced by recorders here (they are the engine's, tested end to end
+through the sandboxes elsewhere, and again with this service in test_dashboard_e2e); the job runs
+on a real burst worker on the real Redis.
+"""
+
+import django_rq
+import pytest
+from rq import SimpleWorker
+
+from sync import account_sync, bulk, company_sync, services
+from sync.models import Company, FieldMapping, SyncError, SyncEvent, SyncRun
+from tests.factories import CompanyFactory
+
+
+class Primitives:
+    """Stand-ins for accounts_sync_to_hubspot / companies_sync_to_salesforce that log each call,
+    record an event per record and report progress into the run as the real ones do."""
+
+    def __init__(self, monkeypatch):
+        self.calls: list[tuple[str, list, dict]] = []
+        self.fail_records: set = set()
+        self.on_call = None
+        monkeypatch.setattr(account_sync, "accounts_sync_to_hubspot", self._to_hubspot)
+        monkeypatch.setattr(company_sync, "companies_sync_to_salesforce", self._to_salesforce)
+
+    def _record(self, direction, keys, companies, run_id, **options):
+        self.calls.append((direction, list(keys), options))
+        if self.on_call:
+            self.on_call(len(self.calls))
+        failed = 0
+        run = SyncRun.objects.get(id=run_id) if run_id else None
+        for company in companies:
+            if company.id in self.fail_records:
+                failed += 1
+                SyncError.objects.create(company=company, run=run, direction=direction, category="value_too_long",
+                                         message="STRING_TOO_LONG: Phone: data value too large")
+            else:
+                services.sync_event_record(company=company, run=run, direction=direction, action="update", outcome="success")
+        if run_id:
+            services.sync_run_progress(run_id=run_id, processed=len(companies), succeeded=len(companies) - failed, failed=failed)
+        return {"succeeded": len(companies) - failed, "failed": failed, "skipped": 0}
+
+    def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False):
+        companies = list(Company.objects.filter(salesforce_account_id__in=account_ids).order_by("id"))
+        return self._record("sf_to_hs", account_ids, companies, run_id, only_fields=only_fields, force=force)
+
+    def _to_salesforce(self, *, company_ids, run_id=None, only_fields=None, force=False):
+        companies = list(Company.objects.filter(id__in=company_ids).order_by("id"))
+        return self._record("hs_to_sf", company_ids, companies, run_id, only_fields=only_fields, force=force)
+
+
+@pytest.fixture
+def primitives(monkeypatch):
+    return Primitives(monkeypatch)
+
+
+def linked_companies(n: int) -> list[Company]:
+    return Company.objects.bulk_create(
+        Company(name=f"Co {i}", hubspot_id=str(1000 + i), salesforce_account_id=f"001{i:015d}") for i in range(n)
+    )
+
+
+def work(queue_names=("bulk",)):
+    worker = SimpleWorker([django_rq.get_queue(name) for name in queue_names], connection=django_rq.get_connection("bulk"))
+    worker.work(burst=True)
+    return worker
+
+
+def set_rule(name: str, rule: str) -> FieldMapping:
+    mapping = FieldMapping.objects.get(hubspot_property=name)
+    mapping.sync_rule = rule
+    mapping.save()
+    return mapping
+
+
+def test_r05_bulk_resync_streams_every_linked_record_in_batches_on_the_bulk_queue(
+    transactional_db, redis_queues, primitives, monkeypatch
+):
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 4)
+    companies = linked_companies(10)
+    CompanyFactory(name="Unlinked")  # not linked: nothing to resync
+    CompanyFactory(hubspot_id="77", salesforce_account_id="001000000000000077", salesforce_deleted=True)
+    mapping = FieldMapping.objects.get(hubspot_property="phone")  # Prefer Salesforce unless blank: both ways
+    run = bulk.bulk_resync_start(mapping_id=mapping.id)
+    assert (run.status, run.total, run.mapping_id) == (SyncRun.Status.QUEUED, 20, mapping.id)
+    assert [job.func_name for job in django_rq.get_queue("bulk").get_jobs()] == ["sync.jobs.bulk_resync_run"]
+    work()
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.succeeded, run.failed, run.message) == (SyncRun.Status.DONE, 20, 20, 0, "")
+    assert run.cursor == str(companies[-1].id)
+    assert [(direction, len(keys)) for direction, keys, _ in primitives.calls] == [
+        ("sf_to_hs", 4), ("hs_to_sf", 4), ("sf_to_hs", 4), ("hs_to_sf", 4), ("sf_to_hs", 2), ("hs_to_sf", 2)]
+    assert all(options == {"only_fields": ["phone"], "force": True} for _, _, options in primitives.calls)
+    pushed = [key for direction, keys, _ in primitives.calls if direction == "hs_to_sf" for key in keys]
+    assert pushed == [c.id for c in companies]  # each record once, in key order
+
+
+def test_r05_always_use_salesforce_pushes_only_to_hubspot_and_dont_sync_is_refused(db, redis_queues, primitives):
+    linked_companies(3)
+    mapping = set_rule("name", "always_use_salesforce")
+    run = bulk.bulk_resync_start(mapping_id=mapping.id)
+    assert run.total == 3
+    bulk.bulk_resync_run(run_id=run.id)
+    assert {direction for direction, _, _ in primitives.calls} == {"sf_to_hs"}
+    dont = set_rule("city", "dont_sync")
+    with pytest.raises(bulk.BulkResyncRefused, match="Don't sync"):
+        bulk.bulk_resync_start(mapping_id=dont.id)
+
+
+def test_r05_resync_all_mappings_pushes_every_syncing_field(db, redis_queues, primitives):
+    linked_companies(2)
+    set_rule("city", "dont_sync")
+    run = bulk.bulk_resync_start(mapping_id=None)
+    bulk.bulk_resync_run(run_id=run.id)
+    fields = primitives.calls[0][2]["only_fields"]
+    assert "name" in fields and "phone" in fields and "city" not in fields
+    assert run.mapping_id is None
+
+
+def test_r05_a_killed_worker_resumes_from_the_last_finished_batch(
+    db, redis_queues, primitives, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 3)
+    companies = linked_companies(9)
+    mapping = set_rule("name", "always_use_salesforce")
+    run = bulk.bulk_resync_start(mapping_id=mapping.id)
+
+    def killed_in_second_batch(call_number):
+        if call_number == 2:
+            raise SystemExit("worker killed")
+
+    primitives.on_call = killed_in_second_batch
+    with pytest.raises(SystemExit):
+        bulk.bulk_resync_run(run_id=run.id)
+    run.refresh_from_db()
+    # The second batch's events and counters rolled back with it; the cursor marks the first.
+    assert (run.status, run.processed, run.cursor) == (SyncRun.Status.RUNNING, 3, str(companies[2].id))
+    assert SyncEvent.objects.filter(run=run).count() == 3
+
+    # A SIGKILLed worker leaves its lock until it expires: the run is still "live" until then.
+    redis = django_rq.get_connection("bulk")
+    redis.set(bulk._lock_key(run.id), "1", ex=60)
+    assert bulk.bulk_run_is_live(run=run) and not bulk.bulk_resync_resume(run_id=run.id)
+    redis.delete(bulk._lock_key(run.id))
+    assert not bulk.bulk_run_is_live(run=run)
+
+    primitives.on_call = None
+    with django_capture_on_commit_callbacks(execute=True):
+        assert bulk.bulk_runs_resume_stale() == 1
+    assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()][-1] == {"run_id": run.id}
+    bulk.bulk_resync_run(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.total) == (SyncRun.Status.DONE, 9, 9)
+    # Batch one once, batch two attempted twice (its first attempt died), batch three once.
+    keys = [tuple(keys) for _, keys, _ in primitives.calls]
+    assert keys == [tuple(c.salesforce_account_id for c in companies[i:i + 3]) for i in (0, 3, 3, 6)]
+    assert SyncEvent.objects.filter(run=run).count() == 9  # nothing doubled
+
+
+def test_r05_a_second_job_for_a_running_run_does_nothing(db, redis_queues, primitives):
+    linked_companies(2)
+    run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
+    django_rq.get_connection("bulk").set(bulk._lock_key(run.id), "1", ex=60)
+    bulk.bulk_resync_run(run_id=run.id)
+    assert primitives.calls == []
+
+
+def test_r05_cancel_stops_after_the_current_batch(db, redis_queues, primitives, monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
+    linked_companies(6)
+    run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
+    primitives.on_call = lambda n: bulk.bulk_resync_cancel(run_id=run.id)
+    bulk.bulk_resync_run(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.processed, len(primitives.calls)) == (SyncRun.Status.CANCELLED, 2, 1)
+    assert not bulk.bulk_resync_cancel(run_id=run.id)
+
+
+def test_r05_failed_records_are_listed_and_retry_failed_reruns_only_them(db, redis_queues, primitives, admin_client):
+    companies = linked_companies(5)
+    mapping = set_rule("phone", "always_use_salesforce")
+    primitives.fail_records = {companies[1].id, companies[3].id}
+    run = bulk.bulk_resync_start(mapping_id=mapping.id)
+    bulk.bulk_resync_run(run_id=run.id)
+    run.refresh_from_db()
+    assert (run.status, run.failed) == (SyncRun.Status.DONE, 2)
+    assert run.message.startswith(bulk.COULD_NOT_SYNC_ALL)
+    page = admin_client.get(f"/bulk-resyncs/{run.id}/").content.decode()
+    assert "Co 1" in page and "Co 3" in page and "Co 2" not in page and "Retry failed" in page
+
+    primitives.fail_records = set()
+    primitives.calls.clear()
+    response = admin_client.post(f"/bulk-resyncs/{run.id}/retry-failed/")
+    retry = SyncRun.objects.exclude(id=run.id).get()
+    assert response["Location"] == f"/bulk-resyncs/{retry.id}/"
+    assert (retry.mapping_id, retry.total, retry.params["company_ids"]) == (mapping.id, 2, [companies[1].id, companies[3].id])
+    bulk.bulk_resync_run(run_id=retry.id)
+    assert [keys for _, keys, _ in primitives.calls] == [[companies[1].salesforce_account_id, companies[3].salesforce_account_id]]
+
+
+def test_r05_bulk_progress_fragment_polls_while_running(db, redis_queues, user_client):
+    linked_companies(1)
+    run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
+    fragment = user_client.get(f"/bulk-resyncs/{run.id}/progress/").content.decode()
+    assert 'hx-trigger="every 1s"' in fragment and 'aria-valuenow="0"' in fragment
+    SyncRun.objects.filter(id=run.id).update(status=SyncRun.Status.DONE, processed=1)
+    fragment = user_client.get(f"/bulk-resyncs/{run.id}/progress/").content.decode()
+    assert "hx-trigger" not in fragment and 'aria-valuenow="100"' in fragment
+
+
+def test_r12_error_retry_job_reruns_each_record_in_its_direction(transactional_db, redis_queues, primitives):
+    to_salesforce, to_hubspot = linked_companies(2)
+    unlinked_account = SyncError.objects.create(direction="sf_to_hs", category="other", message="x", record_ref="001AAA")
+    errors = [
+        SyncError.objects.create(company=to_salesforce, direction="hs_to_sf", category="validation_rule", message="x"),
+        SyncError.objects.create(company=to_hubspot, direction="sf_to_hs", category="hubspot_property", message="y"),
+        unlinked_account,
+    ]
+    assert bulk.sync_errors_retry_request(error_ids=[e.id for e in errors]) == 3
+    work(("sync",))
+    calls = {(direction, tuple(sorted(keys))) for direction, keys, _ in primitives.calls}
+    assert calls == {("hs_to_sf", (to_salesforce.id,)), ("sf_to_hs", tuple(sorted(["001AAA", to_hubspot.salesforce_account_id])))}
+    assert all(options["force"] for _, _, options in primitives.calls)
