@@ -374,6 +374,7 @@ def _hubspot_link_back(hs, companies: list[Company], run: SyncRun | None) -> Non
     sync from Salesforce updates this company instead of creating another one."""
     if not companies:
         return
+    hs.ensure_setup()  # the unique property written here (checked once per process)
     stamp = _now_ms()
     inputs = [
         {"id": c.hubspot_id, "properties": {

@@ -64,6 +64,14 @@ def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings
     if not records:
         return []
     associations = hs.contact_company_ids([r["id"] for r in records])
+    company_ids = sorted({i for ids in associations.values() for i in ids})
+    known = set(Company.objects.filter(hubspot_id__in=company_ids, hubspot_created_at__isnull=False).values_list("hubspot_id", flat=True))
+    if set(company_ids) - known:
+        # Companies crmsync has not read yet: a new lead needs their name, R7 their creation time.
+        unknown = sorted(set(company_ids) - known)
+        company_sync.companies_mirror(
+            [r for r in hs.companies_get(unknown, properties=company_sync.company_properties([])) if not r.get("archived")]
+        )
     emails = sorted({(r["properties"].get("email") or "").strip().lower() for r in records} - {""})
     sf_contacts = sf.contacts_get(emails, fields=["Id"]) if emails else []
     sf_leads = sf.leads_get(emails, fields=["Id"]) if emails else []
@@ -134,7 +142,8 @@ def _salesforce_records_create(sf, *, integration: IntegrationSettings, contacts
         record = {"Email": contact.email, "FirstName": contact.first_name or None, "LastName": contact.last_name or NO_LAST_NAME}
         company = contact.companies.filter(salesforce_account_id__isnull=False).order_by("id").first()
         if as_lead:
-            record["Company"] = (company.name if company else "") or contact.properties.get("company") or NO_COMPANY
+            named = contact.companies.exclude(name="").order_by("id").first()
+            record["Company"] = (named.name if named else "") or contact.properties.get("company") or NO_COMPANY
         elif company is not None:
             record["AccountId"] = company.salesforce_account_id
         records.append(record)
