@@ -14,12 +14,6 @@ from sync.clients.hubspot import HubSpotClient, get_hubspot_client
 BATCH_UPSERT = "/crm/v3/objects/companies/batch/upsert"
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.CRM_RETRY_BASE_SECONDS = 0.02
-    settings.CRM_MAX_ATTEMPTS = 4
-
-
 @pytest.fixture
 def hubspot(hubspot_client):
     hubspot_client.ensure_setup()
@@ -179,3 +173,18 @@ def test_hubspot_client_without_configuration_names_the_setting(db, settings, tm
 
     with pytest.raises(NotConfigured, match="HUBSPOT_ACCESS_TOKEN"):
         get_hubspot_client()
+
+
+def test_r10_hubspot_upsert_timed_out_after_hubspot_wrote_it_is_retried_without_duplicate(sandbox, hubspot_control, settings):
+    """HubSpot wrote the batch but answered too late; the retry upserts on the same account IDs."""
+    settings.CRM_RETRY_BASE_SECONDS = 1.0  # the retry goes out after the slow attempt has been written
+    details = sandbox.details["hubspot"]
+    hubspot = HubSpotClient(base_url=details["base_url"], access_token=details["access_token"], timeout=0.3)
+    hubspot.ensure_setup()
+    hubspot_control.add_fault(kind="slow", endpoint=BATCH_UPSERT, count=1, delay_seconds=0.6)
+
+    results = hubspot.companies_upsert_by_salesforce_id(upsert_inputs(2))
+
+    assert all(r.ok for r in results) and not any(r.created for r in results)
+    assert calls_to(hubspot_control, f"POST {BATCH_UPSERT}") == 2
+    assert hubspot_control.count("companies") == 2

@@ -16,12 +16,6 @@ QUERY = "/services/data/*/query*"
 EXTERNAL_ID = "HubSpot_Company_ID__c"
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(settings):
-    settings.CRM_RETRY_BASE_SECONDS = 0.02
-    settings.CRM_MAX_ATTEMPTS = 4
-
-
 def calls(control, endpoint: str) -> int:
     return control.stats()["by_endpoint"].get(endpoint, 0)
 
@@ -192,3 +186,19 @@ def test_salesforce_connected_org_token_is_refreshed_and_stored_encrypted(sandbo
     stored = Connection.objects.get(crm=Connection.Crm.SALESFORCE).access_token_encrypted
     assert decrypt(stored) not in ("", "00Dstale!token") and decrypt(stored) not in stored
     assert calls(salesforce_control, "POST /services/oauth2/token") == 1
+
+
+def test_r10_salesforce_upsert_timed_out_after_salesforce_wrote_it_is_retried_without_duplicate(sandbox, salesforce_control, settings, db):
+    """The worst case of a retry: Salesforce wrote the records but the answer came too late. The
+    retry upserts on the same HubSpot IDs, so it updates what the lost attempt created."""
+    settings.CRM_TIMEOUT_SECONDS = 0.3
+    settings.CRM_RETRY_BASE_SECONDS = 1.0  # the retry goes out after the slow attempt has been written
+    salesforce_client = get_salesforce_client()
+    salesforce_client.limits()
+    salesforce_control.add_fault(kind="slow", endpoint=UPSERT, count=1, delay_seconds=0.6)
+
+    results = salesforce_client.accounts_upsert_by_hubspot_id(accounts(2))
+
+    assert all(r.ok for r in results) and not any(r.created for r in results)
+    assert calls(salesforce_control, "PATCH /services/data/<version>/composite/sobjects/<sobject>/<field_name>") == 2
+    assert salesforce_control.count("Account") == 2
