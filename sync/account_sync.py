@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 
@@ -20,7 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from sync import jobs, mappers, rules, selectors, services
-from sync.clients.exceptions import CrmError, NotConfigured
+from sync.clients import RecordResult
+from sync.clients.exceptions import CrmError, NotConfigured, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, FieldType, IntegrationSettings, SyncEvent, SyncRule, SyncRun, SyncStatus
@@ -39,6 +40,7 @@ WATERMARK_KEY = "salesforce_account_watermark"
 DELETED_WATERMARK_KEY = "salesforce_deleted_watermark"
 LAST_POLL_KEY = "salesforce_last_poll"
 ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+LINK_PROPERTIES = {"salesforceaccountid", "salesforcelastsynctime", "salesforcedeleted", settings.HUBSPOT_ACCOUNT_ID_PROPERTY}
 SYNC_QUEUE = "sync"
 BULK_QUEUE = "bulk"
 SYNC_COMPANIES_OFF = (
@@ -92,6 +94,22 @@ class _Planned:
     hubspot_id: str | None
     write: mappers.CompanyWrite
     action: str  # create, link, update
+    field_errors: list[tuple[str, Exception]] = field(default_factory=list)  # (field, MappingError or Rejected)
+
+    def without_rejected(self, error: Rejected) -> bool:
+        """Drop the mapped properties HubSpot refused, keeping their old snapshot, so the record can
+        be written without them; False when the refusal is not about mapped properties only."""
+        mapped = set(self.write.properties) - LINK_PROPERTIES
+        if not error.fields or not set(error.fields) <= mapped:
+            return False
+        for name in error.fields:
+            self.write.properties.pop(name)
+            self.write.changes.pop(name, None)
+            self.write.snapshot.pop(name, None)
+            if self.company is not None and name in self.company.synced_values:
+                self.write.snapshot[name] = self.company.synced_values[name]
+            self.field_errors.append((name, error))
+        return True
 
 
 def accounts_sync_to_hubspot(
@@ -178,6 +196,10 @@ def accounts_batch_sync(
 
     planned = [_plan(account, matched.get(account["Id"]), current, mappings, owners, force) for account in eligible]
     results = _hubspot_write(hs, planned)
+    # A record HubSpot refused for some of its values is written again without them: the rest of
+    # the record syncs and each refused value becomes its own error.
+    rewrite = [p for p in planned if isinstance(r := results.get(id(p)), RecordResult) and not r.ok and p.without_rejected(r.error)]
+    results.update(_hubspot_write(hs, rewrite))
     now = timezone.now()
     share = _calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
     written = []
@@ -194,7 +216,7 @@ def accounts_batch_sync(
         company = _company_link(plan, hubspot_id, now)
         _record_success(plan, company, run, calls, wrote=result is not None)
         written.append((plan.account, company))
-        counts["failed" if plan.write.errors else "succeeded"] += 1
+        counts["failed" if plan.field_errors else "succeeded"] += 1
     _salesforce_link_back(sf, written, run)
     if run is not None:
         services.sync_run_progress(run_id=run.id, processed=len(accounts), succeeded=counts["succeeded"], failed=counts["failed"])
@@ -262,7 +284,10 @@ def _plan(account, company, current, mappings, owners, force) -> _Planned:
         if hubspot_id:
             # An update by company ID: set the unique property that later upserts are keyed by.
             write.properties[settings.HUBSPOT_ACCOUNT_ID_PROPERTY] = account["Id"]
-    return _Planned(account=account, company=company, hubspot_id=hubspot_id, write=write, action=action)
+    return _Planned(
+        account=account, company=company, hubspot_id=hubspot_id, write=write, action=action,
+        field_errors=[(error.field, error) for error in write.errors],
+    )
 
 
 def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
@@ -318,7 +343,7 @@ def _company_link(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
     company.domain = rules.normalise_domain(account.get("Website")) or company.domain
     company.properties = {**company.properties, **plan.write.properties}
     company.synced_values = plan.write.snapshot
-    company.sync_status = SyncStatus.FAILED if plan.write.errors else SyncStatus.SYNCED
+    company.sync_status = SyncStatus.FAILED if plan.field_errors else SyncStatus.SYNCED
     company.salesforce_deleted = False
     company.possible_duplicate_of = None
     company.last_synced_at = now
@@ -361,15 +386,15 @@ def _account_failure_record(
 
 def _record_success(plan: _Planned, company: Company, run: SyncRun | None, calls: int, *, wrote: bool) -> None:
     services.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
-    for error in plan.write.errors:
+    for field_name, error in plan.field_errors:
         services.sync_error_record(
-            company=company, run=run, direction=TO_HUBSPOT, error=error, field=error.field, record_ref=plan.account["Id"]
+            company=company, run=run, direction=TO_HUBSPOT, error=error, field=field_name, record_ref=plan.account["Id"]
         )
     if plan.write.conflicts:
         outcome = SyncEvent.Outcome.CONFLICT
         message = "Changed on both sides at the same time; Salesforce's value won: " + ", ".join(plan.write.conflicts)
-    elif plan.write.errors:
-        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{e.field}: {e.message}" for e in plan.write.errors)
+    elif plan.field_errors:
+        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{name}: {e.message}" for name, e in plan.field_errors)
     else:
         outcome = SyncEvent.Outcome.SUCCESS if wrote else SyncEvent.Outcome.SKIPPED
         message = "" if wrote else "no changes"

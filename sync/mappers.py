@@ -102,11 +102,21 @@ def salesforce_to_hubspot_value(*, mapping, value, owners: OwnerDirectory | None
     if mapping.field_type == FieldType.OWNER:
         return owners.hubspot_owner_for(value) if owners is not None else None
     if mapping.field_type == FieldType.ENUMERATION:
-        # The value map goes HubSpot option → Salesforce picklist value; an unmapped value is sent
-        # as it is, and HubSpot says whether it is one of its options.
-        reverse = {picklist: option for option, picklist in (mapping.value_map or {}).items()}
-        text = str(value)
-        return ";".join(reverse.get(part, part) for part in text.split(";"))
+        # The value map goes HubSpot option → Salesforce picklist value. Without a map the values
+        # are the same on both sides (HubSpot says whether one is not among its options).
+        if not mapping.value_map:
+            return str(value)
+        reverse = {picklist: option for option, picklist in mapping.value_map.items()}
+        parts = str(value).split(";")
+        unmapped = [part for part in parts if part not in reverse]
+        if unmapped:
+            raise MappingError(
+                field=name,
+                category=ErrorCategory.INVALID_PICKLIST_VALUE,
+                message=f"{', '.join(unmapped)} (Salesforce {name}) has no HubSpot {mapping.hubspot_property} option "
+                "in the mapping's value map",
+            )
+        return ";".join(reverse[part] for part in parts)
     text = str(value)
     if mapping.hubspot_property == DOMAIN_PROPERTY:
         domain = rules.normalise_domain(text)

@@ -44,12 +44,19 @@ def test_r11_number_refuses_non_numbers():
     assert raised.value.field == "NumberOfEmployees"
 
 
-def test_r11_picklist_value_map_reversed_and_unmapped_passed_through():
+def test_r11_picklist_value_map_reversed():
     industry = dict(hubspot_property="industry", salesforce_field="Industry", field_type=FieldType.ENUMERATION,
                     value_map={"COMPUTER_SOFTWARE": "Technology", "RETAIL": "Retail"})
     assert convert("Technology", **industry) == "COMPUTER_SOFTWARE"
-    assert convert("Agriculture", **industry) == "Agriculture"  # HubSpot decides; its refusal is an R12 error
     assert convert("Retail;Technology", **industry) == "RETAIL;COMPUTER_SOFTWARE"
+    with pytest.raises(MappingError) as raised:
+        convert("Agriculture", **industry)
+    assert (raised.value.field, raised.value.category) == ("Industry", "invalid_picklist_value")
+    assert "Agriculture" in raised.value.message
+
+
+def test_r11_picklist_without_value_map_keeps_values():
+    assert convert("PARTNER", hubspot_property="type", salesforce_field="Type", field_type=FieldType.ENUMERATION) == "PARTNER"
 
 
 def test_r11_date_and_datetime():

@@ -248,23 +248,39 @@ def test_r11_owner_by_email(sandbox, salesforce_control, hubspot_control, salesf
 def test_r12_value_hubspot_rejects_is_a_categorised_error_and_the_batch_still_syncs(
     sandbox, salesforce_control, hubspot_control, sync_on, poll
 ):
+    industry = FieldMapping.objects.get(hubspot_property="industry")
+    industry.value_map = {**industry.value_map, "FARMING": "Agriculture"}  # an option this portal does not have
+    industry.save()
     sync_on()
     good = account(salesforce_control, Name="Good", Industry="Retail")
-    bad = account(salesforce_control, Name="Bad", Industry="Agriculture")  # no HubSpot option maps to it
+    bad = account(salesforce_control, Name="Bad", Industry="Agriculture", Phone="555")
     poll()
     assert company_in_hubspot(hubspot_control, Company.objects.get(salesforce_account_id=good).hubspot_id)["industry"] == "RETAIL"
     error = SyncError.objects.get(company__salesforce_account_id=bad)
-    assert error.category in (ErrorCategory.HUBSPOT_PROPERTY, ErrorCategory.INVALID_PICKLIST_VALUE)
-    assert "Agriculture was not one of the allowed options" in error.message  # HubSpot's words, verbatim
-    assert (error.direction, error.record_ref, error.status) == ("sf_to_hs", bad, "open")
-    assert hubspot_control.count("companies") == 1
+    assert (error.category, error.field, error.direction, error.record_ref) == ("hubspot_property", "industry", "sf_to_hs", bad)
+    assert "FARMING was not one of the allowed options" in error.message  # HubSpot's words, verbatim
+    # The rest of the refused record is written; only the refused value is missing.
+    properties = company_in_hubspot(hubspot_control, error.company.hubspot_id)
+    assert (properties["name"], properties["phone"], properties.get("industry") or "") == ("Bad", "555", "")
     assert SyncEvent.objects.get(company=error.company).outcome == "failed"
 
-    # Fixed in Salesforce: the next sync creates the company and resolves the error.
+    # Fixed in Salesforce: the next sync writes it and resolves the error.
     salesforce_control.update_record("Account", bad, {"Industry": "Retail"})
     poll()
     error.refresh_from_db()
     assert error.status == "resolved" and hubspot_control.count("companies") == 2
+    assert company_in_hubspot(hubspot_control, error.company.hubspot_id)["industry"] == "RETAIL"
+
+
+def test_r12_picklist_value_missing_from_the_value_map_is_an_error_on_that_field(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll
+):
+    sync_on()
+    account_id = account(salesforce_control, Name="Farm", Industry="Agriculture")
+    poll()
+    error = SyncError.objects.get()
+    assert (error.category, error.field, error.record_ref) == ("invalid_picklist_value", "Industry", account_id)
+    assert company_in_hubspot(hubspot_control, error.company.hubspot_id)["name"] == "Farm"
 
 
 # --- Deletions -----------------------------------------------------------------------------------
@@ -302,7 +318,12 @@ def test_salesforce_session_expiring_mid_run_is_refreshed(sandbox, salesforce_co
     poll()
     salesforce_control.expire_sessions()
     second = account(salesforce_control, Name="After")
+    # Once more in the middle of the job: the session dies between the read and the link-back.
+    poll_calls = salesforce_control.stats()["total"]
+    salesforce_control.add_fault(kind="expired_session", endpoint="/services/data/*/composite/*", count=1)
     poll()
+    assert salesforce_control.stats()["total"] > poll_calls
+    assert not salesforce_control.faults()[0]["count"]
     assert Company.objects.filter(salesforce_account_id__in=[first, second], hubspot_id__isnull=False).count() == 2
     assert not SyncError.objects.exists()
 
