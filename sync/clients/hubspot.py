@@ -56,7 +56,6 @@ class _ObjectApis:
 
     object_type: str
     models: ModuleType
-    basic: object
     batch: object
     search: object
 
@@ -126,10 +125,8 @@ class HubSpotClient:
         self.rate_limit_max = settings.HUBSPOT_REQUESTS_PER_10_SECONDS
         self.rate_limit_window_seconds = 10.0
         companies, contacts = hs.crm.companies, hs.crm.contacts
-        self._companies = _ObjectApis(
-            "companies", companies_package, companies.basic_api, companies.batch_api, companies.search_api
-        )
-        self._contacts = _ObjectApis("contacts", contacts_package, contacts.basic_api, contacts.batch_api, contacts.search_api)
+        self._companies = _ObjectApis("companies", companies_package, companies.batch_api, companies.search_api)
+        self._contacts = _ObjectApis("contacts", contacts_package, contacts.batch_api, contacts.search_api)
         self._properties = hs.crm.properties.core_api
         associations = hs.crm.associations.v4
         self._associations_batch = associations.batch_api
@@ -273,43 +270,57 @@ class HubSpotClient:
             records.extend(self._plain(answer).get("results") or [])
         return records
 
+    def _search(self, apis: _ObjectApis, *, filters: list[tuple[str, str, int]], sort: str, properties: list[str]) -> Iterator[dict]:
+        """One search query, ascending by ``sort``, page by page up to HubSpot's 10,000-result cap."""
+        request_filters = [apis.models.Filter(property_name=name, operator=operator, value=str(value)) for name, operator, value in filters]
+        after = 0
+        while True:
+            request = apis.models.PublicObjectSearchRequest(
+                filter_groups=[apis.models.FilterGroup(filters=request_filters)],
+                sorts=[{"propertyName": sort, "direction": "ASCENDING"}],
+                properties=properties,
+                limit=SEARCH_PAGE_SIZE,
+                after=str(after),
+            )
+            page = self._plain(self._call(f"{apis.object_type}.search", apis.search.do_search_with_http_info, request, search=True))
+            yield from page.get("results") or []
+            following = ((page.get("paging") or {}).get("next") or {}).get("after")
+            if not following or int(following) + SEARCH_PAGE_SIZE > SEARCH_RESULTS_CAP:
+                return
+            after = int(following)
+
     def _modified_since(self, apis: _ObjectApis, since: datetime, properties: list[str]) -> Iterator[dict]:
-        """Records by ``hs_lastmodifieddate`` ascending. Search stops at 10,000 results a query, so
-        past that the next query starts from the last modification time seen (records sharing
-        that instant come again: the caller's overlap handling drops them)."""
+        """Records by ``hs_lastmodifieddate`` ascending. A query stops at HubSpot's 10,000-result cap,
+        so the next one starts from the last modification time seen, and when a whole query's worth
+        shares one millisecond (a bulk import), that millisecond is walked by record id. Records at
+        a query's boundary come again: the caller's overlap handling drops them."""
         wanted = list(dict.fromkeys([*properties, "hs_lastmodifieddate"]))
         watermark, operator = int(since.timestamp() * 1000), "GTE"
         while True:
-            after, last_seen = 0, None
+            seen, last = 0, None
+            for last in self._search(apis, filters=[("hs_lastmodifieddate", operator, watermark)], sort="hs_lastmodifieddate", properties=wanted):
+                seen += 1
+                yield last
+            if seen < SEARCH_RESULTS_CAP:
+                return
+            moment = int(rules.as_instant(last["properties"]["hs_lastmodifieddate"]).timestamp() * 1000)
+            if moment != watermark:
+                watermark, operator = moment, "GTE"
+                continue
+            last_id = 0
             while True:
-                request = apis.models.PublicObjectSearchRequest(
-                    filter_groups=[
-                        apis.models.FilterGroup(
-                            filters=[apis.models.Filter(property_name="hs_lastmodifieddate", operator=operator, value=str(watermark))]
-                        )
-                    ],
-                    sorts=[{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}],
+                seen = 0
+                for record in self._search(
+                    apis,
+                    filters=[("hs_lastmodifieddate", "EQ", watermark), ("hs_object_id", "GT", last_id)],
+                    sort="hs_object_id",
                     properties=wanted,
-                    limit=SEARCH_PAGE_SIZE,
-                    after=str(after),
-                )
-                page = self._plain(
-                    self._call(f"{apis.object_type}.search", apis.search.do_search_with_http_info, request, search=True)
-                )
-                for record in page.get("results") or []:
-                    last_seen = record
+                ):
+                    seen, last_id = seen + 1, int(record["id"])
                     yield record
-                following = ((page.get("paging") or {}).get("next") or {}).get("after")
-                if not following:
-                    return
-                after = int(following)
-                if after + SEARCH_PAGE_SIZE > SEARCH_RESULTS_CAP:
+                if seen < SEARCH_RESULTS_CAP:
                     break
-            moment = rules.as_instant(last_seen["properties"].get("hs_lastmodifieddate") or last_seen.get("updatedAt"))
-            next_watermark = int(moment.timestamp() * 1000)
-            # 10,000 records modified in the same millisecond would never move on: step past it.
-            operator = "GT" if next_watermark == watermark else "GTE"
-            watermark = next_watermark
+            operator = "GT"
 
     # -- companies ---------------------------------------------------------------------------------
 
