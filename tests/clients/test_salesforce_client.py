@@ -98,15 +98,17 @@ def test_salesforce_outage_outlasting_the_retries_raises_transient(salesforce_cl
 
 
 def test_salesforce_expired_session_is_refreshed_once_mid_run(salesforce_client, salesforce_control):
-    salesforce_control.seed(accounts=5)
+    """The session expires between two pages of a query: the next page comes with a new session."""
+    salesforce_control.seed(accounts=2100)  # two pages of 2,000
     pages = salesforce_client.accounts_iter_all(fields=["Name"])
     first = next(pages)
     salesforce_control.expire_sessions()
 
-    rest = list(pages) + salesforce_client.accounts_get([first["Id"]], fields=["Name"])
+    ids = [first["Id"], *(account["Id"] for account in pages)]
 
-    assert len(rest) == 5
+    assert len(ids) == len(set(ids)) == 2100
     assert calls(salesforce_control, "POST /services/oauth2/token") == 1
+    assert calls(salesforce_control, "GET /services/data/<version>/query/<locator>") == 2  # refused once, then answered
 
 
 def test_salesforce_session_that_cannot_be_renewed_raises_unauthorized(salesforce_client, salesforce_control):
