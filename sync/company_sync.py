@@ -326,33 +326,35 @@ def accounts_create(
     mappings = account_sync._mappings(None)
     owners = account_sync._owner_directory(sf, hs, mappings)
     records = {str(r["id"]): r for r in hs.companies_get([c.hubspot_id for c, _ in companies], properties=company_properties(mappings))}
-    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+    matched = _accounts_match(sf, [company for company, _ in companies], mappings)
     planned = []
     for company, reason in companies:
-        properties = (records.get(company.hubspot_id) or {}).get("properties") or company.properties
+        record = records.get(company.hubspot_id) or {}
+        properties = record.get("properties") or company.properties
+        account = matched.get(company.pk) or {}
         write = mappers.company_to_account_write(
-            company_properties=properties, mappings=mappings, account={}, synced_values={},
-            hubspot_changed_at=None, salesforce_changed_at=None, owners=owners,
+            company_properties=properties, mappings=mappings, account=account, synced_values={},
+            hubspot_changed_at=_time(record.get("updatedAt")) if account else None,
+            salesforce_changed_at=_time(account.get("LastModifiedDate")) if account else None, owners=owners,
         )
-        # A new account needs a Name; the website carries the domain R10 matches on.
-        write.fields.setdefault("Name", properties.get("name") or properties.get("domain") or company.name or None)
-        if properties.get("domain"):
-            write.fields.setdefault("Website", properties["domain"])
-        planned.append((company, reason, write))
-    try:
-        results = {r.key: r for r in sf.accounts_upsert_by_hubspot_id([{external_id: c.hubspot_id, **w.fields} for c, _, w in planned])}
-    except CrmError as error:
-        results = {c.hubspot_id: error for c, _, _ in planned}
+        if account:
+            write.fields[settings.SALESFORCE_EXTERNAL_ID_FIELD] = company.hubspot_id
+        else:
+            # A new account needs a Name; the website carries the domain R10 matches on.
+            write.fields.setdefault("Name", properties.get("name") or properties.get("domain") or company.name or None)
+            if properties.get("domain"):
+                write.fields.setdefault("Website", properties["domain"])
+        planned.append((company, reason, account.get("Id"), write))
+    results = _accounts_write(sf, planned)
     linked = []
-    for company, reason, write in planned:
-        result = results.get(company.hubspot_id)
-        failure = result if isinstance(result, CrmError) else (result.error if result is None or not result.ok else None)
-        if failure is not None or result is None:
-            _failure_record(company=company, error=failure or CrmError("no answer for this record", crm="salesforce"), run=run,
-                            changes=write.changes, action="create")
+    for company, reason, account_id, write in planned:
+        result = results.get(company.pk)
+        failure = result if isinstance(result, CrmError) else (result.error if not result.ok else None)
+        if failure is not None:
+            _failure_record(company=company, error=failure, run=run, changes=write.changes, action="create")
             counts["failed"] += 1
             continue
-        _company_synced(company=company, write=write, account_id=result.id, previous={})
+        _company_synced(company=company, write=write, account_id=result.id or account_id, previous={})
         linked.append((company, reason, write, result.created))
     _hubspot_link_back(hs, [company for company, *_ in linked], run)
     attached = _private_contacts_attach(sf, [company for company, *_ in linked], company_contacts or {}, run)
@@ -367,6 +369,56 @@ def accounts_create(
         logger.info("sync.account_created", extra={"company_id": company.id, "account_id": company.salesforce_account_id, "reason": reason})
         counts["succeeded"] += 1
     return counts
+
+
+def _accounts_match(sf, companies: list[Company], mappings) -> dict[int, dict]:
+    """R10 on the way back: each company's account by website domain, when one exists that no other
+    company holds (else the company gets a new account). Possible duplicates are logged."""
+    domains = sorted({c.domain for c in companies if c.domain})
+    if not domains:
+        return {}
+    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+    found = {a["Id"]: a for a in sf.accounts_find_by_domain(domains, fields=_account_fields(mappings))}
+    held = set(Company.objects.filter(salesforce_account_id__in=list(found)).values_list("salesforce_account_id", flat=True))
+    matched: dict[int, dict] = {}
+    for company in companies:
+        candidates = [
+            rules.AccountCandidate(
+                id=a["Id"], website=a.get("Website"), created_at=_time(a.get("CreatedDate")),
+                linked_elsewhere=a["Id"] in held or a.get(external_id) not in (None, "", company.hubspot_id),
+            )
+            for a in found.values()
+        ]
+        account_id, duplicates = rules.match_account(domain=company.domain, candidates=candidates)
+        if account_id:
+            matched[company.pk] = found[account_id]
+            held.add(account_id)
+        if duplicates:
+            logger.info("sync.possible_duplicate_accounts", extra={"company_id": company.id, "account_ids": list(duplicates)})
+    return matched
+
+
+def _accounts_write(sf, planned: list) -> dict[int, object]:
+    """{company pk: RecordResult or the CrmError that failed its call}: matched accounts updated by
+    Id, the others upserted by the External ID (200 per sObject Collections call)."""
+    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+    results: dict[int, object] = {}
+    calls = (
+        ([p for p in planned if not p[2]], lambda p: p[0].hubspot_id,
+         lambda batch: sf.accounts_upsert_by_hubspot_id([{external_id: c.hubspot_id, **w.fields} for c, _, _, w in batch])),
+        ([p for p in planned if p[2]], lambda p: p[2],
+         lambda batch: sf.accounts_update([{"Id": account_id, **w.fields} for _, _, account_id, w in batch])),
+    )
+    for batch, key_of, write in calls:
+        if not batch:
+            continue
+        try:
+            by_key = {r.key: r for r in write(batch)}
+        except CrmError as error:
+            by_key = {key_of(p): error for p in batch}
+        for plan in batch:
+            results[plan[0].pk] = by_key.get(key_of(plan)) or CrmError("Salesforce gave no answer for this record", crm="salesforce")
+    return results
 
 
 def _hubspot_link_back(hs, companies: list[Company], run: SyncRun | None) -> None:

@@ -550,3 +550,29 @@ def company_lifecycle_target(*, company_stage: str | None, contact_stages: list[
     """R8: the stage a company moves to (the furthest among its contacts), or None to stay."""
     furthest = lifecycle_furthest(contact_stages)
     return furthest if lifecycle_can_move(current=company_stage, new=furthest) else None
+
+
+@dataclass(frozen=True)
+class AccountCandidate:
+    """What R10 on the way back needs to know of a Salesforce account found by website."""
+
+    id: str
+    website: str | None
+    created_at: datetime | None
+    linked_elsewhere: bool  # already the account of another company
+
+
+def match_account(*, domain: str, candidates: list[AccountCandidate]) -> tuple[str | None, tuple[str, ...]]:
+    """R10 on the way back for a company with no linked account: the oldest account whose website
+    domain equals the company's and which no other company holds; the others on that domain are
+    possible duplicates. (None, ()) when there is none: the account is created."""
+    domain = normalise_domain(domain)
+    if not domain:
+        return None, ()
+    same = sorted(
+        (c for c in candidates if not c.linked_elsewhere and normalise_domain(c.website) == domain),
+        key=lambda c: (c.created_at or datetime.max.replace(tzinfo=timezone.utc), c.id),
+    )
+    if not same:
+        return None, ()
+    return same[0].id, tuple(c.id for c in same[1:])

@@ -79,3 +79,20 @@ def test_auto_create_domain_of_an_email_skips_free_mail():
     assert rules.email_company_domain("Ada@WWW.Acme.example") == "acme.example"
     assert rules.email_company_domain("ada@gmail.com") == ""
     assert rules.email_company_domain("no-at-sign") == ""
+
+
+def test_r10_company_matches_oldest_free_account_on_its_domain():
+    from datetime import datetime, timezone
+
+    def at(day):
+        return datetime(2026, 1, day, tzinfo=timezone.utc)
+
+    candidates = [
+        rules.AccountCandidate(id="001C", website="https://www.acme.example/x", created_at=at(3), linked_elsewhere=False),
+        rules.AccountCandidate(id="001A", website="acme.example", created_at=at(1), linked_elsewhere=True),
+        rules.AccountCandidate(id="001B", website="http://ACME.example", created_at=at(2), linked_elsewhere=False),
+        rules.AccountCandidate(id="001D", website="notacme.example", created_at=at(1), linked_elsewhere=False),
+    ]
+    assert rules.match_account(domain="acme.example", candidates=candidates) == ("001B", ("001C",))
+    assert rules.match_account(domain="other.example", candidates=candidates) == (None, ())
+    assert rules.match_account(domain="", candidates=candidates) == (None, ())

@@ -323,6 +323,15 @@ class SalesforceClient:
         """The accounts with these Ids; Ids that do not exist (or were deleted) are simply absent."""
         return self._get_by("Account", "Id", ids, fields)
 
+    def accounts_find_by_domain(self, domains: list[str], *, fields: list[str]) -> list[dict]:
+        """Accounts whose Website contains one of these domains (R10 on the way back). LIKE
+        over-matches ("acme.example" is in "notacme.example"): callers compare normalised domains."""
+        records = []
+        for chunk in _chunks(list(dict.fromkeys(d for d in domains if d)), 50):
+            condition = " OR ".join(format_soql("Website LIKE '%{:like}%'", domain) for domain in chunk)
+            records.extend(self._query(f"SELECT {_field_list([*fields, 'Website', 'CreatedDate'])} FROM Account WHERE {condition}"))
+        return records
+
     def accounts_iter_all(self, *, fields: list[str]) -> Iterator[dict]:
         yield from self._query(f"SELECT {_field_list(fields)} FROM Account ORDER BY Id")
 

@@ -319,3 +319,19 @@ def test_no_echo_loop_after_ten_cycles(linked, salesforce_control, hubspot_contr
               and "associations" not in k]
     assert writes == [], writes
     assert SyncEvent.objects.filter(company=company, outcome="success").count() == 2  # the link, then "7"
+
+
+def test_r10_company_links_to_the_account_on_its_domain_instead_of_creating_one(sandbox, salesforce_control, hubspot_control, sync_on, detect):
+    existing = salesforce_control.create_record("Account", {"Name": "Acme Corp", "Website": "https://www.acme.example/"})["Id"]
+    salesforce_control.create_record("Account", {"Name": "Not Acme", "Website": "notacme.example"})
+    sync_on()
+    company_id = hs_company(hubspot_control, description="From HubSpot")
+    hs_contact(hubspot_control, company_id)
+    detect()
+
+    assert Company.objects.get(hubspot_id=company_id).salesforce_account_id == existing
+    account = salesforce_control.get_record("Account", existing)
+    assert account[EXTERNAL_ID] == company_id and account["Name"] == "Acme Corp"  # Salesforce's name is kept
+    assert account["Description"] == "From HubSpot"  # a blank field is filled (Prefer Salesforce unless blank)
+    assert salesforce_control.count("Account") == 2
+    assert SyncEvent.objects.get(company__hubspot_id=company_id, action="link").outcome == "success"
