@@ -1,0 +1,340 @@
+"""Setup the bench scripts share: Django on the bench database, the two sandbox emulators in this
+process, crmsync processes (workers, cron, web) as subprocesses, fast row loading, figures.
+
+The bench database and Redis DB default to ``crmsync_bench`` and DB 6 (override with
+DATABASE_URL / REDIS_URL); each script empties the crmsync tables it uses before it starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crmsync_bench"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
+COPY_CHUNK = 50_000
+
+
+def arguments(description: str, *, default_n: int, **extra: tuple[type, object, str]) -> argparse.Namespace:
+    """``--n`` plus the script's own options: ``name=(type, default, help)``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--n", type=int, default=default_n, help=f"how many records (default {default_n:,})")
+    for name, (kind, default, text) in extra.items():
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default, help=text)
+    return parser.parse_args()
+
+
+# --- Django -----------------------------------------------------------------------------------
+
+
+def database_ensure(url: str) -> None:
+    """Create the bench's PostgreSQL database if it does not exist yet."""
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def django_setup(*, work_dir: Path) -> None:
+    """Django on the bench database (migrated), production-like (DEBUG off), with the sandbox
+    connection file in ``work_dir``. Subprocesses inherit the same environment."""
+    os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
+    os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
+    os.environ["CRMSYNC_SANDBOX_FILE"] = str(work_dir / "sandbox.json")
+    os.environ["DEBUG"] = "false"
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "crmsync.settings"
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    sys.path.insert(0, str(ROOT))
+    if os.environ["DATABASE_URL"].startswith("postgres"):
+        database_ensure(os.environ["DATABASE_URL"])
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def django_child_setup() -> None:
+    """Django in a process a bench script started: its environment is already the bench's."""
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def crmsync_reset() -> None:
+    """Empty crmsync's own tables and the bench Redis DB: every run starts from nothing."""
+    import django_rq
+    from django.db import connection
+
+    from sync.models import Company, Contact, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRun, SyncState, WebhookEvent
+
+    tables = [m._meta.db_table for m in (SyncError, SyncEvent, SyncRun, Contact, Company, FieldMapping, SyncState, WebhookEvent)]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        else:
+            for table in tables:
+                cursor.execute(f"DELETE FROM {table}")
+    IntegrationSettings.objects.all().delete()
+    django_rq.get_connection("default").flushdb()
+
+
+def sync_companies_switch_on() -> None:
+    """Sync companies on, switched on a moment ago (so the accounts seeded before it are 'existing')."""
+    from django.utils import timezone
+
+    from sync.models import IntegrationSettings
+
+    IntegrationSettings.load()
+    IntegrationSettings.objects.filter(id=1).update(sync_companies=True, sync_companies_enabled_at=timezone.now())
+
+
+def admin_user():
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model().objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True, "email": "bench@example.com"}
+    )
+    return user
+
+
+# --- Fast loading -----------------------------------------------------------------------------
+
+
+def rows_copy(model, rows: Iterable[dict]) -> int:
+    """Insert ``rows`` (attname → value, e.g. ``company_id``; every other field gets its default) with PostgreSQL
+    COPY, or bulk_create in chunks elsewhere. Constant memory; returns how many were inserted."""
+    from django.db import connection
+    from django.utils import timezone
+
+    if connection.vendor != "postgresql":
+        count = 0
+        iterator = iter(rows)
+        while chunk := [model(**row) for _, row in zip(range(COPY_CHUNK), iterator)]:
+            model.objects.bulk_create(chunk, batch_size=5000)
+            count += len(chunk)
+        return count
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    now = timezone.now()
+    defaults = {}
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            defaults[f.attname] = now
+        elif f.has_default():
+            defaults[f.attname] = f.get_default()
+        else:
+            defaults[f.attname] = None if f.null else ""
+    json_fields = {f.attname for f in fields if f.get_internal_type() == "JSONField"}
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    count = 0
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                values = {**defaults, **row}
+                copy.write_row([json.dumps(values[name]) if name in json_fields else values[name] for name in (f.attname for f in fields)])
+                count += 1
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+    return count
+
+
+# --- The sandboxes ----------------------------------------------------------------------------
+
+
+@dataclass
+class Sandboxes:
+    salesforce: object  # SalesforceSandbox
+    hubspot: object  # HubSpotSandbox
+    details: dict
+    salesforce_control: object  # SalesforceControl
+    hubspot_control: object  # HubSpotControl
+
+
+@contextmanager
+def sandboxes_running(*, work_dir: Path, webhook_target_url: str | None = None) -> Iterator[Sandboxes]:
+    """Both emulators in this process on free loopback ports, state under ``work_dir``, their
+    connection details written where crmsync's clients (here and in subprocesses) read them."""
+    from django.conf import settings
+
+    from sandbox.hubspot.control import HubSpotControl
+    from sandbox.hubspot.server import HubSpotSandbox
+    from sandbox.salesforce.control import SalesforceControl
+    from sandbox.salesforce.server import SalesforceSandbox
+    from sync.clients.config import sandbox_file_write
+
+    salesforce = SalesforceSandbox(state_dir=work_dir / "salesforce", host="127.0.0.1", port=0).start()
+    try:
+        hubspot = HubSpotSandbox(
+            state_dir=work_dir / "hubspot", host="127.0.0.1", port=0, webhook_target_url=webhook_target_url
+        ).start()
+    except BaseException:
+        salesforce.stop()
+        raise
+    try:
+        details = {"salesforce": salesforce.connection_details(), "hubspot": hubspot.connection_details()}
+        sandbox_file_write(path=settings.SANDBOX_FILE, details=details)
+        sf, hs = details["salesforce"], details["hubspot"]
+        yield Sandboxes(
+            salesforce=salesforce,
+            hubspot=hubspot,
+            details=details,
+            salesforce_control=SalesforceControl(sf["control_url"], sf["control_token"], sf["ca_bundle"], timeout=600),
+            hubspot_control=HubSpotControl(hs["control_url"], hs["control_token"], timeout=600),
+        )
+    finally:
+        hubspot.stop()
+        salesforce.stop()
+
+
+# --- Subprocesses -----------------------------------------------------------------------------
+
+
+class Processes:
+    """crmsync processes started by a script, each stopped (by its own pid) when the script ends."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self.started: list[subprocess.Popen] = []
+
+    def start(self, name: str, args: list[str], *, env: dict | None = None) -> subprocess.Popen:
+        log = open(self.work_dir / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        process = subprocess.Popen(
+            [sys.executable, *args], cwd=ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
+        self.started.append(process)
+        return process
+
+    def manage(self, name: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+        return self.start(name, [str(ROOT / "manage.py"), *args], env=env)
+
+    def log_tail(self, name: str, lines: int = 30) -> str:
+        path = self.work_dir / f"{name}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def bench_session() -> Iterator[tuple[Path, ExitStack, Processes]]:
+    """A temporary work dir (sandbox state, logs), Django set up on the bench database, and a
+    process list stopped on the way out, whatever happens."""
+    with ExitStack() as stack:
+        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crmsync-bench-")))
+        django_setup(work_dir=work_dir)
+        processes = Processes(work_dir)
+        stack.callback(processes.stop_all)
+        yield work_dir, stack, processes
+
+
+def wait_until(condition: Callable[[], object], *, timeout: float, interval: float = 0.05, what: str = "condition") -> object:
+    """Poll ``condition`` until it returns something truthy; TimeoutError naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached within {timeout:.0f}s")
+        time.sleep(interval)
+
+
+class PeakRss:
+    """Samples a process's resident memory while it runs; ``peak_mb`` is the highest seen (the
+    kernel's own high-water mark VmHWM, read on every sample, catches peaks between samples)."""
+
+    def __init__(self, pid: int, *, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _read(self) -> None:
+        try:
+            with open(f"/proc/{self.pid}/status") as status:
+                for line in status:
+                    if line.startswith(("VmHWM:", "VmRSS:")):
+                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._read()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._read()
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_kb / 1024
+
+
+# --- Figures ----------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The ``share`` (0..1) percentile, nearest-rank on the sorted values."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("ok" if ok else "MISSED")
+
+
+def table_print(title: str, rows: list[tuple[str, str, str, str]]) -> None:
+    """Print rows of (what, measured, target, verdict) as an aligned table."""
+    header = ("measure", "measured", "target", "")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    print(f"\n{title}")
+    print("  ".join(str(cell).ljust(width) for cell, width in zip(header, widths)).rstrip())
+    print("  ".join("-" * width for width in widths))
+    for row in rows:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def not_measurable(title: str, missing: str) -> None:
+    print(f"\n{title}\nnot measurable yet: {missing}")
