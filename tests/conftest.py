@@ -1,9 +1,24 @@
+import importlib
+
 import django_rq
 import pytest
+from django.apps import apps
 
 from tests.factories import AdminFactory, UserFactory
 
 pytest_plugins = ["tests.sandbox_fixtures"]
+
+# A module name starting with a digit cannot be imported with the import statement.
+default_mappings_migration = importlib.import_module("sync.migrations.0002_default_field_mappings")
+
+
+@pytest.fixture(autouse=True)
+def default_field_mappings(request):
+    """``transactional_db`` empties every table after its test, the default field mappings the data
+    migration installed included: tests that use it get them back."""
+    if "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+        default_mappings_migration.create_default_mappings(apps, None)
 
 
 @pytest.fixture
