@@ -335,3 +335,15 @@ def test_r10_company_links_to_the_account_on_its_domain_instead_of_creating_one(
     assert account["Description"] == "From HubSpot"  # a blank field is filled (Prefer Salesforce unless blank)
     assert salesforce_control.count("Account") == 2
     assert SyncEvent.objects.get(company__hubspot_id=company_id, action="link").outcome == "success"
+
+
+def test_r11_owner_two_way_matched_by_email(linked, salesforce_control, hubspot_control, detect):
+    company, account_id = linked
+    user_id = salesforce_control.create_record(
+        "User", {"LastName": "Doe", "FirstName": "Jo", "Email": "jo@example.com", "Username": "jo@example.com.crm", "Alias": "jdoe", "IsActive": True,
+                 "TimeZoneSidKey": "Europe/Rome", "LocaleSidKey": "it_IT", "EmailEncodingKey": "UTF-8", "LanguageLocaleKey": "en_US"}
+    )["Id"]
+    owner = hubspot_control.add_owner(email="Jo@Example.com", first_name="Jo", last_name="Doe")
+    hubspot_control.update_record("companies", company.hubspot_id, {"hubspot_owner_id": str(owner["id"])})
+    detect()
+    assert salesforce_control.get_record("Account", account_id)["OwnerId"] == user_id
