@@ -73,7 +73,9 @@ def _account_fields(mappings: list[FieldMapping]) -> list[str]:
 
 
 def _time(value) -> datetime | None:
-    return rules.as_instant(value) if value else None
+    if isinstance(value, datetime) or not value:
+        return value or None
+    return rules.as_instant(value)
 
 
 def _owner_directory(sf, hs, mappings: list[FieldMapping]) -> mappers.OwnerDirectory | None:
@@ -106,7 +108,7 @@ class _Planned:
             self.write.properties.pop(name)
             self.write.changes.pop(name, None)
             self.write.snapshot.pop(name, None)
-            if self.company is not None and name in self.company.synced_values:
+            if self.action == "update" and name in self.company.synced_values:
                 self.write.snapshot[name] = self.company.synced_values[name]
             self.field_errors.append((name, error))
         return True
@@ -187,13 +189,9 @@ def accounts_batch_sync(
             eligible.append(account)
         else:
             counts["skipped"] += 1
-    hubspot_ids = [c.hubspot_id for a in eligible if (c := matched.get(a["Id"])) and c.hubspot_id]
-    current = {
-        record["id"]: record
-        for record in hs.companies_get(hubspot_ids, properties=[*(m.hubspot_property for m in mappings), "salesforceaccountid"])
-        if not record.get("archived")
-    } if hubspot_ids else {}
-
+    current = _hubspot_current(
+        hs, [c for a in eligible if (c := matched.get(a["Id"])) and c.hubspot_id], mappings, from_mirror=force
+    )
     planned = [_plan(account, matched.get(account["Id"]), current, mappings, owners, force) for account in eligible]
     results = _hubspot_write(hs, planned)
     # A record HubSpot refused for some of its values is written again without them: the rest of
@@ -258,6 +256,26 @@ def _companies_match(accounts: list[dict]) -> dict[str, Company]:
     return matched
 
 
+def _hubspot_current(hs, companies: list[Company], mappings: list[FieldMapping], *, from_mirror: bool) -> dict[str, dict]:
+    """The companies' current HubSpot values by company id: {"properties", "updatedAt"}.
+
+    A forced resync (R5) writes the Salesforce value whatever HubSpot holds, so it takes crmsync's
+    mirror of HubSpot instead of reading every company again: one HubSpot call per 100 records,
+    not two. A company HubSpot no longer has is absent.
+    """
+    if from_mirror:
+        linked = [c for c in companies if c.salesforce_account_id]
+        return {c.hubspot_id: {"properties": c.properties, "updatedAt": c.hubspot_updated_at} for c in linked}
+    if not companies:
+        return {}
+    properties = [m.hubspot_property for m in mappings]
+    return {
+        record["id"]: record
+        for record in hs.companies_get([c.hubspot_id for c in companies], properties=properties)
+        if not record.get("archived")
+    }
+
+
 def _plan(account, company, current, mappings, owners, force) -> _Planned:
     hubspot_id = company.hubspot_id if company is not None else None
     record = current.get(hubspot_id) if hubspot_id else None
@@ -269,7 +287,7 @@ def _plan(account, company, current, mappings, owners, force) -> _Planned:
         mappings=mappings,
         hubspot_properties=record["properties"] if record else {},
         synced_values=company.synced_values if linked else {},
-        hubspot_changed_at=_time(record.get("updatedAt")) if record else None,
+        hubspot_changed_at=_time(record["updatedAt"]) if record else None,
         salesforce_changed_at=_time(account.get("LastModifiedDate") or account.get("SystemModstamp")),
         owners=owners,
         force=force,

@@ -355,3 +355,23 @@ def test_sync_now_runs_a_full_cycle_in_process(sandbox, salesforce_control, hubs
 def test_sync_now_refuses_while_sync_companies_is_off(sandbox, redis_queues):
     with pytest.raises(CommandError, match="Sync companies is off"):
         call_command("sync_now")
+
+
+def test_r05_forced_resync_of_a_mapping_pushes_it_with_one_hubspot_call_per_batch(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll
+):
+    set_rule("description", SyncRule.DONT_SYNC)
+    sync_on()
+    ids = [account(salesforce_control, Name=f"Co {n}", Description=f"About {n}") for n in range(3)]
+    poll()
+    set_rule("description", SyncRule.PREFER_SALESFORCE_UNLESS_BLANK)  # a new rule moves nothing by itself
+    hubspot_control.reset_stats()
+
+    counts = account_sync.accounts_sync_to_hubspot(account_ids=ids, only_fields=["description"], force=True)
+
+    assert counts == {"succeeded": 3, "failed": 0, "skipped": 0}
+    for n, account_id in enumerate(ids):
+        hubspot_id = Company.objects.get(salesforce_account_id=account_id).hubspot_id
+        assert company_in_hubspot(hubspot_control, hubspot_id)["description"] == f"About {n}"
+    calls = hubspot_control.stats()["by_endpoint"]
+    assert sum(calls.values()) == 1 and list(calls) == ["POST /crm/v3/objects/companies/batch/update"]
