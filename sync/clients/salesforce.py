@@ -240,24 +240,28 @@ class SalesforceClient:
         except requests.RequestException as error:
             raise Transient(f"connection to Salesforce failed: {type(error).__name__}", crm=SALESFORCE, code="connection_error") from error
 
+    def _send_within_share(self, operation: Callable[[Salesforce], object], *, capped: bool):
+        """Count the request against today's calls, refusing once crmsync's share is used up."""
+        cap = self._share_cap() if capped else None
+        if not ratelimit.api_call_reserve(crm=SALESFORCE, cap=cap):
+            raise ApiLimitExceeded(
+                f"crmsync has used its share of the Salesforce daily API limit ({cap} calls, "
+                f"{self._share_percent}% of the org's {self._daily_max}); syncing resumes when the day's count resets",
+                crm=SALESFORCE,
+                code="CRMSYNC_API_SHARE_USED",
+            )
+        return self._send(operation)
+
     def _call(self, name: str, operation: Callable[[Salesforce], object], *, retry_ambiguous: bool = True, capped: bool = True):
         """One API operation with crmsync's share of the daily limit, session refresh and retries."""
 
         def attempt():
-            cap = self._share_cap() if capped else None
-            if not ratelimit.api_call_reserve(crm=SALESFORCE, cap=cap):
-                raise ApiLimitExceeded(
-                    f"crmsync has used its share of the Salesforce daily API limit ({cap} calls, "
-                    f"{self._share_percent}% of the org's {self._daily_max}); syncing resumes when the day's count resets",
-                    crm=SALESFORCE,
-                    code="CRMSYNC_API_SHARE_USED",
-                )
             try:
-                result = self._send(operation)
+                result = self._send_within_share(operation, capped=capped)
             except SalesforceExpiredSession:
                 self._session_refresh()
                 try:
-                    result = self._send(operation)
+                    result = self._send_within_share(operation, capped=capped)
                 except SalesforceExpiredSession as error:
                     raise Unauthorized(
                         _first_error(error.content).get("message") or "Session expired or invalid",
