@@ -131,51 +131,60 @@ def _company_for(hubspot_id: str) -> Company:
 
 def _salesforce_records_create(sf, *, integration: IntegrationSettings, contacts: list[Contact]) -> None:
     """Inclusion-list contacts not in Salesforce yet: create them as the default object, a Contact
-    on its company's account where that company is linked (else private), or a Lead."""
-    if not contacts:
+    on its company's account where that company is linked (else private), or a Lead.
+
+    Salesforce has no key to upsert contacts on, so the rows are locked (SKIP LOCKED) while their
+    records are created: a contact another job is creating right now is left to it, and one it has
+    just created is seen as linked. No contact is created twice.
+    """
+    wanted = {c.pk: c for c in contacts if c.email}  # without an e-mail it could never be linked back
+    if not wanted:
         return
     as_lead = integration.default_object == DefaultObject.LEAD
-    records, by_email = [], {}
-    for contact in contacts:
-        if not contact.email:
-            continue  # Salesforce would be asked for a record it cannot link back by e-mail
-        record = {"Email": contact.email, "FirstName": contact.first_name or None, "LastName": contact.last_name or NO_LAST_NAME}
-        company = contact.companies.filter(salesforce_account_id__isnull=False).order_by("id").first()
-        if as_lead:
-            named = contact.companies.exclude(name="").order_by("id").first()
-            record["Company"] = (named.name if named else "") or contact.properties.get("company") or NO_COMPANY
-        elif company is not None:
-            record["AccountId"] = company.salesforce_account_id
-        records.append(record)
-        by_email[contact.email.lower()] = (contact, company)
-    if not records:
-        return
-    calls_before = sf.api_calls
-    try:
-        results = (sf.leads_create if as_lead else sf.contacts_create)(records)
-    except CrmError as error:
-        for contact, _ in by_email.values():
-            services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=error)
-        return
-    calls = account_sync._calls_share(sf.api_calls - calls_before, len(results))
-    for result, api_calls in zip(results, calls):
-        contact, company = by_email[result.key.lower()]
-        if not result.ok:
-            services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=result.error)
-            services.sync_event_record(contact=contact, direction=rules.TO_SALESFORCE, action="create", api_calls=api_calls,
-                                       outcome=SyncEvent.Outcome.FAILED, message=result.error.message)
-            continue
-        if as_lead:
-            contact.salesforce_type = SalesforceContactType.LEAD
-        else:
-            contact.salesforce_type = SalesforceContactType.CONTACT if company else SalesforceContactType.PRIVATE_CONTACT
-        contact.salesforce_id = result.id
-        contact.save(update_fields=["salesforce_id", "salesforce_type", "updated_at"])
-        services.sync_error_resolve_for(contact=contact, direction=rules.TO_SALESFORCE)
-        services.sync_event_record(
-            contact=contact, direction=rules.TO_SALESFORCE, action="create", outcome=SyncEvent.Outcome.SUCCESS, api_calls=api_calls,
-            message=f"Created Salesforce {contact.get_salesforce_type_display()} {result.id} (in the inclusion list).",
-        )
+    with transaction.atomic():
+        locked = Contact.objects.select_for_update(skip_locked=True).filter(pk__in=list(wanted), salesforce_id__isnull=True)
+        records, by_email = [], {}
+        for contact in locked.order_by("id"):
+            if contact.email.lower() in by_email:
+                continue  # two HubSpot contacts, one e-mail: one Salesforce record, linked to both next time
+            record = {"Email": contact.email, "FirstName": contact.first_name or None, "LastName": contact.last_name or NO_LAST_NAME}
+            company = contact.companies.filter(salesforce_account_id__isnull=False).order_by("id").first()
+            if as_lead:
+                named = contact.companies.exclude(name="").order_by("id").first()
+                record["Company"] = (named.name if named else "") or contact.properties.get("company") or NO_COMPANY
+            elif company is not None:
+                record["AccountId"] = company.salesforce_account_id
+            records.append(record)
+            by_email[contact.email.lower()] = (contact, company)
+        if not records:
+            return
+        calls_before = sf.api_calls
+        try:
+            results = (sf.leads_create if as_lead else sf.contacts_create)(records)
+        except CrmError as error:
+            for contact, _ in by_email.values():
+                services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=error)
+            return
+        calls = account_sync._calls_share(sf.api_calls - calls_before, len(results))
+        for result, api_calls in zip(results, calls):
+            contact, company = by_email[result.key.lower()]
+            if not result.ok:
+                services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=result.error)
+                services.sync_event_record(contact=contact, direction=rules.TO_SALESFORCE, action="create", api_calls=api_calls,
+                                           outcome=SyncEvent.Outcome.FAILED, message=result.error.message)
+                continue
+            if as_lead:
+                contact.salesforce_type = SalesforceContactType.LEAD
+            else:
+                contact.salesforce_type = SalesforceContactType.CONTACT if company else SalesforceContactType.PRIVATE_CONTACT
+            contact.salesforce_id = result.id
+            contact.save(update_fields=["salesforce_id", "salesforce_type", "updated_at"])
+            wanted[contact.pk].salesforce_id, wanted[contact.pk].salesforce_type = contact.salesforce_id, contact.salesforce_type
+            services.sync_error_resolve_for(contact=contact, direction=rules.TO_SALESFORCE)
+            services.sync_event_record(
+                contact=contact, direction=rules.TO_SALESFORCE, action="create", outcome=SyncEvent.Outcome.SUCCESS, api_calls=api_calls,
+                message=f"Created Salesforce {contact.get_salesforce_type_display()} {result.id} (in the inclusion list).",
+            )
 
 
 def _hubspot_links_write(hs, *, contacts: list[Contact], records: dict) -> None:
