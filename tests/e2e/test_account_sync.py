@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from sync import account_sync, services
+from sync import account_sync, selectors, services
 from sync.models import Company, ErrorCategory, FieldMapping, SyncError, SyncEvent, SyncRun, SyncRule
 from tests.factories import CompanyFactory
 
@@ -66,9 +66,12 @@ def test_r03_account_created_after_switch_on_creates_company(sandbox, salesforce
     event = SyncEvent.objects.get(company=company, action="create")
     assert event.outcome == "success" and event.changes["name"] == [None, "Acme"] and event.api_calls > 0
 
-    # Polling again changes nothing: no echo, no second company.
+    # Polling again changes nothing: no echo, no second company. (The link-back above touched the
+    # account once more: that version is read back, compared and left alone.)
     poll()
+    assert poll()["changed"] == 0
     assert hubspot_control.count("companies") == 1
+    assert selectors.sync_state_time(key=account_sync.LAST_POLL_KEY) > company.last_synced_at
     assert not SyncEvent.objects.filter(company=company, outcome="success").exclude(pk=event.pk).exists()
 
 
