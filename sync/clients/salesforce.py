@@ -13,6 +13,7 @@ import functools
 import logging
 import re
 import time
+from itertools import zip_longest
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -43,6 +44,7 @@ SALESFORCE = "salesforce"
 COLLECTION_SIZE = 200
 QUERY_IN_CHUNK = 200
 SHARE_RECHECK_SECONDS = 60
+MISSING_ANSWER = {"success": False, "errors": [{"statusCode": "NO_RESULT", "message": "Salesforce did not answer for this record"}]}
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
@@ -304,7 +306,12 @@ class SalesforceClient:
                 lambda sf, body=body: sf.restful(path, method=method, json=body),
                 retry_ambiguous=retry_ambiguous,
             )
-            results.extend(record_result(key_of(record), answer) for record, answer in zip(chunk, answers or []))
+            # Salesforce answers every record, in order; a missing answer must not pass for a success.
+            results.extend(
+                record_result(key_of(record), answer)
+                for record, answer in zip_longest(chunk, answers or [], fillvalue=MISSING_ANSWER)
+                if record is not MISSING_ANSWER
+            )
         return results
 
     # -- accounts ----------------------------------------------------------------------------------
