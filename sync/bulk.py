@@ -230,7 +230,6 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
     """Re-run each failed record's sync in its error's direction through the per-batch primitives;
     a success resolves the error there, a new failure updates it (same record, direction, field)."""
     errors = list(SyncError.objects.filter(id__in=error_ids, status=SyncError.Status.OPEN).select_related("company"))
-    SyncError.objects.filter(id__in=[e.id for e in errors]).update(last_retry_at=timezone.now())
     account_ids = sorted(
         {
             (e.company.salesforce_account_id if e.company else None) or e.record_ref
@@ -239,7 +238,10 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
         }
         - {""}
     )
-    company_ids = sorted({e.company_id for e in errors if e.direction == rules.TO_SALESFORCE and e.company_id})
+    to_salesforce = {e.company for e in errors if e.direction == rules.TO_SALESFORCE and e.company_id}
+    company_ids = sorted(c.id for c in to_salesforce if c.salesforce_account_id)
+    # A company whose account could not be created: retrying is creating it (as Actions > Resync does).
+    uncreated_ids = sorted(c.id for c in to_salesforce if not c.salesforce_account_id)
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     for start in range(0, len(account_ids), BATCH_SIZE):
         for key, n in account_sync.accounts_sync_to_hubspot(account_ids=account_ids[start : start + BATCH_SIZE], force=True).items():
@@ -247,6 +249,10 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
     for start in range(0, len(company_ids), BATCH_SIZE):
         for key, n in company_sync.companies_sync_to_salesforce(company_ids=company_ids[start : start + BATCH_SIZE], force=True).items():
             counts[key] = counts.get(key, 0) + n
+    for company_id in uncreated_ids:
+        company_sync.company_resync(company_id=company_id)
+    # Tried: the ones still open failed again (or were skipped); the report says when.
+    SyncError.objects.filter(id__in=[e.id for e in errors], status=SyncError.Status.OPEN).update(last_retry_at=timezone.now())
     logger.info("sync.errors_retried", extra={"errors": len(errors), **counts})
     return counts
 

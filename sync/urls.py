@@ -24,6 +24,7 @@ urlpatterns = [
     path("errors/", views.sync_errors, name="sync_errors"),
     path("errors/export.csv", views.sync_errors_csv, name="sync_errors_csv"),
     path("errors/action/", views.sync_errors_action, name="sync_errors_action"),
+    path("errors/<int:error_id>/", views.sync_error_item, name="sync_error_item"),
     path("log/", views.sync_log, name="sync_log"),
     path("sync-now/", views.sync_now, name="sync_now"),
     path("connections/", views.connections, name="connections"),

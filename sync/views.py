@@ -12,6 +12,7 @@ from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonRespo
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 from rq.job import JobStatus
@@ -310,7 +311,6 @@ def sync_errors(request):
             "form": form,
             "page": page,
             "groups": selectors.sync_error_groups(filters=filters),
-            "fixes": selectors.ERROR_FIXES,
             "query": query.urlencode(),
             "first_page": not request.GET.get("cursor"),
         },
@@ -362,6 +362,15 @@ def sync_errors_action(request):
         return HttpResponseBadRequest("action must be retry or dismiss")
     if request.POST.get("error_id"):
         errors = SyncError.objects.filter(id=request.POST["error_id"])
+        if request.htmx:
+            # One error, from its card: the card answers, and follows the retry until it is done.
+            retried_after = timezone.now()
+            if action == "retry":
+                bulk.sync_errors_retry_filtered(errors=errors)
+            else:
+                bulk.sync_errors_dismiss(errors=errors)
+            return _error_item(request, get_object_or_404(SyncError, id=request.POST["error_id"]),
+                               retried_after=retried_after if action == "retry" else None)
     else:
         errors = selectors.sync_errors_filtered(filters=ErrorFilterForm(request.POST).filters())
     if action == "retry":
@@ -371,6 +380,21 @@ def sync_errors_action(request):
         dismissed = bulk.sync_errors_dismiss(errors=errors)
         messages.success(request, f"{dismissed} error(s) dismissed.")
     return redirect(f"{reverse('sync:sync_errors')}?{request.POST.get('back', '')}")
+
+
+def sync_error_item(request, error_id: int):
+    """One error's card, polled after a Retry until the worker has tried it."""
+    error = get_object_or_404(SyncError.objects.select_related("company", "contact"), id=error_id)
+    return _error_item(request, error, retried_after=parse_datetime(request.GET.get("retried_after", "")))
+
+
+def _error_item(request, error: SyncError, *, retried_after):
+    pending = (
+        retried_after is not None
+        and error.status == SyncError.Status.OPEN
+        and (error.last_retry_at is None or error.last_retry_at < retried_after)
+    )
+    return render(request, "sync/_error_item.html", {"error": error, "retried_after": retried_after.isoformat() if pending else ""})
 
 
 def sync_log(request):

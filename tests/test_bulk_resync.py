@@ -25,6 +25,7 @@ class Primitives:
         self.on_call = None
         monkeypatch.setattr(account_sync, "accounts_sync_to_hubspot", self._to_hubspot)
         monkeypatch.setattr(company_sync, "companies_sync_to_salesforce", self._to_salesforce)
+        monkeypatch.setattr(company_sync, "company_resync", self._resync)
 
     def _record(self, direction, keys, companies, run_id, **options):
         self.calls.append((direction, list(keys), options))
@@ -46,6 +47,9 @@ class Primitives:
     def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False):
         companies = list(Company.objects.filter(salesforce_account_id__in=account_ids).order_by("id"))
         return self._record("sf_to_hs", account_ids, companies, run_id, only_fields=only_fields, force=force)
+
+    def _resync(self, *, company_id, run_id=None):
+        self.calls.append(("resync", [company_id], {}))
 
     def _to_salesforce(self, *, company_ids, run_id=None, only_fields=None, force=False):
         companies = list(Company.objects.filter(id__in=company_ids).order_by("id"))
@@ -214,13 +218,21 @@ def test_r05_bulk_progress_fragment_polls_while_running(db, redis_queues, user_c
 def test_r12_error_retry_job_reruns_each_record_in_its_direction(transactional_db, redis_queues, primitives):
     to_salesforce, to_hubspot = linked_companies(2)
     unlinked_account = SyncError.objects.create(direction="sf_to_hs", category="other", message="x", record_ref="001AAA")
+    uncreated = CompanyFactory(hubspot_id="555")
     errors = [
+        SyncError.objects.create(company=uncreated, direction="hs_to_sf", category="validation_rule", message="z"),
         SyncError.objects.create(company=to_salesforce, direction="hs_to_sf", category="validation_rule", message="x"),
         SyncError.objects.create(company=to_hubspot, direction="sf_to_hs", category="hubspot_property", message="y"),
         unlinked_account,
     ]
-    assert bulk.sync_errors_retry_request(error_ids=[e.id for e in errors]) == 3
+    assert bulk.sync_errors_retry_request(error_ids=[e.id for e in errors]) == 4
     work(("sync",))
     calls = {(direction, tuple(sorted(keys))) for direction, keys, _ in primitives.calls}
-    assert calls == {("hs_to_sf", (to_salesforce.id,)), ("sf_to_hs", tuple(sorted(["001AAA", to_hubspot.salesforce_account_id])))}
-    assert all(options["force"] for _, _, options in primitives.calls)
+    assert calls == {
+        ("hs_to_sf", (to_salesforce.id,)),
+        ("sf_to_hs", tuple(sorted(["001AAA", to_hubspot.salesforce_account_id]))),
+        ("resync", (uncreated.id,)),  # its account was never created: the retry creates it (R9)
+    }
+    assert all(options["force"] for direction, _, options in primitives.calls if direction != "resync")
+    # The fakes resolved nothing: every error is still open, stamped with when it was retried.
+    assert all(e.last_retry_at for e in SyncError.objects.all())

@@ -1,0 +1,12 @@
+from django import template
+
+from sync.models import ErrorCategory
+from sync.selectors import ERROR_FIXES
+
+register = template.Library()
+
+
+@register.filter
+def error_fix(category: str) -> str:
+    """What an admin can do about an error of this category, in plain words."""
+    return ERROR_FIXES.get(category, ERROR_FIXES[ErrorCategory.OTHER])
