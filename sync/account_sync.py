@@ -33,9 +33,10 @@ HUBSPOT_BATCH_SIZE = 100  # HubSpot batch endpoints take 100 inputs a call
 # Re-read this far behind the SystemModstamp watermark: changes committed late within the same
 # second(s) are not missed; re-processing one is harmless (compared with the snapshot, upserted).
 WATERMARK_OVERLAP = timedelta(seconds=2)
-# Salesforce's getDeleted reaches back 15 days; older than that, start from the edge of the window.
+# Salesforce's getDeleted reaches back 15 days; after a longer gap deletions are found by query.
 DELETED_WINDOW = timedelta(days=15) - timedelta(minutes=5)
 DELETED_POLL_INTERVAL = timedelta(seconds=60)
+RECONCILE_CHUNK = 200
 WATERMARK_KEY = "salesforce_account_watermark"
 DELETED_WATERMARK_KEY = "salesforce_deleted_watermark"
 LAST_POLL_KEY = "salesforce_last_poll"
@@ -532,13 +533,28 @@ def _salesforce_deletions_detect(sf, *, enabled_at: datetime, now: datetime) -> 
     last = selectors.sync_state_time(key=DELETED_WATERMARK_KEY)
     if last is not None and now - last < DELETED_POLL_INTERVAL:
         return 0
-    since = max(last or enabled_at, now - DELETED_WINDOW)
-    deleted_ids = [record["id"] for record in sf.accounts_deleted_between(since - WATERMARK_OVERLAP, now)]
-    linked = list(Company.objects.filter(salesforce_account_id__in=deleted_ids).values_list("salesforce_account_id", flat=True))
+    since = max(last or enabled_at, enabled_at)
+    if now - since > DELETED_WINDOW:
+        linked = _deleted_accounts_reconcile(sf, since=since)
+    else:
+        deleted_ids = [record["id"] for record in sf.accounts_deleted_between(since - WATERMARK_OVERLAP, now)]
+        linked = list(Company.objects.filter(salesforce_account_id__in=deleted_ids).values_list("salesforce_account_id", flat=True))
     for chunk in _chunks(linked, HUBSPOT_BATCH_SIZE):
         django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.accounts_deleted_handle, account_ids=chunk)
     services.sync_state_set(key=DELETED_WATERMARK_KEY, value=now.isoformat())
     return len(linked)
+
+
+def _deleted_accounts_reconcile(sf, *, since: datetime) -> list[str]:
+    """Salesforce lists deletions of the last 15 days only: after a longer gap every linked account
+    is looked up by query instead, and the ones not found any more are the deleted ones."""
+    logger.warning("sync.deleted_window_exceeded", extra={"since": since.isoformat()})
+    linked = Company.objects.filter(salesforce_account_id__isnull=False).order_by("salesforce_account_id")
+    missing = []
+    for chunk in _chunks(linked.values_list("salesforce_account_id", flat=True).iterator(), RECONCILE_CHUNK):
+        found = {record["Id"] for record in sf.accounts_get(chunk, fields=["Id"])}
+        missing += [account_id for account_id in chunk if account_id not in found]
+    return missing
 
 
 # --- Import (R2, R4a) ---------------------------------------------------------------------------

@@ -6,9 +6,10 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from sync import account_sync, selectors, services
-from sync.models import Company, ErrorCategory, FieldMapping, SyncError, SyncEvent, SyncRun, SyncRule
+from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun
 from tests.factories import CompanyFactory
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -128,8 +129,6 @@ def test_r02_import_while_sync_companies_is_off_creates_nothing(sandbox, salesfo
 def hubspot_company(hubspot_control, *, domain: str, minutes_ago: int = 0, **properties) -> Company:
     """A company made in HubSpot, as crmsync's mirror of HubSpot knows it."""
     created = hubspot_control.create_record("companies", {"name": f"HS {domain}", "domain": domain, **properties})
-    from django.utils import timezone
-
     return CompanyFactory(
         hubspot_id=created["id"], domain=domain, name=f"HS {domain}",
         hubspot_created_at=timezone.now() - timedelta(minutes=minutes_ago),
@@ -378,3 +377,17 @@ def test_r05_forced_resync_of_a_mapping_pushes_it_with_one_hubspot_call_per_batc
         assert company_in_hubspot(hubspot_control, hubspot_id)["description"] == f"About {n}"
     calls = hubspot_control.stats()["by_endpoint"]
     assert sum(calls.values()) == 1 and list(calls) == ["POST /crm/v3/objects/companies/batch/update"]
+
+
+def test_deletions_after_a_gap_longer_than_salesforce_keeps_them_are_found_by_query(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll
+):
+    sync_on()
+    kept, deleted = account(salesforce_control, Name="Kept"), account(salesforce_control, Name="Gone")
+    poll()
+    salesforce_control.delete_record("Account", deleted)
+    services.sync_state_set(key=account_sync.DELETED_WATERMARK_KEY, value=(timezone.now() - timedelta(days=20)).isoformat())
+    IntegrationSettings.objects.update(sync_companies_enabled_at=timezone.now() - timedelta(days=30))
+    assert poll()["deleted"] == 1
+    assert Company.objects.filter(salesforce_account_id=kept).exists()
+    assert Company.objects.get(salesforce_deleted=True).name == "Gone"
