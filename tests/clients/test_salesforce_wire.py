@@ -1,9 +1,14 @@
-"""Pure pieces of the Salesforce client: SOQL literals, replication windows, collection answers."""
+"""Pure pieces of the Salesforce client: SOQL literals, replication windows, and collection answers
+captured from the sandbox (tests/fixtures/salesforce/)."""
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 from sync.choices import ErrorCategory
 from sync.clients.salesforce import record_result, replication_window, soql_datetime
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "salesforce"
 
 
 def test_replication_window_covers_whole_minutes():
@@ -20,14 +25,16 @@ def test_soql_datetime_is_utc_and_rounded_down():
 
 
 def test_r12_collection_answer_becomes_record_results_with_categories():
-    ok = record_result("101", {"id": "001Aa000001", "success": True, "errors": [], "created": True})
-    refused = record_result(
-        "102",
-        {"success": False, "errors": [{"statusCode": "STRING_TOO_LONG", "message": "Name: data value too large", "fields": ["Name"]}]},
+    created, refused = (
+        record_result(key, entry)
+        for key, entry in zip(["101", "102"], json.loads((FIXTURES / "collections_create_response.json").read_text()))
     )
 
-    assert (ok.ok, ok.id, ok.created) == (True, "001Aa000001", True)
+    assert (created.ok, created.key, created.id) == (True, "101", "001RM000003oLnnYAE")
     assert not refused.ok and refused.key == "102"
-    assert (refused.error.category, refused.error.code, refused.error.fields) == (ErrorCategory.VALUE_TOO_LONG, "STRING_TOO_LONG", ["Name"])
-    assert refused.error.message == "Name: data value too large"
-
+    assert (refused.error.category, refused.error.code, refused.error.fields) == (
+        ErrorCategory.REQUIRED_FIELD_MISSING,
+        "REQUIRED_FIELD_MISSING",
+        ["Name"],
+    )
+    assert refused.error.message == "Required fields are missing: [Name]"
