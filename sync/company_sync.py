@@ -12,6 +12,7 @@ import logging
 from datetime import datetime, timedelta
 
 import django_rq
+from rq import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -41,6 +42,8 @@ LAST_SEARCH_KEY = "hubspot_last_search"
 LAST_WEBHOOK_KEY = "hubspot_last_webhook"
 # HubSpot's search may not return a record written in the last few minutes yet (SPEC §7).
 SEARCH_OVERLAP = timedelta(minutes=5)
+# A HubSpot change job failing on an outage is tried again (jobs are idempotent).
+JOB_RETRY = Retry(max=3, interval=[5, 30, 120])
 ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "LastModifiedDate", "SystemModstamp")
 COMPANY_BASE_PROPERTIES = ("name", "domain", "lifecyclestage", "createdate", "hs_lastmodifieddate", "salesforceaccountid")
 SYNC_COMPANIES_OFF = 'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first.'
@@ -106,14 +109,9 @@ def hubspot_companies_changed(*, hubspot_ids: list[str]) -> dict:
     mappings = account_sync._mappings(None)
     records = [r for r in get_hubspot_client().companies_get(hubspot_ids, properties=company_properties(mappings)) if not r.get("archived")]
     companies = companies_mirror(records)
-    by_id = {str(r["id"]): r for r in records}
-    linked = [c for c in companies if c.salesforce_account_id]
-    counts = _companies_push(companies=linked, records=by_id, mappings=mappings, run=None, force=False)
-    created = companies_r7_evaluate(companies=[c for c in companies if not c.salesforce_account_id], integration=integration)
-    counts["succeeded"] += created["succeeded"]
-    counts["failed"] += created["failed"]
-    counts["skipped"] += created["skipped"]
-    return counts
+    return _companies_sync(
+        companies=companies, records={str(r["id"]): r for r in records}, mappings=mappings, integration=integration, run=None, force=False
+    )
 
 
 # --- The HubSpot → Salesforce half of the sync rules --------------------------------------------
@@ -133,28 +131,46 @@ def companies_sync_to_salesforce(
         return {**counts, "skipped": len(set(company_ids))}
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
     mappings = account_sync._mappings(only_fields)
-    linked = [c for c in companies if c.salesforce_account_id]
-    if linked:
-        try:
-            records = {
-                str(r["id"]): r
-                for r in get_hubspot_client().companies_get([c.hubspot_id for c in linked], properties=company_properties(mappings))
-                if not r.get("archived")
-            }
-            pushed = _companies_push(companies=linked, records=records, mappings=mappings, run=run, force=force)
-        except CrmError as error:
-            for company in linked:
-                _failure_record(company=company, error=error, run=run)
-            pushed = {"succeeded": 0, "failed": len(linked), "skipped": 0}
-        for key in counts:
-            counts[key] += pushed[key]
-    unlinked = [c for c in companies if not c.salesforce_account_id]
-    if unlinked:
-        created = companies_r7_evaluate(companies=unlinked, integration=integration, run=run)
-        for key in counts:
-            counts[key] += created[key]
+    linked = [c.hubspot_id for c in companies if c.salesforce_account_id]
+    try:
+        records = {
+            str(r["id"]): r
+            for r in (get_hubspot_client().companies_get(linked, properties=company_properties(mappings)) if linked else [])
+            if not r.get("archived")
+        }
+    except CrmError as error:
+        for company in companies:
+            _failure_record(company=company, error=error, run=run)
+        counts["failed"] += len(companies)
+        records, companies = {}, []
+    synced = _companies_sync(companies=companies, records=records, mappings=mappings, integration=integration, run=run, force=force)
+    for key in counts:
+        counts[key] += synced[key]
     if run is not None and counts["failed"]:
         services.sync_run_progress(run_id=run.id, failed=counts["failed"])
+    return counts
+
+
+def _companies_sync(*, companies: list[Company], records: dict, mappings, integration, run: SyncRun | None, force: bool) -> dict:
+    """Linked companies push per the mappings, unlinked ones go through R7. A call that fails
+    for a whole batch becomes a retryable error on each of its companies, never a lost change."""
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    linked = [c for c in companies if c.salesforce_account_id]
+    unlinked = [c for c in companies if not c.salesforce_account_id]
+    for group, sync_group in (
+        (linked, lambda: _companies_push(companies=linked, records=records, mappings=mappings, run=run, force=force)),
+        (unlinked, lambda: companies_r7_evaluate(companies=unlinked, integration=integration, run=run)),
+    ):
+        if not group:
+            continue
+        try:
+            done = sync_group()
+        except CrmError as error:
+            for company in group:
+                _failure_record(company=company, error=error, run=run)
+            done = {"succeeded": 0, "failed": len(group), "skipped": 0}
+        for key in counts:
+            counts[key] += done[key]
     return counts
 
 
@@ -594,7 +610,7 @@ def hubspot_changes_detect() -> dict:
             seen = dict(model.objects.filter(hubspot_id__in=stamps, hubspot_updated_at__isnull=False).values_list("hubspot_id", "hubspot_updated_at"))
             fresh = [i for i, stamp in stamps.items() if not (seen.get(i) and stamp and seen[i] >= stamp)]
             if fresh:
-                django_rq.get_queue(SYNC_QUEUE).enqueue(job, hubspot_ids=fresh)
+                django_rq.get_queue(SYNC_QUEUE).enqueue(job, hubspot_ids=fresh, retry=JOB_RETRY)
                 found[label] += len(fresh)
     services.sync_state_set(key=LAST_SEARCH_KEY, value=started.isoformat())
     logger.info("sync.hubspot_searched", extra=found)

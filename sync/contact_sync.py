@@ -33,6 +33,16 @@ def hubspot_contacts_changed(*, hubspot_ids: list[str]) -> dict:
     integration = IntegrationSettings.load()
     if not integration.sync_companies or not hubspot_ids:
         return {"contacts": 0, "companies_moved": 0}
+    try:
+        return _contacts_changed(hubspot_ids=hubspot_ids, integration=integration)
+    except CrmError:
+        # Mirrored, but not all of its consequences done: forget the version seen so the
+        # safety-net search takes these contacts up again (the job is retried too).
+        Contact.objects.filter(hubspot_id__in=hubspot_ids).update(hubspot_updated_at=None)
+        raise
+
+
+def _contacts_changed(*, hubspot_ids: list[str], integration: IntegrationSettings) -> dict:
     contacts = contacts_refresh(hubspot_ids=hubspot_ids, integration=integration)
     if integration.auto_create_companies:
         companies_auto_create(contacts=[c for c in contacts if not c.companies.exists()])

@@ -103,7 +103,9 @@ def hubspot_webhook(request: HttpRequest) -> HttpResponse:
             WebhookEvent.objects.filter(event_id__in=[r.event_id for r in rows], processed_at__isnull=True).values_list("id", flat=True)
         )
         if pending:
-            django_rq.get_queue(company_sync.SYNC_QUEUE).enqueue(jobs.hubspot_webhook_events_process, event_ids=pending)
+            django_rq.get_queue(company_sync.SYNC_QUEUE).enqueue(
+                jobs.hubspot_webhook_events_process, event_ids=pending, retry=company_sync.JOB_RETRY
+            )
         services.sync_state_set(key=company_sync.LAST_WEBHOOK_KEY, value=timezone.now().isoformat())
     logger.info("webhooks.hubspot_received", extra={"events": len(rows), "queued": len(pending)})
     return HttpResponse(status=204)

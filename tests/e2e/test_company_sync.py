@@ -347,3 +347,23 @@ def test_r11_owner_two_way_matched_by_email(linked, salesforce_control, hubspot_
     hubspot_control.update_record("companies", company.hubspot_id, {"hubspot_owner_id": str(owner["id"])})
     detect()
     assert salesforce_control.get_record("Account", account_id)["OwnerId"] == user_id
+
+
+def test_r12_api_limit_becomes_a_retryable_error_and_the_retry_creates_the_account(
+    sandbox, salesforce_control, hubspot_control, sync_on, detect
+):
+    sync_on()
+    company_id = hs_company(hubspot_control)
+    hs_contact(hubspot_control, company_id)
+    salesforce_control.set_api_limit(100, used=100)
+    detect()  # the failing jobs are left to RQ's retries; the company holds the error meanwhile
+
+    company = Company.objects.get(hubspot_id=company_id)
+    error = company.errors.get(status="open")
+    assert error.category == "api_limit" and error.direction == "hs_to_sf" and error.message
+    assert salesforce_control.count("Account") == 0
+
+    salesforce_control.set_api_limit(15000, used=0)
+    assert company_sync.companies_sync_to_salesforce(company_ids=[company.id])["succeeded"] == 1
+    company.refresh_from_db()
+    assert company.salesforce_account_id and not company.errors.filter(status="open").exists()
