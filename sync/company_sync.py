@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sync import account_sync, jobs, mappers, rules, selectors, services
+from sync import account_sync, contact_sync, jobs, mappers, rules, selectors, services
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -287,8 +287,6 @@ def companies_r7_evaluate(
     """R7 for unlinked companies created in HubSpot since Sync companies was switched on: create the
     account where the rule allows it. ``company_contacts`` (HubSpot company id → contact ids) saves
     a call when the caller has just read them."""
-    from sync import contact_sync  # imported here: contact_sync calls back into this module
-
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     enabled_at = integration.sync_companies_enabled_at
     candidates = [
@@ -573,8 +571,6 @@ def webhook_event_is_news(event: dict) -> bool:
 
 def webhook_events_process(*, event_ids: list[int]) -> None:
     """Process stored webhook events: contacts first (they feed R7 and R8), then companies."""
-    from sync import contact_sync  # imported here: contact_sync imports this module
-
     events = list(WebhookEvent.objects.filter(id__in=event_ids, processed_at__isnull=True))
     if not events:
         return
