@@ -33,7 +33,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         self.children: list[subprocess.Popen] = []
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        # Ctrl-C must stop everything even when started from a shell that ignores SIGINT.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
         base_url = f"http://{options['host']}:{options['port']}"
         try:
@@ -57,6 +59,7 @@ class Command(BaseCommand):
             ))
             while all(child.poll() is None for child in self.children):
                 time.sleep(0.5)
+            time.sleep(1)  # a Ctrl-C reaches the children too: let ours arrive before calling it a crash
             raise CommandError("a demo process stopped unexpectedly; see its output above")
         except KeyboardInterrupt:
             self.stdout.write("\nstopping…")
