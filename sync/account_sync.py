@@ -341,9 +341,17 @@ def _calls_share(calls: int, records: int) -> list[int]:
     return [base + (1 if index < rest else 0) for index in range(records)]
 
 
-@transaction.atomic
 def _company_link(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
     """Store the link account ↔ company; one row per account and per company whatever ran before."""
+    try:
+        return _company_link_once(plan, hubspot_id, now)
+    except IntegrityError:
+        # Another worker linked the same account or company a moment ago: update its row instead.
+        return _company_link_once(plan, hubspot_id, now)
+
+
+@transaction.atomic
+def _company_link_once(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
     account = plan.account
     rows = list(
         Company.objects.select_for_update().filter(Q(salesforce_account_id=account["Id"]) | Q(hubspot_id=hubspot_id))

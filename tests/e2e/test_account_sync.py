@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
+from django_rq.cron import DjangoCronScheduler
 
 from sync import account_sync, selectors, services
 from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun
@@ -74,6 +75,19 @@ def test_r03_account_created_after_switch_on_creates_company(sandbox, salesforce
     assert hubspot_control.count("companies") == 1
     assert selectors.sync_state_time(key=account_sync.LAST_POLL_KEY) > company.last_synced_at
     assert not SyncEvent.objects.filter(company=company, outcome="success").exclude(pk=event.pk).exists()
+
+
+def test_r03_the_cron_poll_creates_the_company_without_anyone_acting(
+    sandbox, salesforce_control, hubspot_control, sync_on, run_jobs
+):
+    sync_on()
+    account_id = account(salesforce_control, Name="Cron Co")
+    scheduler = DjangoCronScheduler()
+    scheduler.load_config_from_file("sync.cron")
+    assert "sync.jobs.salesforce_poll" in [job.func_name for job in scheduler.enqueue_jobs()]
+    run_jobs()  # the poll, then the sync it enqueued
+    hubspot_id = Company.objects.get(salesforce_account_id=account_id).hubspot_id
+    assert company_in_hubspot(hubspot_control, hubspot_id)["name"] == "Cron Co"
 
 
 def test_r06_account_without_contacts_creates_company(sandbox, salesforce_control, hubspot_control, sync_on, poll):
@@ -173,7 +187,7 @@ def test_r10_retried_job_after_a_crash_does_not_duplicate(
         raise RuntimeError("worker killed after writing to HubSpot")
 
     with monkeypatch.context() as patched:
-        patched.setattr(account_sync, "_company_link", crash)
+        patched.setattr(account_sync, "_company_link_once", crash)
         with pytest.raises(RuntimeError):
             account_sync.accounts_sync_to_hubspot(account_ids=[account_id])
     assert hubspot_control.count("companies") == 1 and not Company.objects.filter(hubspot_id__isnull=False).exists()
@@ -391,3 +405,20 @@ def test_deletions_after_a_gap_longer_than_salesforce_keeps_them_are_found_by_qu
     assert poll()["deleted"] == 1
     assert Company.objects.filter(salesforce_account_id=kept).exists()
     assert Company.objects.get(salesforce_deleted=True).name == "Gone"
+
+
+def test_r04_import_of_all_accounts_streams_in_batches(sandbox, salesforce_control, hubspot_control, sync_on, run_jobs):
+    salesforce_control.seed(accounts=230, seed=3)
+    # The seeded industries include values HubSpot refuses, and HubSpot refuses a whole batch for
+    # one bad input (bisected by the client): this test counts the calls of a clean import.
+    set_rule("industry", SyncRule.DONT_SYNC)
+    sync_on()
+    hubspot_control.reset_stats()
+    call_command("import_accounts", "--all")
+    run_jobs()
+    run = SyncRun.objects.get(kind="import")
+    assert (run.status, run.total, run.processed) == ("done", 230, 230)
+    assert hubspot_control.count("companies") == 230 == Company.objects.filter(hubspot_id__isnull=False).count()
+    upserts = hubspot_control.stats()["by_endpoint"].get("POST /crm/v3/objects/companies/batch/upsert", 0)
+    assert upserts == 3  # 100 a call
+    assert not SyncError.objects.exists()
