@@ -12,6 +12,7 @@ from django_rq.cron import DjangoCronScheduler
 from sync import account_sync, selectors, services
 from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun
 from tests.factories import CompanyFactory
+from tests.sandbox_fixtures import clients_reset
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 UNIQUE_PROPERTY = "crmsync_salesforce_account_id"
@@ -422,3 +423,18 @@ def test_r04_import_of_all_accounts_streams_in_batches(sandbox, salesforce_contr
     upserts = hubspot_control.stats()["by_endpoint"].get("POST /crm/v3/objects/companies/batch/upsert", 0)
     assert upserts == 3  # 100 a call
     assert not SyncError.objects.exists()
+
+
+@pytest.fixture
+def no_crm_connection(settings, tmp_path):
+    settings.SANDBOX_FILE = tmp_path / "no-sandbox.json"
+    settings.SALESFORCE_INSTANCE_URL = settings.HUBSPOT_ACCESS_TOKEN = ""
+    clients_reset()
+    yield
+    clients_reset()
+
+
+def test_sync_now_without_a_connection_says_so(no_crm_connection, sync_on, redis_queues):
+    sync_on()
+    with pytest.raises(CommandError, match="No connection"):
+        call_command("sync_now")
