@@ -3,6 +3,7 @@ sandbox's connection file (``manage.py sandbox`` writes it; the tests write thei
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import tempfile
@@ -63,3 +64,34 @@ def not_configured(crm: str, missing: str) -> NotConfigured:
         f"{crm.capitalize()} is not connected: set {missing}, connect it on the settings page, "
         f"or run `python manage.py sandbox` (which writes {settings.SANDBOX_FILE})"
     )
+
+
+def credentials_version(crm: str) -> tuple:
+    """Changes whenever the credentials a client is built from change: the CRM is (re)connected
+    on the settings page, or the sandbox file is rewritten or moved."""
+    connected_at = Connection.objects.filter(crm=crm).values_list("connected_at", flat=True).first()
+    try:
+        written = settings.SANDBOX_FILE.stat().st_mtime_ns
+    except FileNotFoundError:
+        written = None
+    return connected_at, str(settings.SANDBOX_FILE), written
+
+
+def client_per_process(crm: str):
+    """Decorates a client factory: one client per process (its connection pools and session are
+    reused), built again when ``credentials_version`` changes, so that every worker follows a new
+    connection without a restart. ``factory.cache_clear()`` forgets the client."""
+
+    def decorate(build):
+        @functools.lru_cache(maxsize=1)
+        def built_for(version: tuple):
+            return build()
+
+        @functools.wraps(build)
+        def factory():
+            return built_for(credentials_version(crm))
+
+        factory.cache_clear = built_for.cache_clear
+        return factory
+
+    return decorate

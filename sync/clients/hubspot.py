@@ -9,7 +9,6 @@ only one (and a POST is never silently repeated).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import time
@@ -471,10 +470,10 @@ class HubSpotClient:
         self._setup_checked = True
 
 
-@functools.cache
+@config.client_per_process(HUBSPOT)
 def get_hubspot_client() -> HubSpotClient:
     """The process's HubSpot client, from a connected portal, the settings or the sandbox file.
-    ``get_hubspot_client.cache_clear()`` forgets it (tests, a new connection)."""
+    Rebuilt when the connection changes; ``get_hubspot_client.cache_clear()`` forgets it."""
     connection = config.connection_tokens(HUBSPOT)
     if connection is not None:
         base_url = connection["instance_url"] or settings.HUBSPOT_BASE_URL or "https://api.hubapi.com"

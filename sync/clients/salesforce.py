@@ -9,7 +9,6 @@ limit comes as 403 ``REQUEST_LIMIT_EXCEEDED``; sObject Collections have no SDK h
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 import time
@@ -442,8 +441,8 @@ def _credentials() -> SalesforceCredentials:
     return SalesforceCredentials(instance_url=sandbox["instance_url"], access_token=sandbox["access_token"], **common)
 
 
-@functools.cache
+@config.client_per_process(SALESFORCE)
 def get_salesforce_client() -> SalesforceClient:
     """The process's Salesforce client, from a connected org, the settings or the sandbox file.
-    ``get_salesforce_client.cache_clear()`` forgets it (tests, a new connection)."""
+    Rebuilt when the connection changes; ``get_salesforce_client.cache_clear()`` forgets it."""
     return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS)

@@ -204,3 +204,17 @@ def test_r10_salesforce_upsert_timed_out_after_salesforce_wrote_it_is_retried_wi
     assert all(r.ok for r in results) and not any(r.created for r in results)
     assert calls(salesforce_control, "PATCH /services/data/<version>/composite/sobjects/<sobject>/<field_name>") == 2
     assert salesforce_control.count("Account") == 2
+
+
+def test_every_worker_follows_a_new_connection_without_a_restart(sandbox, db):
+    from_sandbox = get_salesforce_client()
+    assert get_salesforce_client() is from_sandbox  # one client per process while nothing changes
+
+    details = sandbox.details["salesforce"]
+    Connection.objects.create(
+        crm=Connection.Crm.SALESFORCE, instance_url=details["instance_url"], access_token_encrypted=encrypt(details["access_token"])
+    )
+    connected = get_salesforce_client()
+
+    assert connected is not from_sandbox and connected.credentials.from_connection
+    assert get_salesforce_client() is connected
