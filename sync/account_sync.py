@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 import django_rq
+from rq import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -42,6 +43,11 @@ DELETED_WATERMARK_KEY = "salesforce_deleted_watermark"
 LAST_POLL_KEY = "salesforce_last_poll"
 ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 LINK_PROPERTIES = {"salesforceaccountid", "salesforcelastsynctime", "salesforcedeleted", settings.HUBSPOT_ACCOUNT_ID_PROPERTY}
+# The watermark has moved past a change once its job is enqueued: a job that crashes (a worker
+# killed, the database gone a moment) runs again rather than lose the change. Jobs are idempotent.
+CHANGE_JOB_RETRY = Retry(max=3)
+# An import of every account is one job reading them in pages; a large org takes hours.
+IMPORT_JOB_TIMEOUT = 24 * 3600
 SYNC_QUEUE = "sync"
 BULK_QUEUE = "bulk"
 SYNC_COMPANIES_OFF = (
@@ -525,7 +531,7 @@ def salesforce_changes_detect() -> dict:
         # Skip versions already synced (the overlap re-reads them on every poll).
         fresh = [account_id for account_id, stamp in stamps.items() if not (seen.get(account_id) and stamp and seen[account_id] >= stamp)]
         if fresh:
-            django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.account_changes_sync, account_ids=fresh)
+            django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.account_changes_sync, account_ids=fresh, retry=CHANGE_JOB_RETRY)
             changed += len(fresh)
     services.sync_state_set(key=WATERMARK_KEY, value=latest.isoformat())
 
@@ -548,7 +554,7 @@ def _salesforce_deletions_detect(sf, *, enabled_at: datetime, now: datetime) -> 
         deleted_ids = [record["id"] for record in sf.accounts_deleted_between(since - WATERMARK_OVERLAP, now)]
         linked = list(Company.objects.filter(salesforce_account_id__in=deleted_ids).values_list("salesforce_account_id", flat=True))
     for chunk in _chunks(linked, HUBSPOT_BATCH_SIZE):
-        django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.accounts_deleted_handle, account_ids=chunk)
+        django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.accounts_deleted_handle, account_ids=chunk, retry=CHANGE_JOB_RETRY)
     services.sync_state_set(key=DELETED_WATERMARK_KEY, value=now.isoformat())
     return len(linked)
 
@@ -581,7 +587,9 @@ def accounts_import_start(*, account_ids: list[str] | None = None, user=None) ->
             kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},
             total=len(ids) or None, user=user, queued=True,
         )
-        django_rq.get_queue(BULK_QUEUE).enqueue(jobs.accounts_import, run_id=run.id, job_id=f"accounts-import-{run.id}")
+        django_rq.get_queue(BULK_QUEUE).enqueue(
+            jobs.accounts_import, run_id=run.id, job_id=f"accounts-import-{run.id}", job_timeout=IMPORT_JOB_TIMEOUT
+        )
     logger.info("sync.import_started", extra={"run_id": run.id, "accounts": len(ids) or "all"})
     return run
 

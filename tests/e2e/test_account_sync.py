@@ -200,6 +200,26 @@ def test_r10_retried_job_after_a_crash_does_not_duplicate(
     assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
 
 
+def test_r10_change_job_that_crashes_runs_again_without_duplicating(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll, monkeypatch
+):
+    sync_on()
+    account_id = account(salesforce_control, Name="Crashy")
+    real_link = account_sync._company_link_once
+    crashes = []
+
+    def crash_once(*args, **kwargs):
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("worker lost its database connection after writing to HubSpot")
+        return real_link(*args, **kwargs)
+
+    monkeypatch.setattr(account_sync, "_company_link_once", crash_once)
+    poll()  # the job fails once, RQ runs it again
+    assert crashes and hubspot_control.count("companies") == 1
+    assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
+
+
 # --- R11 mappings, the Salesforce → HubSpot half of each sync rule ---------------------------------
 
 
