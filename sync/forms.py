@@ -146,6 +146,14 @@ class CompanyFilterForm(forms.Form):
 
 
 class ErrorFilterForm(forms.Form):
+    """The error report's filters; open errors unless a status is asked for (empty: any status)."""
+
+    def __init__(self, data=None, **kwargs):
+        if data is not None and "status" not in data:
+            data = data.copy()
+            data["status"] = SyncError.Status.OPEN
+        super().__init__(data, **kwargs)
+
     category = forms.ChoiceField(required=False, choices=[("", "Every category"), *ErrorCategory.choices], label="Category")
     direction = forms.ChoiceField(required=False, choices=[("", "Both directions"), *Direction.choices], label="Direction")
     object_type = forms.ChoiceField(required=False, choices=[("", "Every object"), *ObjectType.choices], label="Object")
@@ -165,8 +173,7 @@ class ErrorFilterForm(forms.Form):
             object_type=data.get("object_type", ""),
             since=data.get("since"),
             until=data.get("until"),
-            # Open errors unless a status is asked for; an empty status means any.
-            status=data.get("status", "") if "status" in self.data else SyncError.Status.OPEN,
+            status=data.get("status", ""),
         )
 
 

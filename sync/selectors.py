@@ -70,6 +70,7 @@ COMPANY_SORTS = {
     "-last_synced_at": ("last_synced_at", True),
 }
 COMPANY_PAGE_SIZE = 50
+NULLABLE_SORT_FIELDS = {"last_synced_at"}
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,11 @@ def _after(field: str, descending: bool, value, pk: int) -> Q:
         return Q(id__lt=pk) if descending else Q(id__gt=pk)
     if value is None:
         return Q(**{f"{field}__isnull": True}) & (Q(id__lt=pk) if descending else Q(id__gt=pk))
-    if field == "last_synced_at":
+    if field in NULLABLE_SORT_FIELDS:
         value = parse_datetime(value)
     compare = "lt" if descending else "gt"
     after = Q(**{f"{field}__{compare}": value}) | Q(**{field: value}, **{f"id__{compare}": pk})
-    return after | Q(**{f"{field}__isnull": True}) if field == "last_synced_at" else after
+    return after | Q(**{f"{field}__isnull": True}) if field in NULLABLE_SORT_FIELDS else after
 
 
 def companies_filtered(*, filters: CompanyFilters):
@@ -126,7 +127,7 @@ def companies_filtered(*, filters: CompanyFilters):
     if term:
         # Prefix search: a LIKE 'term%' can use an index, '%term%' must read every row.
         by_id = Q(hubspot_id=term) | Q(salesforce_account_id=term)
-        companies = companies.filter(Q(name__istartswith=term) | Q(domain__istartswith=term.lower()) | by_id)
+        companies = companies.filter(Q(name__istartswith=term) | Q(domain__startswith=term.lower()) | by_id)
     if filters.sync_status:
         companies = companies.filter(sync_status=filters.sync_status)
     if filters.linked == "yes":
@@ -149,7 +150,9 @@ def companies_page(*, filters: CompanyFilters, cursor: str = "", size: int = COM
     position = cursor_decode(cursor)
     if position is not None:
         companies = companies.filter(_after(field, descending, *position))
-    order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
+    # NULLS LAST only where a column can be null: the clause must match an index's order exactly.
+    nulls_last = True if field in NULLABLE_SORT_FIELDS else None
+    order = F(field).desc(nulls_last=nulls_last) if descending else F(field).asc(nulls_last=nulls_last)
     companies = companies.order_by(order, "-id" if descending else "id")
     open_error_count = (
         SyncError.objects.filter(company=OuterRef("pk"), status=SyncError.Status.OPEN)

@@ -93,9 +93,15 @@ def settings_companies(request):
         {
             "settings": instance,
             "form": form,
-            "mapping_rows": [{"mapping": m, "run": latest_runs.get(m.id)} for m in FieldMapping.objects.all()],
+            "mapping_rows": [
+                {
+                    "mapping": m,
+                    "run": latest_runs.get(m.id),
+                    "rules": [(v, label) for v, label in SyncRule.choices if v in rules.allowed_sync_rules(m.field_type)],
+                }
+                for m in FieldMapping.objects.all()
+            ],
             "all_mappings_run": latest_runs.get(None),
-            "rule_choices": SyncRule.choices,
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
             "changes": SettingsChange.objects.select_related("user")[:20],
         },

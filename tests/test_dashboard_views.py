@@ -316,6 +316,9 @@ def test_settings_page_edits_a_mapping_rule(admin_client):
     mapping = FieldMapping.objects.get(hubspot_property="phone")
     page = admin_client.get(reverse("sync:settings_companies")).content.decode()
     assert 'id="rule-%d"' % mapping.id in page and "Resync all mappings" in page
+    owner = FieldMapping.objects.get(hubspot_property="hubspot_owner_id")
+    owner_select = page.split('id="rule-%d"' % owner.id)[1].split("</select>")[0]
+    assert owner_select.count("<option") == 2 and "Two-way" in owner_select and "Don&#x27;t sync" in owner_select
     admin_client.post(reverse("sync:mapping_rule_set", args=[mapping.id]), {"sync_rule": "two_way"})
     mapping.refresh_from_db()
     assert mapping.sync_rule == "two_way"
