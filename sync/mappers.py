@@ -168,7 +168,9 @@ def account_to_company_write(
         except MappingError as error:
             write.errors.append(error)
             continue
-        equal = mapped is not None and rules.values_same(mapped, hubspot_value)
+        if mapped is None:
+            continue  # no counterpart in HubSpot (yet): nothing is settled, the snapshot stays
+        equal = rules.values_same(mapped, hubspot_value)
         decision = rules.field_decide(
             rule=mapping.sync_rule,
             hubspot_value=hubspot_value,
@@ -180,8 +182,7 @@ def account_to_company_write(
         )
         if decision.writes_salesforce:
             continue
-        flows = decision.writes_hubspot or force
-        if flows and mapped is not None:
+        if decision.writes_hubspot or force:
             write.properties[prop] = mapped
             if not equal:
                 write.changes[prop] = [hubspot_value, mapped]

@@ -142,3 +142,13 @@ def test_r11_merge_two_way_tie_is_a_conflict_for_salesforce():
         hubspot_changed_at=moment, salesforce_changed_at=moment, owners=OWNERS,
     )
     assert write.properties == {"description": "S"} and write.conflicts == ["description"]
+
+
+def test_r11_merge_owner_without_counterpart_leaves_hubspot_and_snapshot_alone():
+    owner = mapping("hubspot_owner_id", "OwnerId", field_type=FieldType.OWNER, sync_rule=SyncRule.TWO_WAY)
+    synced = {"hubspot_owner_id": {"hubspot": "77", "salesforce": "005A"}}
+    write = account_to_company_write(
+        account={"OwnerId": "005C"}, mappings=[owner], hubspot_properties={"hubspot_owner_id": "77"},
+        synced_values=synced, hubspot_changed_at=None, salesforce_changed_at=None, owners=OWNERS,
+    )
+    assert write.properties == {} and write.snapshot == synced
