@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -28,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/crmsync_bench"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 COPY_CHUNK = 50_000
+HUBSPOT_SEED_CHUNK = 5_000  # companies per control-API seed call
 
 
 def arguments(description: str, *, default_n: int, **extra: tuple[type, object, str]) -> argparse.Namespace:
@@ -207,6 +209,48 @@ def sandboxes_running(*, work_dir: Path, webhook_target_url: str | None = None) 
         salesforce.stop()
 
 
+def linked_pairs_seed(sandboxes: Sandboxes, n: int) -> tuple[list[str], list[str]]:
+    """Empty sandboxes and crmsync, then N linked pairs: HubSpot companies (phone "old <i>"),
+    Salesforce accounts whose External ID holds their company's ID, changed after the companies,
+    and crmsync Company rows linked to both. Returns (HubSpot IDs, Salesforce IDs), pair by pair."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from sync.clients.hubspot import get_hubspot_client
+    from sync.models import Company, SyncStatus
+
+    sandboxes.salesforce_control.reset()
+    sandboxes.hubspot_control.reset()
+    crmsync_reset()
+    get_hubspot_client.cache_clear()
+    get_hubspot_client().ensure_setup()  # the unique property the sync upserts on, made once as in production
+    hubspot_ids = []
+    for start in range(0, n, HUBSPOT_SEED_CHUNK):
+        hubspot_ids += sandboxes.hubspot_control.seed(companies=[
+            {"name": f"Bench {i}", "domain": f"bench-{i}.example.com", "phone": f"old {i}"}
+            for i in range(start, min(n, start + HUBSPOT_SEED_CHUNK))
+        ])["companies"]
+    time.sleep(0.01)  # the accounts' change comes strictly after the companies' creation
+    sandboxes.salesforce_control.seed(accounts=n, seed=3)
+    store = sandboxes.salesforce.store
+    account_ids = [row[0] for row in store.query('SELECT "Id" FROM "Account" ORDER BY "_seq"')]
+    changed_at = timezone.now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # The seed API has no External IDs: set them (and the change time) straight in the emulator's
+    # store, one executemany, as a bulk load into the org would.
+    with store.transaction() as db:
+        db.executemany(
+            f'UPDATE "Account" SET "{settings.SALESFORCE_EXTERNAL_ID_FIELD}" = ?, "LastModifiedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
+            ((hubspot_id, changed_at, changed_at, account_id) for hubspot_id, account_id in zip(hubspot_ids, account_ids)),
+        )
+    now = timezone.now()
+    rows_copy(Company, (
+        {"hubspot_id": hubspot_id, "salesforce_account_id": account_id, "name": f"Bench {i}", "domain": f"bench-{i}.example.com",
+         "sync_status": SyncStatus.SYNCED, "hubspot_created_at": now}
+        for i, (hubspot_id, account_id) in enumerate(zip(hubspot_ids, account_ids))
+    ))
+    return hubspot_ids, account_ids
+
+
 # --- Subprocesses -----------------------------------------------------------------------------
 
 
@@ -247,10 +291,14 @@ class Processes:
 
 @contextmanager
 def bench_session() -> Iterator[tuple[Path, ExitStack, Processes]]:
-    """A temporary work dir (sandbox state, logs), Django set up on the bench database, and a
-    process list stopped on the way out, whatever happens."""
+    """A temporary work dir (sandbox state, logs; kept when BENCH_KEEP is set), Django set up on
+    the bench database, and a process list stopped on the way out, whatever happens."""
     with ExitStack() as stack:
-        work_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="crmsync-bench-")))
+        work_dir = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
+        if os.environ.get("BENCH_KEEP"):
+            print(f"Logs and sandbox state kept in {work_dir}", flush=True)
+        else:
+            stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
         django_setup(work_dir=work_dir)
         processes = Processes(work_dir)
         stack.callback(processes.stop_all)
