@@ -485,3 +485,21 @@ def test_metrics_export_syncs_errors_calls_and_queues(client, redis_queues, sett
     settings.METRICS_TOKEN = "metrics-secret"
     assert client.get(reverse("sync:metrics")).status_code == 401
     assert client.get(reverse("sync:metrics"), headers={"Authorization": "Bearer metrics-secret"}).status_code == 200
+
+
+def test_r01_dashboard_shows_the_salesforce_share_and_says_when_it_pauses(admin_client, redis_queues):
+    from django.core.cache import cache
+
+    from sync.clients import ratelimit
+
+    cache.set(selectors.DAILY_LIMIT_CACHE_KEY, 100)  # the org's daily limit, as Salesforce reported it
+    services.integration_settings_update(actor="test", api_limit_share_percent=10)
+    for _ in range(4):
+        ratelimit.api_call_reserve(crm="salesforce")
+    body = admin_client.get(reverse("sync:dashboard")).content.decode()
+    assert "4 calls of 10 allocated to crmsync (10% of the org's 100)" in body and "Paused" not in body
+    for _ in range(6):
+        ratelimit.api_call_reserve(crm="salesforce")
+    body = admin_client.get(reverse("sync:dashboard")).content.decode()
+    assert "Paused: crmsync has used its share of the Salesforce daily API limit (10 of 10 calls allocated" in body
+    cache.delete(selectors.DAILY_LIMIT_CACHE_KEY)

@@ -1,0 +1,107 @@
+"""Connections: Salesforce OAuth 2.0 web-server flow with PKCE (against the sandbox's authorize and
+token endpoints), HubSpot private-app token, Test connection, Disconnect; tokens encrypted, never shown."""
+
+import base64
+import hashlib
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import requests
+from django.test.utils import override_settings
+from django.urls import reverse
+
+from sync import crypto, oauth
+from sync.clients.salesforce import get_salesforce_client
+from sync.models import Connection
+
+pytestmark = pytest.mark.django_db
+
+
+def test_pkce_challenge_is_the_s256_of_the_verifier():
+    verifier, challenge = oauth.pkce_pair()
+    assert 43 <= len(verifier) <= 128
+    assert challenge == base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    assert oauth.pkce_pair()[0] != verifier
+
+
+def test_token_hint_never_reveals_a_usable_token():
+    assert oauth.token_hint("pat-na1-0123456789abcdef") == "…cdef"
+    assert oauth.token_hint("short") == "…"
+
+
+def test_callback_with_a_foreign_state_is_refused(admin_client, sandbox):
+    admin_client.get(reverse("sync:salesforce_connect"))
+    response = admin_client.get(reverse("sync:salesforce_oauth_callback"), {"state": "forged", "code": "x"}, follow=True)
+    assert "did not match this browser session" in response.content.decode()
+    assert not Connection.objects.exists()
+
+
+def test_callback_with_salesforce_refusal_says_so(admin_client, sandbox):
+    admin_client.get(reverse("sync:salesforce_connect"))
+    response = admin_client.get(
+        reverse("sync:salesforce_oauth_callback"), {"error": "access_denied", "error_description": "end-user denied authorization"},
+        follow=True,
+    )
+    assert "Salesforce refused the connection: end-user denied authorization" in response.content.decode()
+    assert not Connection.objects.exists()
+
+
+def test_salesforce_oauth_pkce_flow_against_the_sandbox(admin_client, admin_user, sandbox):
+    details = sandbox.details["salesforce"]
+    start = admin_client.get(reverse("sync:salesforce_connect"))
+    authorize = urlsplit(start["Location"])
+    query = parse_qs(authorize.query)
+    assert start["Location"].startswith(details["login_url"].rstrip("/") + "/services/oauth2/authorize?")
+    assert query["code_challenge_method"] == ["S256"] and query["response_type"] == ["code"]
+    assert query["redirect_uri"] == ["http://testserver/connections/salesforce/callback/"]
+
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    answer = session.get(start["Location"], allow_redirects=False, verify=details["ca_bundle"], timeout=10)
+    assert answer.status_code == 302
+    back = urlsplit(answer.headers["Location"])
+    assert back.path == reverse("sync:salesforce_oauth_callback") and parse_qs(back.query)["state"] == query["state"]
+
+    done = admin_client.get(f"{back.path}?{back.query}", follow=True)
+    assert "Salesforce connected." in done.content.decode()
+    connection = Connection.objects.get(crm=Connection.Crm.SALESFORCE)
+    assert connection.instance_url == details["instance_url"] and connection.connected_by == admin_user
+    assert connection.details["org_id"].startswith("00D")
+    access_token = crypto.decrypt(connection.access_token_encrypted)
+    refresh_token = crypto.decrypt(connection.refresh_token_encrypted)
+    assert access_token and refresh_token and access_token not in connection.access_token_encrypted
+    page = done.content.decode()
+    assert access_token not in page and refresh_token not in page
+
+    # The stored token is the one the clients now use (with the Salesforce CA configured).
+    with override_settings(SALESFORCE_CA_BUNDLE=details["ca_bundle"]):
+        get_salesforce_client.cache_clear()
+        assert get_salesforce_client().credentials.access_token == access_token
+        admin_client.post(reverse("sync:connection_test", args=["salesforce"]))
+        page = admin_client.get(reverse("sync:connections")).content.decode()
+    assert "Test of the Salesforce connection: it works" in page and "Daily API requests:" in page
+
+    admin_client.post(reverse("sync:connection_disconnect", args=["salesforce"]))
+    assert not Connection.objects.exists()
+    get_salesforce_client.cache_clear()
+
+
+def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client, sandbox):
+    details = sandbox.details["hubspot"]
+    admin_client.post(reverse("sync:hubspot_connect"), {"access_token": details["access_token"], "base_url": details["base_url"]})
+    connection = Connection.objects.get(crm=Connection.Crm.HUBSPOT)
+    assert crypto.decrypt(connection.access_token_encrypted) == details["access_token"]
+    assert details["access_token"] not in connection.access_token_encrypted
+    admin_client.post(reverse("sync:connection_test", args=["hubspot"]))
+    page = admin_client.get(reverse("sync:connections")).content.decode()
+    assert "Test of the Hubspot connection: it works" in page and "Rate limit:" in page
+    assert details["access_token"] not in page and connection.details["token_hint"] in page
+
+    admin_client.post(reverse("sync:hubspot_connect"), {"access_token": "pat-na1-wrong-token-000", "base_url": details["base_url"]})
+    admin_client.post(reverse("sync:connection_test", args=["hubspot"]))
+    page = admin_client.get(reverse("sync:connections")).content.decode()
+    assert "Test of the Hubspot connection: it failed" in page and "pat-na1-wrong-token-000" not in page
+
+    admin_client.post(reverse("sync:connection_disconnect", args=["hubspot"]))
+    assert not Connection.objects.exists()
+    assert admin_client.post(reverse("sync:connection_disconnect", args=["zoho"])).status_code == 404
