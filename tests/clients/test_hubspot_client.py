@@ -204,3 +204,10 @@ def test_hubspot_changes_past_the_search_cap_are_all_read(hubspot, hubspot_contr
 
     assert set(ids) == {*imported, later.id}
     assert ids[-1] == later.id
+
+
+def test_hubspot_ensure_setup_refuses_a_property_that_is_not_unique(hubspot_client, settings):
+    settings.HUBSPOT_ACCOUNT_ID_PROPERTY = "name"
+
+    with pytest.raises(NotConfigured, match="name exists but does not require unique values"):
+        hubspot_client.ensure_setup()

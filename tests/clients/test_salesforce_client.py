@@ -163,7 +163,10 @@ def test_salesforce_check_setup_names_a_missing_external_id_field(salesforce_cli
     salesforce_client.check_setup()
     settings.SALESFORCE_EXTERNAL_ID_FIELD = "HubSpot_Record_Key__c"
 
-    with pytest.raises(NotConfigured, match="HubSpot_Record_Key__c"):
+    with pytest.raises(NotConfigured, match="HubSpot_Record_Key__c does not exist"):
+        salesforce_client.check_setup()
+    settings.SALESFORCE_EXTERNAL_ID_FIELD = "Name"
+    with pytest.raises(NotConfigured, match="Name is not marked External ID"):
         salesforce_client.check_setup()
 
 
