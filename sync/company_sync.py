@@ -320,10 +320,21 @@ def companies_r7_evaluate(
             to_create.append((company, reason))
         else:
             counts["skipped"] += 1
+            _r7_refusal_record(company=company, reason=reason, run=run)
     created = accounts_create(companies=to_create, run=run, company_contacts=company_contacts)
     counts["succeeded"] += created["succeeded"]
     counts["failed"] += created["failed"]
     return counts
+
+
+def _r7_refusal_record(*, company: Company, reason: str, run: SyncRun | None) -> None:
+    """Say on the company's history why it has no account; once per reason, not on every change."""
+    message = f"No Salesforce account created (R7): {reason}."
+    last = SyncEvent.objects.filter(company=company, action="r7_skip").order_by("-id").values_list("message", flat=True).first()
+    if last != message:
+        services.sync_event_record(
+            company=company, run=run, direction=TO_SALESFORCE, action="r7_skip", outcome=SyncEvent.Outcome.SKIPPED, message=message
+        )
 
 
 def accounts_create(

@@ -105,6 +105,11 @@ def test_r07_company_gaining_a_qualifying_contact_later_creates_account(sandbox,
     detect()
     assert salesforce_control.count("Account") == 0  # none in the inclusion list
 
+    from sync import rules
+
+    refusals = SyncEvent.objects.filter(company__hubspot_id=company_id, action="r7_skip").values_list("message", flat=True)
+    assert [rules.R7_NONE_INCLUDED in m for m in refusals] == [True]  # once, however often it is evaluated
+
     hubspot_control.update_record("contacts", contact_id, {"jobtitle": "CEO"})
     detect()
     assert account_of(salesforce_control, company_id)["Name"] == "Acme"
