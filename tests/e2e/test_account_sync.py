@@ -150,6 +150,20 @@ def hubspot_company(hubspot_control, *, domain: str, minutes_ago: int = 0, **pro
     )
 
 
+def test_r10_account_id_match_comes_before_domain(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    sync_on()
+    account_id = account(salesforce_control, Website="first.example")
+    poll()
+    linked = Company.objects.get(salesforce_account_id=account_id)
+    other = hubspot_company(hubspot_control, domain="second.example", minutes_ago=600)
+    salesforce_control.update_record("Account", account_id, {"Website": "https://second.example"})
+    poll()
+    assert Company.objects.get(salesforce_account_id=account_id).pk == linked.pk
+    assert company_in_hubspot(hubspot_control, linked.hubspot_id)["domain"] == "second.example"
+    assert "salesforceaccountid" not in company_in_hubspot(hubspot_control, other.hubspot_id)
+    assert hubspot_control.count("companies") == 2
+
+
 def test_r10_account_matches_company_by_domain(sandbox, salesforce_control, hubspot_control, sync_on, poll):
     existing = hubspot_company(hubspot_control, domain="acme.example")
     sync_on()
