@@ -23,6 +23,7 @@ from common import arguments, bench_session, crmsync_reset, django_child_setup, 
 TARGET_SHARE = 0.90
 COMPANIES = 100
 BATCH = 10
+WINDOW_SECONDS = 10.0  # HubSpot's rolling window
 
 
 def child(*, start_at: float, duration: float, company_ids: list[str], out: Path) -> None:
@@ -45,19 +46,20 @@ def child(*, start_at: float, duration: float, company_ids: list[str], out: Path
     logging.getLogger("sync.clients.retry").setLevel(logging.INFO)
     hs = get_hubspot_client()
     time.sleep(max(0.0, start_at - time.time()))
-    in_window, succeeded, failures, k = 0, 0, {}, 0
+    answered_at, succeeded, failures, k = [], 0, {}, 0
     end = start_at + duration
     while time.time() < end:
         batch = [company_ids[(k * BATCH + i) % len(company_ids)] for i in range(BATCH)]
         try:
             hs.companies_update([{"id": company_id, "properties": {"description": f"bench {k}"}} for company_id in batch])
             succeeded += 1
-            in_window += time.time() <= end  # a call let through after the end does not count towards the rate
+            if time.time() <= end:  # a call let through after the end does not count towards the rate
+                answered_at.append(time.time() - start_at)
         except CrmError as error:
             failures[type(error).__name__] = failures.get(type(error).__name__, 0) + 1
         k += 1
     out.write_text(json.dumps({
-        "in_window": in_window, "succeeded": succeeded, "attempts": hs.api_calls, "rate_limited": retries.rate_limited,
+        "answered_at": answered_at, "succeeded": succeeded, "attempts": hs.api_calls, "rate_limited": retries.rate_limited,
         "failures": failures,
     }))
 
@@ -68,7 +70,7 @@ def main() -> None:
         default_n=COMPANIES,
         workers=(int, 4, "worker processes (default 4)"),
         limit=(int, 50, "the sandbox's calls per 10 s (default 50)"),
-        duration=(float, 30.0, "seconds of writing (default 30)"),
+        duration=(float, 30.0, "seconds of writing, more than 10 (default 30)"),
     )
     with bench_session() as (work_dir, _stack, processes):
         crmsync_reset()
@@ -95,7 +97,10 @@ def main() -> None:
                 sys.exit(f"worker {failed[0]} failed:\n{processes.log_tail(f'worker-{failed[0]}')}")
             results = [json.loads(out.read_text()) for out in outs]
             answered = control.stats()
-    in_window = sum(r["in_window"] for r in results)
+    in_window = sum(len(r["answered_at"]) for r in results)
+    # After the first window: the rate the shared budget sustains, without the opening burst
+    # that an idle limit allows.
+    steady = sum(1 for r in results for at in r["answered_at"] if at >= WINDOW_SECONDS) / (args.duration - WINDOW_SECONDS)
     attempts = sum(r["attempts"] for r in results)
     failures = {}
     for r in results:
@@ -112,9 +117,11 @@ def main() -> None:
         ("calls succeeded within the window", f"{in_window:,} in {args.duration:.0f}s", "-", "-"),
         ("achieved calls/s vs the limit", f"{achieved:.2f}/s of {allowed_per_second:.2f}/s = {achieved / allowed_per_second:.1%}",
          f">= {TARGET_SHARE:.0%}", verdict(achieved / allowed_per_second >= TARGET_SHARE)),
+        (f"  the same after the first {WINDOW_SECONDS:.0f}s (steady state)", f"{steady:.2f}/s of {allowed_per_second:.2f}/s = {steady / allowed_per_second:.1%}",
+         f">= {TARGET_SHARE:.0%}", verdict(steady / allowed_per_second >= TARGET_SHARE)),
         ("429s seen (refused attempts)", f"{rate_limited:,} ({refused:,})" + (f" gave up: {failures}" if failures else ""),
          "~0 (no storm)", verdict(refused <= args.workers)),
-        ("per worker, calls in the window", ", ".join(str(r["in_window"]) for r in results), "-", "-"),
+        ("per worker, calls in the window", ", ".join(str(len(r["answered_at"])) for r in results), "-", "-"),
     ]
     table_print(f"HubSpot rate limit {args.limit} / 10 s, {args.workers} workers, {args.duration:.0f}s", rows)
 
