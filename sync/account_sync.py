@@ -369,7 +369,10 @@ def _company_link_once(plan: _Planned, hubspot_id: str, now: datetime) -> Compan
                 other.salesforce_account_id = None  # linked to a company HubSpot no longer has
                 other.save(update_fields=["salesforce_account_id", "updated_at"])
             else:
-                other.delete()  # a placeholder from an earlier failed create
+                # A placeholder from an earlier failed create: its history moves to the linked row.
+                other.events.update(company=company)
+                other.errors.update(company=company)
+                other.delete()
     company.hubspot_id = hubspot_id
     company.salesforce_account_id = account["Id"]
     company.name = (account.get("Name") or company.name)[:255]

@@ -334,6 +334,25 @@ def test_r12_picklist_value_missing_from_the_value_map_is_an_error_on_that_field
     assert company_in_hubspot(hubspot_control, error.company.hubspot_id)["name"] == "Farm"
 
 
+def test_r12_outage_outlasting_the_retries_is_an_error_and_the_retry_links_the_same_record(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll
+):
+    sync_on()
+    account_id = account(salesforce_control, Name="Patient")
+    hubspot_control.add_fault(kind="error_503", endpoint="/crm/v3/objects/companies/batch/upsert", count=50)
+    poll()
+    error = SyncError.objects.get()
+    assert (error.category, error.record_ref, error.company.hubspot_id) == ("other", account_id, None)
+    assert error.company.sync_status == "failed" and hubspot_control.count("companies") == 0
+
+    hubspot_control.clear_faults()
+    assert account_sync.accounts_sync_to_hubspot(account_ids=[account_id])["succeeded"] == 1  # the error's retry
+    error.refresh_from_db()
+    company = Company.objects.get(salesforce_account_id=account_id)
+    assert error.status == "resolved" and company.pk == error.company_id and company.hubspot_id
+    assert list(company.events.values_list("outcome", flat=True)) == ["success", "failed"]
+
+
 # --- Deletions -----------------------------------------------------------------------------------
 
 
