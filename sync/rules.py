@@ -241,10 +241,12 @@ def account_should_create_company(
     R3: an account created after the switch-on does. R4b: an older account does once it is
     changed after the switch-on — never merely because sync was switched on.
     """
-    if not sync_companies or enabled_at is None:
+    if not sync_companies:
         return False
     if explicit:
         return True
+    if enabled_at is None:
+        return False
     if account_created_at is not None and account_created_at >= enabled_at:
         return True
     return account_modified_at is not None and account_modified_at > enabled_at

@@ -170,4 +170,6 @@ def test_r04_old_account_does_not_sync_merely_because_sync_was_switched_on():
 
 def test_r04_old_account_syncs_when_imported_or_changed():
     assert eligible(explicit=True)
+    assert eligible(explicit=True, enabled_at=None)
+    assert not eligible(enabled_at=None, account_created_at=LATER)
     assert eligible(account_modified_at=LATER)
