@@ -70,8 +70,10 @@ def _account_fields(mappings: list[FieldMapping]) -> list[str]:
 # --- Mirroring HubSpot companies ----------------------------------------------------------------
 
 
-def companies_mirror(records: list[dict]) -> list[Company]:
+def companies_mirror(records: list[dict], *, handled: bool = False) -> list[Company]:
     """Store what HubSpot says of these companies; one row per HubSpot company whatever ran before.
+    ``handled``: the caller syncs these versions now, so the safety-net search may skip them
+    (a mere read, for R7 or R8, must not hide a change from it).
 
     A company HubSpot already links to an account (crmsync's unique property or the connector's
     ``salesforceaccountid``) is linked here too, unless another row holds that account, so that
@@ -94,7 +96,8 @@ def companies_mirror(records: list[dict]) -> list[Company]:
             company.lifecycle_stage = properties.get("lifecyclestage") or ""
             company.properties = {**company.properties, **properties}
             company.hubspot_created_at = _time(record.get("createdAt") or properties.get("createdate")) or company.hubspot_created_at
-            company.hubspot_updated_at = _time(record.get("updatedAt") or properties.get("hs_lastmodifieddate"))
+            if handled:
+                company.hubspot_updated_at = _time(record.get("updatedAt") or properties.get("hs_lastmodifieddate"))
             company.save()
         companies.append(company)
     return companies
@@ -108,7 +111,7 @@ def hubspot_companies_changed(*, hubspot_ids: list[str]) -> dict:
         return {"succeeded": 0, "failed": 0, "skipped": len(hubspot_ids)}
     mappings = account_sync._mappings(None)
     records = [r for r in get_hubspot_client().companies_get(hubspot_ids, properties=company_properties(mappings)) if not r.get("archived")]
-    companies = companies_mirror(records)
+    companies = companies_mirror(records, handled=True)
     return _companies_sync(
         companies=companies, records={str(r["id"]): r for r in records}, mappings=mappings, integration=integration, run=None, force=False
     )
@@ -304,7 +307,7 @@ def companies_r7_evaluate(
     unknown = set(contact_ids) - set(Contact.objects.filter(hubspot_id__in=contact_ids).values_list("hubspot_id", flat=True))
     if unknown:
         # Contacts not mirrored yet (their webhook may still be on its way): read and link them now.
-        contact_sync.contacts_refresh(hubspot_ids=sorted(unknown), integration=integration)
+        contact_sync.contacts_refresh(hubspot_ids=sorted(unknown), integration=integration, handled=False)
     contacts = {c.hubspot_id: c for c in Contact.objects.filter(hubspot_id__in=contact_ids)}
     to_create = []
     for company in candidates:

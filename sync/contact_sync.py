@@ -51,22 +51,25 @@ def _contacts_changed(*, hubspot_ids: list[str], integration: IntegrationSetting
         return {"contacts": len(contacts), "companies_moved": 0}
     hs = get_hubspot_client()
     company_contacts = hs.company_contact_ids([c.hubspot_id for c in companies])
-    moved = companies_lifecycle_forward(companies=companies, company_contacts=company_contacts)
+    # One read of the companies serves R8 (their stage now) and R7 (their creation time).
+    records = [r for r in hs.companies_get([c.hubspot_id for c in companies], properties=company_sync.company_properties([]))
+               if not r.get("archived")]
+    companies = company_sync.companies_mirror(records)
+    moved = companies_lifecycle_forward(
+        companies=companies, company_contacts=company_contacts, contact_stages={c.hubspot_id: c.lifecycle_stage for c in contacts}
+    )
     # R7 is evaluated again whenever a company's contacts or associations change.
-    unlinked = [c for c in companies if not c.salesforce_account_id]
-    if unlinked:
-        records = [r for r in hs.companies_get([c.hubspot_id for c in unlinked], properties=company_sync.company_properties([]))
-                   if not r.get("archived")]
-        company_sync.companies_r7_evaluate(
-            companies=company_sync.companies_mirror(records), integration=integration, company_contacts=company_contacts
-        )
+    company_sync.companies_r7_evaluate(
+        companies=[c for c in companies if not c.salesforce_account_id], integration=integration, company_contacts=company_contacts
+    )
     return {"contacts": len(contacts), "companies_moved": moved}
 
 
-def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings) -> list[Contact]:
+def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings, handled: bool = True) -> list[Contact]:
     """Mirror these HubSpot contacts (properties, associations, inclusion list), link each to its
     Salesforce Contact or Lead by e-mail, create the missing ones of the inclusion list in
-    Salesforce as the default object, and write the links back to HubSpot."""
+    Salesforce as the default object, and write the links back to HubSpot. ``handled``: the
+    caller also does the rest (R8, R7), so the safety-net search may skip these versions."""
     hs, sf = get_hubspot_client(), get_salesforce_client()
     conditions = integration.inclusion_list or []
     properties = list(dict.fromkeys([*CONTACT_PROPERTIES, *(c["property"] for c in conditions)]))
@@ -99,6 +102,7 @@ def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings
             salesforce_id=salesforce_id,
             salesforce_type=salesforce_type,
             in_inclusion_list=rules.contact_in_inclusion_list(conditions=conditions, properties=props),
+            handled=handled,
         )
         contacts.append(contact)
     _salesforce_records_create(sf, integration=integration, contacts=[c for c in contacts if c.in_inclusion_list and not c.salesforce_id])
@@ -107,7 +111,9 @@ def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings
 
 
 @transaction.atomic
-def _contact_store(*, record: dict, company_ids: list[str], salesforce_id, salesforce_type, in_inclusion_list: bool) -> Contact:
+def _contact_store(
+    *, record: dict, company_ids: list[str], salesforce_id, salesforce_type, in_inclusion_list: bool, handled: bool
+) -> Contact:
     props = record.get("properties") or {}
     try:
         with transaction.atomic():
@@ -120,7 +126,8 @@ def _contact_store(*, record: dict, company_ids: list[str], salesforce_id, sales
     contact.lifecycle_stage = props.get("lifecyclestage") or ""
     contact.properties = props
     contact.in_inclusion_list = in_inclusion_list
-    contact.hubspot_updated_at = rules.as_instant(record.get("updatedAt") or props.get("hs_lastmodifieddate") or "")
+    if handled:
+        contact.hubspot_updated_at = rules.as_instant(record.get("updatedAt") or props.get("hs_lastmodifieddate") or "")
     if salesforce_id and not Contact.objects.filter(salesforce_id=salesforce_id).exclude(pk=contact.pk).exists():
         contact.salesforce_id, contact.salesforce_type = salesforce_id, salesforce_type
     contact.save()
@@ -220,15 +227,18 @@ def _hubspot_links_write(hs, *, contacts: list[Contact], records: dict) -> None:
 # --- R8: lifecycle stages move companies forward -------------------------------------------------
 
 
-def companies_lifecycle_forward(*, companies: list[Company], company_contacts: dict[str, list[str]]) -> int:
-    """R8: move each company's lifecycle stage forward to the furthest stage among its contacts
-    (never back). Stages are read from HubSpot, so contacts crmsync has not mirrored count too.
-    Returns how many companies moved."""
+def companies_lifecycle_forward(
+    *, companies: list[Company], company_contacts: dict[str, list[str]], contact_stages: dict[str, str]
+) -> int:
+    """R8: move each company's lifecycle stage (as just read from HubSpot) forward to the furthest
+    stage among its contacts, never back. ``contact_stages`` holds the stages already read; the
+    other associated contacts' stages are read from HubSpot. Returns how many companies moved."""
     hs = get_hubspot_client()
-    contact_ids = sorted({i for c in companies for i in company_contacts.get(c.hubspot_id, [])})
-    stages = {str(r["id"]): (r.get("properties") or {}).get("lifecyclestage") for r in hs.contacts_get(contact_ids, properties=["lifecyclestage"])} if contact_ids else {}
-    current = {str(r["id"]): (r.get("properties") or {}).get("lifecyclestage")
-               for r in hs.companies_get([c.hubspot_id for c in companies], properties=["lifecyclestage"])}
+    missing = sorted({i for c in companies for i in company_contacts.get(c.hubspot_id, [])} - set(contact_stages))
+    stages = dict(contact_stages)
+    if missing:
+        stages.update({str(r["id"]): (r.get("properties") or {}).get("lifecyclestage") for r in hs.contacts_get(missing, properties=["lifecyclestage"])})
+    current = {c.hubspot_id: c.lifecycle_stage for c in companies}
     moves = {}
     for company in companies:
         target = rules.company_lifecycle_target(

@@ -372,3 +372,16 @@ def test_r12_api_limit_becomes_a_retryable_error_and_the_retry_creates_the_accou
     assert company_sync.companies_sync_to_salesforce(company_ids=[company.id])["succeeded"] == 1
     company.refresh_from_db()
     assert company.salesforce_account_id and not company.errors.filter(status="open").exists()
+
+
+
+def test_company_change_read_by_a_contact_job_is_still_found_by_the_safety_net(linked, salesforce_control, hubspot_control, detect):
+    from sync import contact_sync
+
+    company, account_id = linked
+    hubspot_control.update_record("companies", company.hubspot_id, {"description": "Changed in HubSpot"})
+    contact_id = hs_contact(hubspot_control, company.hubspot_id, email="ada@linked.example")
+    # Only the contact's webhook arrives; its job reads the company (for R7 and R8) but does not sync it.
+    contact_sync.hubspot_contacts_changed(hubspot_ids=[contact_id])
+    detect()
+    assert salesforce_control.get_record("Account", account_id)["Description"] == "Changed in HubSpot"
