@@ -65,11 +65,16 @@ def value_is_blank(value) -> bool:
 
 
 def _as_number(value) -> float | None:
+    """A number, or None for anything else, including text that only looks numeric: a postal code
+    or phone number keeps its leading zero or plus sign ("02134" is not 2134)."""
     if isinstance(value, bool):
         return None
+    text = str(value).strip()
+    if re.match(r"\+|-?0\d", text):
+        return None
     try:
-        return float(str(value).strip())
-    except (TypeError, ValueError):
+        return float(text)
+    except ValueError:
         return None
 
 

@@ -112,6 +112,9 @@ def test_r11_unknown_rule_is_refused():
         ("Acme", "acme", False),
         (True, "true", True),
         ("0", "", False),
+        ("02134", "2134", False),
+        ("+39", "39", False),
+        ("0.5", ".5", True),
     ],
 )
 def test_values_same_ignores_representation(a, b, same):
