@@ -28,6 +28,7 @@ from sync.models import (
     IntegrationSettings,
     SalesforceContactType,
     SyncEvent,
+    SyncRule,
     SyncRun,
     SyncStatus,
     WebhookEvent,
@@ -180,6 +181,12 @@ def _companies_sync(*, companies: list[Company], records: dict, mappings, integr
 def _companies_push(*, companies: list[Company], records: dict, mappings, run: SyncRun | None, force: bool) -> dict:
     """Linked companies → their accounts, 200 per sObject Collections call."""
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    if not force:
+        # HubSpot holding what was last synced has nothing for Salesforce (crmsync's own or the
+        # other half's write coming back): not worth a Salesforce read.
+        changed = [c for c in companies if _hubspot_changed(c, records.get(c.hubspot_id), mappings)]
+        counts["skipped"] = len(companies) - len(changed)
+        companies = changed
     if not companies:
         return counts
     sf, hs = get_salesforce_client(), get_hubspot_client()
@@ -226,6 +233,18 @@ def _companies_push(*, companies: list[Company], records: dict, mappings, run: S
         _success_record(company=company, write=write, run=run, api_calls=calls, action="update", wrote=wrote)
         counts["failed" if write.errors else ("succeeded" if wrote or run else "skipped")] += 1
     return counts
+
+
+def _hubspot_changed(company: Company, record: dict | None, mappings) -> bool:
+    if record is None:
+        return False
+    properties = record.get("properties") or {}
+    return any(
+        m.hubspot_property not in company.synced_values
+        or not rules.values_same(properties.get(m.hubspot_property), company.synced_values[m.hubspot_property].get(rules.HUBSPOT))
+        for m in mappings
+        if m.sync_rule in (SyncRule.TWO_WAY, SyncRule.PREFER_SALESFORCE_UNLESS_BLANK)
+    )
 
 
 @transaction.atomic
