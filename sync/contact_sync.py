@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+import django_rq
 from django.db import IntegrityError, transaction
 
 from sync import account_sync, company_sync, rules, services
@@ -26,6 +27,7 @@ CONTACT_PROPERTIES = (
 # Salesforce requires a LastName on contacts and leads, and a Company on leads.
 NO_LAST_NAME = "[not provided]"
 NO_COMPANY = "[not provided]"
+AUTO_CREATE_LOCK = "crmsync:companies-auto-create"
 
 
 def hubspot_contacts_changed(*, hubspot_ids: list[str]) -> dict:
@@ -283,9 +285,36 @@ def companies_auto_create(*, contacts: list[Contact]) -> list[Company]:
         domain = rules.email_company_domain(contact.email)
         if domain:
             by_domain.setdefault(domain, []).append(contact)
-    existing = {c.domain: c for c in Company.objects.filter(domain__in=by_domain, hubspot_id__isnull=False).order_by("-id")}
+    if not by_domain:
+        return []
+    # One creator at a time: two jobs seeing the same new domain would otherwise both create it.
+    with django_rq.get_connection("sync").lock(AUTO_CREATE_LOCK, timeout=120, blocking_timeout=120):
+        existing, created = _domain_companies_create(hs, by_domain)
+    for domain, domain_contacts in by_domain.items():
+        company = existing.get(domain)
+        if company is None:
+            continue
+        for contact in domain_contacts:
+            try:
+                hs.associate_contact_with_company(contact.hubspot_id, company.hubspot_id)
+            except CrmError as error:
+                services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
+                continue
+            contact.companies.add(company)
+    return created
+
+
+def _domain_companies_create(hs, by_domain: dict[str, list[Contact]]) -> tuple[dict[str, Company], list[Company]]:
+    """The company of each domain: the one crmsync knows, else a new one created in HubSpot."""
     # A domain that matches a company: the contact is associated with it, not given a new one
-    # (HubSpot's own auto-association); only unmatched domains create companies.
+    # (HubSpot's own auto-association); only unmatched domains create companies. HubSpot is asked
+    # too: it may hold companies crmsync has never read (made before the sync was switched on).
+    unknown = set(by_domain) - set(Company.objects.filter(domain__in=by_domain, hubspot_id__isnull=False).values_list("domain", flat=True))
+    if unknown:
+        company_sync.companies_mirror(hs.companies_find_by_domain(sorted(unknown), properties=company_sync.company_properties([])))
+    existing = {}
+    for company in Company.objects.filter(domain__in=by_domain, hubspot_id__isnull=False).order_by("-hubspot_created_at", "-id"):
+        existing[company.domain] = company  # the oldest last: it wins, as in R10
     new_domains = sorted(set(by_domain) - set(existing))
     created = []
     if new_domains:
@@ -310,15 +339,4 @@ def companies_auto_create(*, contacts: list[Contact]) -> list[Company]:
                 company=company, direction=rules.TO_HUBSPOT, action="auto_create", outcome=SyncEvent.Outcome.SUCCESS,
                 message=f"Company created for contacts at {result.key} (automatically create and associate companies).",
             )
-    for domain, domain_contacts in by_domain.items():
-        company = existing.get(domain)
-        if company is None:
-            continue
-        for contact in domain_contacts:
-            try:
-                hs.associate_contact_with_company(contact.hubspot_id, company.hubspot_id)
-            except CrmError as error:
-                services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
-                continue
-            contact.companies.add(company)
-    return created
+    return existing, created

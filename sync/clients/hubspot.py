@@ -376,6 +376,28 @@ class HubSpotClient:
             body = models.BatchInputSimplePublicObjectId(inputs=[models.SimplePublicObjectId(id=object_id) for object_id in chunk])
             self._call("companies.batch_archive", self._companies.batch.archive_with_http_info, body)
 
+    def companies_find_by_domain(self, domains: list[str], *, properties: list[str]) -> list[dict]:
+        """Companies whose ``domain`` is one of these (exact values; HubSpot keeps bare domains)."""
+        models = self._companies.models
+        records = []
+        for chunk in _chunks(list(dict.fromkeys(d for d in domains if d)), BATCH_SIZE):
+            after = 0
+            while True:
+                request = models.PublicObjectSearchRequest(
+                    filter_groups=[models.FilterGroup(filters=[models.Filter(property_name="domain", operator="IN", values=chunk)])],
+                    sorts=[{"propertyName": "createdate", "direction": "ASCENDING"}],
+                    properties=list(dict.fromkeys([*properties, "domain", "createdate"])),
+                    limit=SEARCH_PAGE_SIZE,
+                    after=str(after),
+                )
+                page = self._plain(self._call("companies.search", self._companies.search.do_search_with_http_info, request, search=True))
+                records.extend(page.get("results") or [])
+                following = ((page.get("paging") or {}).get("next") or {}).get("after")
+                if not following:
+                    break
+                after = int(following)
+        return records
+
     def companies_modified_since(self, since: datetime, *, properties: list[str]) -> Iterator[dict]:
         return self._modified_since(self._companies, since, properties)
 

@@ -385,3 +385,15 @@ def test_company_change_read_by_a_contact_job_is_still_found_by_the_safety_net(l
     contact_sync.hubspot_contacts_changed(hubspot_ids=[contact_id])
     detect()
     assert salesforce_control.get_record("Account", account_id)["Description"] == "Changed in HubSpot"
+
+
+def test_auto_create_associates_an_existing_hubspot_company_instead_of_a_duplicate(sandbox, hubspot_control, sync_on, detect):
+    existing = hs_company(hubspot_control, name="Navy", domain="navy.example")  # before the switch-on: never read
+    sync_on(auto_create_companies=True, inclusion_list=[{"property": "jobtitle", "value": "Nobody"}])
+    contact_id = hs_contact(hubspot_control, email="grace@navy.example", lastname="Hopper")
+    detect()
+
+    assert hubspot_control.count("companies") == 1
+    associated = hubspot_control.get_record("contacts", contact_id)["associations"]["companies"]
+    assert [str(i) for i in associated] == [existing]
+    assert not Company.objects.filter(created_by_auto_create=True).exists()
