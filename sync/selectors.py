@@ -20,10 +20,21 @@ from redis.exceptions import RedisError
 
 from sync import rules
 from sync.clients import ratelimit
+from sync.clients.config import sandbox_details
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, ErrorCategory, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRun, SyncState
+from sync.models import (
+    Company,
+    Connection,
+    ErrorCategory,
+    FieldMapping,
+    IntegrationSettings,
+    SyncError,
+    SyncEvent,
+    SyncRun,
+    SyncState,
+)
 
 
 DAILY_LIMIT_CACHE_KEY = "crmsync:salesforce-daily-limit"
@@ -206,6 +217,29 @@ def company_field_rows(*, company: Company) -> list[FieldRow]:
             decision = decided.reason
         rows.append(FieldRow(mapping, hubspot_value, salesforce_value, decision))
     return rows
+
+
+def company_panel(*, company: Company) -> dict:
+    """The company page's Salesforce sync panel and the record's history (newest first)."""
+    return {
+        "company": company,
+        "field_rows": company_field_rows(company=company),
+        "open_errors": company.errors.filter(status=SyncError.Status.OPEN).select_related("mapping"),
+        "events": company.events.order_by("-id")[:25],
+        "resync": company_latest_resync(company_id=company.id),
+        "salesforce_record_url": salesforce_record_url(account_id=company.salesforce_account_id),
+    }
+
+
+def salesforce_record_url(*, account_id: str | None) -> str:
+    """The account's page in the Salesforce instance crmsync is connected to."""
+    if not account_id:
+        return ""
+    connection = Connection.objects.filter(crm=Connection.Crm.SALESFORCE).only("instance_url").first()
+    instance_url = (connection.instance_url if connection else "") or settings.SALESFORCE_INSTANCE_URL
+    if not instance_url:
+        instance_url = (sandbox_details(Connection.Crm.SALESFORCE) or {}).get("instance_url", "")
+    return f"{instance_url.rstrip('/')}/lightning/r/Account/{account_id}/view" if instance_url else ""
 
 
 def company_latest_resync(*, company_id: int) -> SyncRun | None:

@@ -18,7 +18,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from rq.job import JobStatus
 
 from sync import account_sync, bulk, oauth, rules, selectors, services
-from sync.clients.config import sandbox_details
 from sync.forms import (
     CompanyFilterForm,
     ErrorFilterForm,
@@ -141,47 +140,25 @@ def accounts_import(request):
 # --- Companies -------------------------------------------------------------------------------------
 
 
-def companies_list(request):
-    form = CompanyFilterForm(request.GET)
-    filters = form.filters()
-    page = selectors.companies_page(filters=filters, cursor=request.GET.get("cursor", ""))
+def _paging(request) -> dict:
+    """The filters of a keyset-paged list, for its "Next page" and "First page" links."""
     query = request.GET.copy()
     query.pop("cursor", None)
-    return render(
-        request,
-        "sync/companies.html",
-        {"form": form, "page": page, "query": query.urlencode(), "first_page": not request.GET.get("cursor")},
-    )
+    return {"query": query.urlencode(), "first_page": not request.GET.get("cursor")}
+
+
+def companies_list(request):
+    form = CompanyFilterForm(request.GET)
+    page = selectors.companies_page(filters=form.filters(), cursor=request.GET.get("cursor", ""))
+    return render(request, "sync/companies.html", {"form": form, "page": page, **_paging(request)})
 
 
 def company_detail(request, company_id: int):
     company = get_object_or_404(Company, id=company_id)
-    context = _company_context(company)
+    context = selectors.company_panel(company=company)
     context["contacts"] = company.contacts.order_by("id")[:50]
     context["properties"] = sorted(company.properties.items())
     return render(request, "sync/company.html", context)
-
-
-def _company_context(company: Company) -> dict:
-    """The Salesforce sync panel and the record's history (newest first)."""
-    return {
-        "company": company,
-        "field_rows": selectors.company_field_rows(company=company),
-        "open_errors": company.errors.filter(status=SyncError.Status.OPEN).select_related("mapping"),
-        "events": company.events.order_by("-id")[:25],
-        "resync": selectors.company_latest_resync(company_id=company.id),
-        "salesforce_record_url": _salesforce_record_url(company.salesforce_account_id),
-    }
-
-
-def _salesforce_record_url(account_id: str | None) -> str:
-    if not account_id:
-        return ""
-    connection = Connection.objects.filter(crm=Connection.Crm.SALESFORCE).only("instance_url").first()
-    instance_url = (connection.instance_url if connection else "") or settings.SALESFORCE_INSTANCE_URL
-    if not instance_url:
-        instance_url = (sandbox_details("salesforce") or {}).get("instance_url", "")
-    return f"{instance_url.rstrip('/')}/lightning/r/Account/{account_id}/view" if instance_url else ""
 
 
 @require_POST
@@ -200,9 +177,12 @@ def company_resync_status(request, company_id: int):
     the history are swapped in too."""
     company = get_object_or_404(Company, id=company_id)
     resync = selectors.company_latest_resync(company_id=company.id)
+    if resync is not None and resync.status == request.GET.get("seen") and resync.status in ACTIVE_RUN_STATUSES:
+        # Nothing new: 204 leaves the panel (a live region) alone, so screen readers stay quiet.
+        return HttpResponse(status=204)
     if resync is None or resync.status in ACTIVE_RUN_STATUSES:
         return render(request, "sync/_resync_status.html", {"company": company, "resync": resync})
-    return render(request, "sync/_resync_status.html", {**_company_context(company), "refresh_panel": True})
+    return render(request, "sync/_resync_status.html", {**selectors.company_panel(company=company), "refresh_panel": True})
 
 
 # --- Field mappings and bulk resync (R5, R11) -------------------------------------------------------
@@ -308,18 +288,10 @@ def sync_errors(request):
     form = ErrorFilterForm(request.GET)
     filters = form.filters()
     page = selectors.sync_errors_page(filters=filters, cursor=request.GET.get("cursor", ""))
-    query = request.GET.copy()
-    query.pop("cursor", None)
     return render(
         request,
         "sync/errors.html",
-        {
-            "form": form,
-            "page": page,
-            "groups": selectors.sync_error_groups(filters=filters),
-            "query": query.urlencode(),
-            "first_page": not request.GET.get("cursor"),
-        },
+        {"form": form, "page": page, "groups": selectors.sync_error_groups(filters=filters), **_paging(request)},
     )
 
 
@@ -406,13 +378,7 @@ def _error_item(request, error: SyncError, *, retried_after):
 def sync_log(request):
     form = EventFilterForm(request.GET)
     page = selectors.sync_events_page(filters=form.filters(), cursor=request.GET.get("cursor", ""))
-    query = request.GET.copy()
-    query.pop("cursor", None)
-    return render(
-        request,
-        "sync/log.html",
-        {"form": form, "page": page, "query": query.urlencode(), "first_page": not request.GET.get("cursor")},
-    )
+    return render(request, "sync/log.html", {"form": form, "page": page, **_paging(request)})
 
 
 # --- Dashboard extras -----------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEv
 from tests.factories import (
     CompanyFactory,
     ContactFactory,
-    FieldMappingFactory,
     SyncErrorFactory,
     SyncEventFactory,
     SyncRunFactory,
@@ -243,6 +242,8 @@ def test_resync_status_polls_only_while_the_run_is_active(user_client):
     url = reverse("sync:company_resync_status", args=[company.id])
     running = user_client.get(url, headers={"HX-Request": "true"}).content.decode()
     assert 'hx-trigger="every 1s"' in running and 'data-status="running"' in running
+    assert f"{url}?seen=running" in running
+    assert user_client.get(url, {"seen": "running"}, headers={"HX-Request": "true"}).status_code == 204  # unchanged
     run.status, run.message = SyncRun.Status.FAILED, "Salesforce refused: REQUIRED_FIELD_MISSING"
     run.save()
     failed = user_client.get(url, headers={"HX-Request": "true"}).content.decode()

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect, sync_playwright
 
 from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncRun
 from tests.factories import AdminFactory
+from tests.worker_process import worker_process_start, worker_process_stop
 
 pytestmark = pytest.mark.browser
 
@@ -50,22 +48,10 @@ def browser():
 
 @pytest.fixture
 def worker(transactional_db, sandbox):
-    """A real `manage.py rqworker` on every queue, on the test database and the test sandboxes.
-    One per test: a worker keeps its CRM clients, which must not outlive the sandboxes' reset."""
-    database = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CRMSYNC_SANDBOX_FILE": str(sandbox.file),
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "rqworker", "default", "sync", "bulk", "--worker-class", "rq.SimpleWorker"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=(ARTIFACTS / "worker.log").open("a"),
-    )
+    """One worker per test: a worker keeps its CRM clients, which must not outlive the sandboxes' reset."""
+    process = worker_process_start(sandbox_file=sandbox.file)
     yield process
-    process.terminate()
-    process.wait(timeout=30)
+    worker_process_stop(process)
 
 
 @pytest.fixture
