@@ -2,27 +2,40 @@
 
 from django.db import migrations
 
-# HubSpot's industry options → Salesforce's standard Account.Industry picklist values.
+# HubSpot's industry options → Salesforce's standard Account.Industry picklist values: every
+# standard value but "Other" (HubSpot has no such option), one HubSpot option each so the map
+# reads the same way back.
 INDUSTRY_VALUE_MAP = {
+    "FARMING": "Agriculture",
     "APPAREL_FASHION": "Apparel",
     "BANKING": "Banking",
     "BIOTECHNOLOGY": "Biotechnology",
     "CHEMICALS": "Chemicals",
-    "COMPUTER_SOFTWARE": "Technology",
+    "PUBLIC_RELATIONS_AND_COMMUNICATIONS": "Communications",
     "CONSTRUCTION": "Construction",
+    "MANAGEMENT_CONSULTING": "Consulting",
     "EDUCATION_MANAGEMENT": "Education",
+    "CONSUMER_ELECTRONICS": "Electronics",
+    "OIL_ENERGY": "Energy",
+    "MECHANICAL_OR_INDUSTRIAL_ENGINEERING": "Engineering",
     "ENTERTAINMENT": "Entertainment",
     "ENVIRONMENTAL_SERVICES": "Environmental",
     "FINANCIAL_SERVICES": "Finance",
     "FOOD_BEVERAGES": "Food & Beverage",
+    "GOVERNMENT_ADMINISTRATION": "Government",
     "HOSPITAL_HEALTH_CARE": "Healthcare",
     "HOSPITALITY": "Hospitality",
     "INSURANCE": "Insurance",
     "MACHINERY": "Machinery",
-    "MANAGEMENT_CONSULTING": "Consulting",
+    "INDUSTRIAL_AUTOMATION": "Manufacturing",
     "MEDIA_PRODUCTION": "Media",
+    "NON_PROFIT_ORGANIZATION_MANAGEMENT": "Not For Profit",
+    "RECREATIONAL_FACILITIES_AND_SERVICES": "Recreation",
     "RETAIL": "Retail",
+    "PACKAGE_FREIGHT_DELIVERY": "Shipping",
+    "COMPUTER_SOFTWARE": "Technology",
     "TELECOMMUNICATIONS": "Telecommunications",
+    "TRANSPORTATION_TRUCKING_RAILROAD": "Transportation",
     "UTILITIES": "Utilities",
 }
 
