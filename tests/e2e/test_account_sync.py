@@ -300,7 +300,8 @@ def test_r12_value_hubspot_rejects_is_a_categorised_error_and_the_batch_still_sy
     sandbox, salesforce_control, hubspot_control, sync_on, poll
 ):
     industry = FieldMapping.objects.get(hubspot_property="industry")
-    industry.value_map = {**industry.value_map, "FARMING": "Agriculture"}  # an option this portal does not have
+    value_map = {option: value for option, value in industry.value_map.items() if value != "Agriculture"}
+    industry.value_map = {**value_map, "SPACE_MINING": "Agriculture"}  # an option this portal does not have
     industry.save()
     sync_on()
     good = account(salesforce_control, Name="Good", Industry="Retail")
@@ -309,7 +310,7 @@ def test_r12_value_hubspot_rejects_is_a_categorised_error_and_the_batch_still_sy
     assert company_in_hubspot(hubspot_control, Company.objects.get(salesforce_account_id=good).hubspot_id)["industry"] == "RETAIL"
     error = SyncError.objects.get(company__salesforce_account_id=bad)
     assert (error.category, error.field, error.direction, error.record_ref) == ("hubspot_property", "industry", "sf_to_hs", bad)
-    assert "FARMING was not one of the allowed options" in error.message  # HubSpot's words, verbatim
+    assert "SPACE_MINING was not one of the allowed options" in error.message  # HubSpot's words, verbatim
     # The rest of the refused record is written; only the refused value is missing.
     properties = company_in_hubspot(hubspot_control, error.company.hubspot_id)
     assert (properties["name"], properties["phone"], properties.get("industry") or "") == ("Bad", "555", "")
@@ -327,11 +328,11 @@ def test_r12_picklist_value_missing_from_the_value_map_is_an_error_on_that_field
     sandbox, salesforce_control, hubspot_control, sync_on, poll
 ):
     sync_on()
-    account_id = account(salesforce_control, Name="Farm", Industry="Agriculture")
+    account_id = account(salesforce_control, Name="Misc", Industry="Other")  # HubSpot has no such option
     poll()
     error = SyncError.objects.get()
     assert (error.category, error.field, error.record_ref) == ("invalid_picklist_value", "Industry", account_id)
-    assert company_in_hubspot(hubspot_control, error.company.hubspot_id)["name"] == "Farm"
+    assert company_in_hubspot(hubspot_control, error.company.hubspot_id)["name"] == "Misc"
 
 
 def test_r12_outage_outlasting_the_retries_is_an_error_and_the_retry_links_the_same_record(
