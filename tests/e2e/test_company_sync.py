@@ -397,3 +397,12 @@ def test_auto_create_associates_an_existing_hubspot_company_instead_of_a_duplica
     associated = hubspot_control.get_record("contacts", contact_id)["associations"]["companies"]
     assert [str(i) for i in associated] == [existing]
     assert not Company.objects.filter(created_by_auto_create=True).exists()
+
+
+def test_r09_resync_while_sync_companies_is_off_fails_naming_the_setting(sandbox, salesforce_control, hubspot_control, run_jobs):
+    company = Company.objects.create(hubspot_id=hs_company(hubspot_control))
+    run = services.company_resync_request(company_id=company.id)
+    run_jobs()
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED and "Sync companies" in run.message
+    assert salesforce_control.count("Account") == 0
