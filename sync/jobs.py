@@ -2,7 +2,7 @@
 
 import logging
 
-from sync import account_sync, bulk, company_sync, contact_sync, services
+from sync import account_sync, bulk, company_sync, contact_sync, oauth, services
 from sync.clients.exceptions import CrmError, NotConfigured
 
 logger = logging.getLogger(__name__)
@@ -86,3 +86,11 @@ def hubspot_search() -> None:
     except (CrmError, NotConfigured) as error:
         # The next search starts again from the same watermark: nothing is lost by waiting.
         logger.warning("sync.hubspot_search_failed", extra={"error": type(error).__name__})
+
+
+def salesforce_limits_refresh() -> None:
+    """Asked for by the dashboard: the org's daily API limit, read on a worker, not in a page."""
+    try:
+        oauth.salesforce_limits_refresh()
+    except (CrmError, NotConfigured) as error:
+        logger.warning("sync.salesforce_limits_failed", extra={"error": type(error).__name__})

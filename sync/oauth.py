@@ -1,5 +1,5 @@
 """Connecting the two CRMs: Salesforce's OAuth 2.0 web-server flow with PKCE, HubSpot's private-app
-token, "Test connection" and "Disconnect".
+token, "Test connection" and "Disconnect"; the org's API limit, read for the dashboard.
 
 Tokens are stored Fernet-encrypted in ``Connection`` rows (sync.crypto), where the clients read
 them; they are never logged and never shown again. The token exchange is a plain OAuth HTTP call
@@ -19,11 +19,13 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
-from sync import crypto
+from sync import crypto, services
 from sync.clients.config import sandbox_details
+from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Connection
+from sync.selectors import SALESFORCE_DAILY_LIMIT_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -175,3 +177,46 @@ def clients_forget() -> None:
     """This process's cached CRM clients hold the old credentials: drop them."""
     get_hubspot_client.cache_clear()
     get_salesforce_client.cache_clear()
+
+
+# --- Test connection, and the limits the dashboard shows ------------------------------------------
+
+LIMITS_JOB_ID = "salesforce-limits-refresh"
+
+
+def connection_test(*, crm: str) -> dict:
+    """Call the CRM once through its client: what answered and its API limits. A failure comes
+    back as the CRM's message (never a token)."""
+    result = {"crm": crm, "ok": False, "lines": []}
+    try:
+        if crm == Connection.Crm.SALESFORCE:
+            daily = salesforce_limits_refresh().get("DailyApiRequests") or {}
+            result["lines"] = [
+                f"Daily API requests: {daily.get('Max', '?')} allowed, {daily.get('Remaining', '?')} remaining.",
+            ]
+        else:
+            client = get_hubspot_client()
+            owners = client.owners()
+            result["lines"] = [
+                f"Portal answered: {len(owners)} active owner(s).",
+                f"Rate limit: {client.rate_limit_max} requests per {client.rate_limit_window_seconds:g} s.",
+            ]
+    except (CrmError, NotConfigured) as error:
+        result["lines"] = [str(error)]
+        return result
+    result["ok"] = True
+    return result
+
+
+def salesforce_limits_refresh() -> dict:
+    """Read the org's limits and keep its daily API request limit for the dashboard."""
+    limits = get_salesforce_client().limits()
+    daily_max = (limits.get("DailyApiRequests") or {}).get("Max")
+    if isinstance(daily_max, int):
+        services.sync_state_set(key=SALESFORCE_DAILY_LIMIT_KEY, value=str(daily_max))
+    return limits
+
+
+def salesforce_limits_refresh_request() -> None:
+    """Have a worker read the limits (once, however many dashboards ask)."""
+    services.job_enqueue_once(queue="default", func="sync.jobs.salesforce_limits_refresh", job_id=LIMITS_JOB_ID)

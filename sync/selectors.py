@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, TruncHour
@@ -21,9 +20,6 @@ from redis.exceptions import RedisError
 from sync import rules
 from sync.clients import ratelimit
 from sync.clients.config import sandbox_details
-from sync.clients.exceptions import CrmError, NotConfigured
-from sync.clients.hubspot import get_hubspot_client
-from sync.clients.salesforce import get_salesforce_client
 from sync.models import (
     Company,
     Connection,
@@ -37,8 +33,7 @@ from sync.models import (
 )
 
 
-DAILY_LIMIT_CACHE_KEY = "crmsync:salesforce-daily-limit"
-DAILY_LIMIT_CACHE_SECONDS = 600
+SALESFORCE_DAILY_LIMIT_KEY = "salesforce_daily_limit"
 
 
 def sync_state_get(*, key: str) -> str | None:
@@ -386,51 +381,21 @@ def sync_run_failed_errors(*, run: SyncRun, limit: int = 100) -> list[SyncError]
 # --- Connections, health and metrics ----------------------------------------------------------------
 
 
-def connection_test(*, crm: str) -> dict:
-    """Call the CRM once through its client: who we are connected to and its API limits.
-    Failures come back as the CRM's message (never a token)."""
-    result = {"crm": crm, "ok": False, "lines": []}
-    try:
-        if crm == "salesforce":
-            limits = get_salesforce_client().limits()
-            daily = limits.get("DailyApiRequests") or {}
-            result["lines"] = [
-                f"Daily API requests: {daily.get('Max', '?')} allowed, {daily.get('Remaining', '?')} remaining.",
-            ]
-        elif crm == "hubspot":
-            client = get_hubspot_client()
-            owners = client.owners()
-            result["lines"] = [
-                f"Portal answered: {len(owners)} active owner(s).",
-                f"Rate limit: {client.rate_limit_max} requests per {client.rate_limit_window_seconds:g} s.",
-            ]
-        else:
-            result["lines"] = [f"Unknown CRM {crm!r}."]
-            return result
-    except (CrmError, NotConfigured) as error:
-        result["lines"] = [str(error)]
-        return result
-    result["ok"] = True
-    return result
-
-
-def salesforce_daily_limit() -> int | None:
-    """The org's daily API request limit, asked of Salesforce at most every few minutes per process
-    (a page view must not spend API calls, nor wait on a Salesforce that does not answer)."""
-    limit = cache.get(DAILY_LIMIT_CACHE_KEY, "unknown")
-    if limit == "unknown":
-        try:
-            limit = get_salesforce_client().limits()["DailyApiRequests"]["Max"]
-        except (CrmError, NotConfigured, KeyError, TypeError):
-            limit = None
-        cache.set(DAILY_LIMIT_CACHE_KEY, limit, DAILY_LIMIT_CACHE_SECONDS)
-    return limit
+def salesforce_daily_limit() -> tuple[int | None, datetime | None]:
+    """The org's daily API request limit as last read from Salesforce, and when it was read.
+    A page never asks Salesforce itself: it must not spend API calls, nor wait on a Salesforce
+    that does not answer (a job refreshes it: oauth.salesforce_limits_refresh)."""
+    row = SyncState.objects.filter(key=SALESFORCE_DAILY_LIMIT_KEY).values_list("value", "updated_at").first()
+    if row is None:
+        return None, None
+    value, read_at = row
+    return (int(value) if value.isdigit() else None), read_at
 
 
 def api_usage() -> list[dict]:
     """R1 / SPEC §7: API calls crmsync made today per CRM, beside the limits it knows."""
     share = IntegrationSettings.load().api_limit_share_percent
-    salesforce_limit = salesforce_daily_limit()
+    salesforce_limit, _ = salesforce_daily_limit()
     salesforce_used = ratelimit.api_calls_today("salesforce")
     allocated = salesforce_limit * share // 100 if salesforce_limit else None
     return [
@@ -535,6 +500,25 @@ def dashboard_charts() -> list[BarChart]:
     return [
         bar_chart(title="Syncs per hour", counts=hourly_counts(model=SyncEvent)),
         bar_chart(title="Errors per hour", counts=hourly_counts(model=SyncError)),
+    ]
+
+
+# Failures that stop the whole integration, not one record: shown on the dashboard (SPEC §7).
+SUSPENDING_CATEGORIES = (ErrorCategory.AUTHENTICATION, ErrorCategory.PERMISSION, ErrorCategory.API_LIMIT)
+
+
+def integration_problems() -> list[dict]:
+    """Open errors of the categories that suspend the integration, with what to do about each."""
+    labels = dict(ErrorCategory.choices)
+    counts = (
+        SyncError.objects.filter(status=SyncError.Status.OPEN, category__in=SUSPENDING_CATEGORIES)
+        .order_by()
+        .values("category")
+        .annotate(errors=Count("id"))
+    )
+    return [
+        {**row, "label": labels[row["category"]], "fix": ERROR_FIXES[row["category"]]}
+        for row in sorted(counts, key=lambda row: SUSPENDING_CATEGORIES.index(row["category"]))
     ]
 
 

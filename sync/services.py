@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import django_rq
+from rq.job import JobStatus
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -102,6 +103,17 @@ def field_mapping_save(*, mapping: FieldMapping, actor: str, user=None) -> Field
 
 def sync_state_set(*, key: str, value: str) -> None:
     SyncState.objects.update_or_create(key=key, defaults={"value": value})
+
+
+def job_enqueue_once(*, queue: str, func: str, job_id: str) -> bool:
+    """Enqueue ``func`` under ``job_id`` unless that job is still waiting in the queue (a finished
+    one is replaced). Returns whether it was enqueued."""
+    rq_queue = django_rq.get_queue(queue)
+    waiting = rq_queue.fetch_job(job_id)
+    if waiting is not None and waiting.get_status(refresh=False) == JobStatus.QUEUED:
+        return False
+    rq_queue.enqueue(func, job_id=job_id)
+    return True
 
 
 def worker_heartbeat_record() -> None:

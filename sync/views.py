@@ -3,7 +3,6 @@ import secrets
 from datetime import timedelta
 from functools import wraps
 
-import django_rq
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -15,7 +14,6 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
-from rq.job import JobStatus
 
 from sync import account_sync, bulk, oauth, rules, selectors, services
 from sync.forms import (
@@ -41,6 +39,7 @@ from sync.models import (
 
 ACTIVE_RUN_STATUSES = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 SYNC_NOW_JOB_ID = "sync-now"
+LIMITS_MAX_AGE = timedelta(minutes=10)
 
 
 def admin_required(view):
@@ -56,6 +55,9 @@ def admin_required(view):
 
 
 def dashboard(request):
+    _, limit_read_at = selectors.salesforce_daily_limit()
+    if limit_read_at is None or timezone.now() - limit_read_at > LIMITS_MAX_AGE:
+        oauth.salesforce_limits_refresh_request()
     return render(
         request,
         "sync/dashboard.html",
@@ -66,6 +68,7 @@ def dashboard(request):
             "queues": selectors.queue_depths(),
             "charts": selectors.dashboard_charts(),
             "api_usage": selectors.api_usage(),
+            "problems": selectors.integration_problems(),
             "runs": SyncRun.objects.select_related("mapping", "company")[:10],
         },
     )
@@ -387,14 +390,10 @@ def sync_log(request):
 @require_POST
 @admin_required
 def sync_now(request):
-    queue = django_rq.get_queue("sync")
-    waiting = queue.fetch_job(SYNC_NOW_JOB_ID)
-    if waiting is not None and waiting.get_status(refresh=False) == JobStatus.QUEUED:
-        messages.info(request, "A sync is already queued.")
-    else:
-        # A finished job under this ID is replaced; a queued one is not doubled.
-        queue.enqueue("sync.jobs.sync_cycle", job_id=SYNC_NOW_JOB_ID)
+    if services.job_enqueue_once(queue="sync", func="sync.jobs.sync_cycle", job_id=SYNC_NOW_JOB_ID):
         messages.success(request, "Sync queued: a worker polls Salesforce and HubSpot now.")
+    else:
+        messages.info(request, "A sync is already queued.")
     return redirect("sync:dashboard")
 
 
@@ -464,7 +463,7 @@ def hubspot_connect(request):
 def connection_test(request, crm: str):
     if crm not in Connection.Crm.values:
         raise Http404("unknown CRM")
-    request.session["connection_test"] = selectors.connection_test(crm=crm)
+    request.session["connection_test"] = oauth.connection_test(crm=crm)
     return redirect("sync:connections")
 
 

@@ -105,3 +105,23 @@ def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client,
     admin_client.post(reverse("sync:connection_disconnect", args=["hubspot"]))
     assert not Connection.objects.exists()
     assert admin_client.post(reverse("sync:connection_disconnect", args=["zoho"])).status_code == 404
+
+
+def test_r01_dashboard_gets_the_salesforce_limit_from_a_worker_never_from_the_page(
+    transactional_db, admin_client, sandbox, salesforce_control, run_jobs
+):
+    import django_rq
+
+    from sync import selectors
+
+    salesforce_control.set_api_limit(20000, used=0)
+    salesforce_control.reset_stats()
+    admin_client.get(reverse("sync:dashboard"))
+    admin_client.get(reverse("sync:dashboard"))  # a second view does not queue a second read
+    assert salesforce_control.stats()["total"] == 0  # the pages called nothing
+    assert [job.id for job in django_rq.get_queue("default").get_jobs()] == [oauth.LIMITS_JOB_ID]
+    run_jobs()
+    assert selectors.salesforce_daily_limit()[0] == 20000
+    page = admin_client.get(reverse("sync:dashboard")).content.decode()
+    assert "allocated to crmsync (50% of the org's 20000)" in page
+    assert django_rq.get_queue("default").count == 0  # fresh: nothing queued

@@ -489,11 +489,9 @@ def test_metrics_export_syncs_errors_calls_and_queues(client, redis_queues, sett
 
 
 def test_r01_dashboard_shows_the_salesforce_share_and_says_when_it_pauses(admin_client, redis_queues):
-    from django.core.cache import cache
-
     from sync.clients import ratelimit
 
-    cache.set(selectors.DAILY_LIMIT_CACHE_KEY, 100)  # the org's daily limit, as Salesforce reported it
+    services.sync_state_set(key=selectors.SALESFORCE_DAILY_LIMIT_KEY, value="100")  # as Salesforce reported it
     services.integration_settings_update(actor="test", api_limit_share_percent=10)
     for _ in range(4):
         ratelimit.api_call_reserve(crm="salesforce")
@@ -503,4 +501,16 @@ def test_r01_dashboard_shows_the_salesforce_share_and_says_when_it_pauses(admin_
         ratelimit.api_call_reserve(crm="salesforce")
     body = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "Paused: crmsync has used its share of the Salesforce daily API limit (10 of 10 calls allocated" in body
-    cache.delete(selectors.DAILY_LIMIT_CACHE_KEY)
+
+
+def test_dashboard_shows_integration_wide_problems(user_client):
+    SyncErrorFactory(category="authentication", message="INVALID_SESSION_ID: Session expired or invalid")
+    SyncErrorFactory(category="validation_rule")
+    body = user_client.get(reverse("sync:dashboard")).content.decode()
+    assert "The integration needs attention" in body and "<strong>Authentication</strong>: 1 open error" in body
+    assert "Reconnect on the Connections page" in body and "Salesforce validation rule</strong>" not in body
+
+
+def test_company_search_field_describes_what_it_matches(user_client):
+    body = user_client.get(reverse("sync:companies")).content.decode()
+    assert 'aria-describedby="id_q_helptext"' in body and 'id="id_q_helptext"' in body
