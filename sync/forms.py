@@ -164,6 +164,7 @@ class ErrorFilterForm(forms.Form):
                                  (SyncError.Status.RESOLVED, "Resolved"), (SyncError.Status.DISMISSED, "Dismissed")],
         label="Status",
     )
+    run = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def filters(self) -> ErrorFilters:
         data = self.cleaned_data if self.is_valid() else {}
@@ -174,6 +175,7 @@ class ErrorFilterForm(forms.Form):
             since=data.get("since"),
             until=data.get("until"),
             status=data.get("status", ""),
+            run_id=data.get("run"),
         )
 
 

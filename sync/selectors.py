@@ -273,6 +273,7 @@ class ErrorFilters:
     since: date | None = None
     until: date | None = None
     status: str = SyncError.Status.OPEN
+    run_id: int | None = None
 
 
 def sync_errors_filtered(*, filters: ErrorFilters):
@@ -289,6 +290,8 @@ def sync_errors_filtered(*, filters: ErrorFilters):
         errors = errors.filter(created_at__date__gte=filters.since)
     if filters.until:
         errors = errors.filter(created_at__date__lte=filters.until)
+    if filters.run_id:
+        errors = errors.filter(run_id=filters.run_id)
     return errors
 
 
@@ -373,9 +376,13 @@ def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:
     return latest
 
 
-def sync_run_failed_errors(*, run: SyncRun, limit: int = 100) -> list[SyncError]:
-    """R5: the records a bulk run could not sync and that are still failing."""
-    return list(run.errors.filter(status=SyncError.Status.OPEN).select_related("company")[:limit])
+FAILED_RECORDS_SHOWN = 100
+
+
+def sync_run_failed_errors(*, run: SyncRun) -> list[SyncError]:
+    """R5: the first records a bulk run could not sync and that are still failing (the error
+    report, filtered by the run, lists them all)."""
+    return list(run.errors.filter(status=SyncError.Status.OPEN).select_related("company")[:FAILED_RECORDS_SHOWN])
 
 
 # --- Connections, health and metrics ----------------------------------------------------------------

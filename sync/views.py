@@ -258,6 +258,7 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "stale": run.status == SyncRun.Status.RUNNING and not bulk.bulk_run_is_live(run=run),
         "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
+        "failed_shown": selectors.FAILED_RECORDS_SHOWN,
     }
 
 

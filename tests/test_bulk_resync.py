@@ -194,6 +194,8 @@ def test_r05_failed_records_are_listed_and_retry_failed_reruns_only_them(db, red
     assert run.message.startswith(bulk.COULD_NOT_SYNC_ALL)
     page = admin_client.get(f"/bulk-resyncs/{run.id}/").content.decode()
     assert "Co 1" in page and "Co 3" in page and "Co 2" not in page and "Retry failed" in page
+    report = admin_client.get(f"/errors/?run={run.id}")
+    assert sorted(e.company_id for e in report.context["page"].rows) == [companies[1].id, companies[3].id]
 
     primitives.fail_records = set()
     primitives.calls.clear()
