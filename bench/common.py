@@ -382,7 +382,3 @@ def table_print(title: str, rows: list[tuple[str, str, str, str]]) -> None:
     print("  ".join("-" * width for width in widths))
     for row in rows:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-
-
-def not_measurable(title: str, missing: str) -> None:
-    print(f"\n{title}\nnot measurable yet: {missing}")
