@@ -49,6 +49,7 @@ def test_every_page_needs_a_login(client, name, kwargs):
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
+@pytest.mark.smoke
 @pytest.mark.parametrize("name, kwargs", GET_PAGES)
 def test_users_read_the_pages(user_client, name, kwargs):
     assert user_client.get(reverse(name, kwargs=kwargs)).status_code == 200
@@ -131,6 +132,7 @@ def _names(response) -> list[str]:
     return [company.name for company in response.context["page"].rows]
 
 
+@pytest.mark.smoke
 def test_company_list_filters(user_client):
     linked = CompanyFactory(name="Acme Linked", salesforce_account_id="001000000000001AAA", hubspot_id="101",
                             sync_status="synced", lifecycle_stage="customer")
@@ -198,6 +200,7 @@ def _company_with_relations(i: int) -> Company:
     return company
 
 
+@pytest.mark.smoke
 def test_company_list_makes_a_constant_number_of_queries_per_page(user_client, django_assert_num_queries):
     url = reverse("sync:companies")
     for i in range(3):
