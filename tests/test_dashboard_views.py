@@ -179,6 +179,22 @@ def test_keyset_pages_cover_every_company_once_in_order(sort):
     assert [c.id for c in seen] == [c.id for c in expected]
 
 
+@pytest.mark.parametrize("sort", ["name", "-name"])
+def test_keyset_pages_of_a_search_sorted_by_name_are_case_insensitive_and_complete(sort):
+    for name in ["acme b", "Acme a", "ACME c", "Acme a", "acme z", "Beta"]:
+        CompanyFactory(name=name)
+    filters = selectors.CompanyFilters(search="acme", sort=sort)
+    seen, cursor = [], ""
+    while True:
+        page = selectors.companies_page(filters=filters, cursor=cursor, size=2)
+        seen.extend(page.rows)
+        if not (cursor := page.next_cursor):
+            break
+    expected = sorted((c for c in Company.objects.exclude(name="Beta")), key=lambda c: (c.name.lower(), c.id),
+                      reverse=sort == "-name")
+    assert [c.id for c in seen] == [c.id for c in expected]
+
+
 def test_company_list_pages_by_cursor_and_ignores_a_forged_cursor(user_client):
     Company.objects.bulk_create(Company(name=f"Company {i:03d}") for i in range(selectors.COMPANY_PAGE_SIZE + 5))
     url = reverse("sync:companies")
