@@ -46,11 +46,17 @@ def _redis():
     return django_rq.get_connection(BULK_QUEUE)
 
 
+ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+
 def bulk_run_is_live(*, run: SyncRun) -> bool:
-    """Whether a job is working on (or queued for) this run right now."""
-    if run.status == SyncRun.Status.QUEUED:
+    """Whether a job is working on this run (its lock is held) or waiting in the queue for it.
+    A queued or running run with neither lost its worker (killed) or its job (Redis emptied)."""
+    if run.status not in ACTIVE:
+        return False
+    if _redis().exists(_lock_key(run.id)):
         return True
-    return run.status == SyncRun.Status.RUNNING and bool(_redis().exists(_lock_key(run.id)))
+    return any(job.kwargs.get("run_id") == run.id for job in django_rq.get_queue(BULK_QUEUE).get_jobs())
 
 
 def _linked_companies():
@@ -121,7 +127,7 @@ def bulk_resync_run(*, run_id: int) -> None:
 
 def _run_batches(*, run_id: int, lock: str) -> None:
     run = SyncRun.objects.filter(id=run_id).first()
-    if run is None or run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
+    if run is None or run.status not in ACTIVE:
         return
     SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
         status=SyncRun.Status.RUNNING, started_at=timezone.now()
@@ -175,14 +181,14 @@ def bulk_resync_cancel(*, run_id: int) -> bool:
     """Stop a run after its current batch. Returns whether it was still going."""
     return bool(
         SyncRun.objects.filter(
-            id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.RUNNING]
+            id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE
         ).update(status=SyncRun.Status.CANCELLED, finished_at=timezone.now())
     )
 
 
 def bulk_resync_resume(*, run_id: int) -> bool:
-    """Hand a run whose worker died (running, no live job) to a new job, from its cursor."""
-    run = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING).first()
+    """Hand a run that lost its worker or its job to a new job, which carries on from its cursor."""
+    run = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).first()
     if run is None or bulk_run_is_live(run=run):
         return False
     with transaction.atomic():
@@ -192,11 +198,9 @@ def bulk_resync_resume(*, run_id: int) -> bool:
 
 
 def bulk_runs_resume_stale() -> int:
-    """Run by RQ's cron: resume every bulk run whose worker died."""
+    """Run by RQ's cron: resume every bulk run that lost its worker or its job."""
     resumed = 0
-    for run_id in SyncRun.objects.filter(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING).values_list(
-        "id", flat=True
-    ):
+    for run_id in SyncRun.objects.filter(kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).values_list("id", flat=True):
         resumed += bulk_resync_resume(run_id=run_id)
     return resumed
 

@@ -255,7 +255,7 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "percent": min(100, int(run.processed * 100 / run.total)) if run.total else (100 if not active else 0),
         "rate": rate,
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
-        "stale": run.status == SyncRun.Status.RUNNING and not bulk.bulk_run_is_live(run=run),
+        "stale": active and not bulk.bulk_run_is_live(run=run),
         "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors.FAILED_RECORDS_SHOWN,

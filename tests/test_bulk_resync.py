@@ -238,3 +238,15 @@ def test_r12_error_retry_job_reruns_each_record_in_its_direction(transactional_d
     assert all(options["force"] for direction, _, options in primitives.calls if direction != "resync")
     # The fakes resolved nothing: every error is still open, stamped with when it was retried.
     assert all(e.last_retry_at for e in SyncError.objects.all())
+
+
+def test_r05_a_queued_run_whose_job_was_lost_is_resumed(transactional_db, redis_queues, primitives):
+    linked_companies(2)
+    run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
+    assert bulk.bulk_run_is_live(run=run) and bulk.bulk_runs_resume_stale() == 0  # its job waits in the queue
+    redis_queues.flushdb()  # Redis restarted empty: the job is gone, the run still says queued
+    assert not bulk.bulk_run_is_live(run=run)
+    assert bulk.bulk_runs_resume_stale() == 1 and bulk.bulk_runs_resume_stale() == 0
+    work()
+    run.refresh_from_db()
+    assert (run.status, run.processed) == (SyncRun.Status.DONE, 2)
