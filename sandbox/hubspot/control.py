@@ -30,29 +30,18 @@ webhook events and history; changes through the CRM API carry "INTEGRATION".
 
 from __future__ import annotations
 
-import requests
+from sandbox.control_client import ControlClient, ControlError
 
 
-class HubSpotControlError(Exception):
+class HubSpotControlError(ControlError):
     pass
 
 
-class HubSpotControl:
+class HubSpotControl(ControlClient):
+    error = HubSpotControlError
+
     def __init__(self, control_url: str, control_token: str, *, timeout: float = 30) -> None:
-        self.control_url = control_url.rstrip("/")
-        self.timeout = timeout
-        self._session = requests.Session()
-        self._session.trust_env = False  # loopback: never through a proxy from the environment
-        self._session.headers["Authorization"] = f"Bearer {control_token}"
-
-    def _call(self, method: str, path: str, body: dict | None = None, *, timeout: float | None = None) -> dict:
-        response = self._session.request(method, f"{self.control_url}/{path}", json=body, timeout=timeout or self.timeout)
-        if response.status_code >= 400:
-            raise HubSpotControlError(f"{method} {path}: {response.status_code} {response.text}")
-        return response.json()
-
-    def reset(self) -> None:
-        self._call("POST", "reset")
+        super().__init__(control_url, control_token, timeout=timeout)
 
     def seed(self, *, companies=0, contacts=0, owners=0, seed: int = 1, associate: bool = False) -> dict:
         return self._call(
@@ -61,24 +50,6 @@ class HubSpotControl:
             {"companies": companies, "contacts": contacts, "owners": owners, "seed": seed, "associate": associate},
             timeout=max(self.timeout, 600),
         )
-
-    def add_fault(self, *, kind: str, endpoint: str = "*", method: str = "*", count: int | None = None,
-                  share: float | None = None, delay_seconds: float = 2.0) -> str:
-        body = {"kind": kind, "endpoint": endpoint, "method": method, "count": count, "share": share,
-                "delay_seconds": delay_seconds}
-        return self._call("POST", "faults", body)["id"]
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "faults")
-
-    def faults(self) -> list[dict]:
-        return self._call("GET", "faults")["faults"]
-
-    def stats(self) -> dict:
-        return self._call("GET", "stats")
-
-    def reset_stats(self) -> None:
-        self._call("DELETE", "stats")
 
     def set_rate_limit(self, max_per_10s: int | None = None, *, search_per_second: int | None = None,
                        daily: int | None = None) -> dict:

@@ -33,54 +33,22 @@
 
 from __future__ import annotations
 
-import requests
+from sandbox.control_client import ControlClient, ControlError
 
 
-class SalesforceControlError(Exception):
+class SalesforceControlError(ControlError):
     pass
 
 
-class SalesforceControl:
+class SalesforceControl(ControlClient):
+    error = SalesforceControlError
+
     def __init__(self, control_url: str, control_token: str, ca_bundle: str, *, timeout: float = 30) -> None:
-        self.control_url = control_url.rstrip("/")
-        self.timeout = timeout
-        self._session = requests.Session()
-        self._session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-        self._session.verify = ca_bundle
-        self._session.headers["Authorization"] = f"Bearer {control_token}"
-
-    def _call(self, method: str, path: str, body: dict | None = None, *, params: dict | None = None,
-              timeout: float | None = None) -> dict:
-        response = self._session.request(method, f"{self.control_url}/{path}", json=body, params=params,
-                                         timeout=timeout or self.timeout)
-        if response.status_code >= 400:
-            raise SalesforceControlError(f"{method} {path}: {response.status_code} {response.text}")
-        return response.json()
-
-    def reset(self) -> None:
-        self._call("POST", "reset")
+        super().__init__(control_url, control_token, ca_bundle=ca_bundle, timeout=timeout)
 
     def seed(self, *, accounts: int = 0, contacts: int = 0, leads: int = 0, users: int = 0, seed: int = 1) -> dict:
         body = {"accounts": accounts, "contacts": contacts, "leads": leads, "users": users, "seed": seed}
         return self._call("POST", "seed", body, timeout=max(self.timeout, 900))
-
-    def add_fault(self, *, kind: str, endpoint: str = "*", method: str = "*", count: int | None = None,
-                  share: float | None = None, delay_seconds: float = 2.0) -> str:
-        body = {"kind": kind, "endpoint": endpoint, "method": method, "count": count, "share": share,
-                "delay_seconds": delay_seconds}
-        return self._call("POST", "faults", body)["id"]
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "faults")
-
-    def faults(self) -> list[dict]:
-        return self._call("GET", "faults")["faults"]
-
-    def stats(self) -> dict:
-        return self._call("GET", "stats")
-
-    def reset_stats(self) -> None:
-        self._call("DELETE", "stats")
 
     def set_validation_rule(self, name: str, *, sobject: str = "Account", field: str = "Phone",
                             reject_pattern: str = "[A-Za-z]", message: str = "Phone must not contain letters",
