@@ -152,6 +152,51 @@ def connect_sqlite(path: Path) -> sqlite3.Connection:
     return connection
 
 
+class SandboxApp:
+    """The WSGI entry both emulators share: calls under ``/__sandbox__/`` go to ``control``, every
+    other to ``api_response``; emulated calls are counted and faulted through ``count_and_fault``.
+
+    A subclass supplies ``control(request)``, ``api_response(request, environ)`` and
+    ``fault_answer(kind)``: the answer its CRM gives for an ``error_503``, ``rate_limit`` or
+    ``expired_session`` fault.
+    """
+
+    def __init__(self) -> None:
+        self.faults = FaultInjector()
+        self.stats = CallStats()
+
+    def __call__(self, environ, start_response):
+        request = Request(environ)
+        if request.path.startswith(CONTROL_PREFIX):
+            response = self.control(request)
+        else:
+            response = self.api_response(request, environ)
+        return response(environ, start_response)
+
+    def control(self, request: Request) -> Response:
+        raise NotImplementedError
+
+    def api_response(self, request: Request, environ) -> Response:
+        raise NotImplementedError
+
+    def fault_answer(self, kind: str) -> Response:
+        raise NotImplementedError
+
+    def count_and_fault(self, request: Request, environ, label: str) -> Response | None:
+        """Counts the call under ``label``, then applies the first matching fault: the answer to
+        give instead, or None to go on (after the delay of a ``slow`` fault)."""
+        self.stats.record(request.method, label)
+        fault = self.faults.take(request.method, request.path)
+        if fault is None:
+            return None
+        if fault.kind == "drop_connection":
+            return drop_connection(environ)
+        if fault.kind == "slow":
+            apply_delay(fault)
+            return None
+        return self.fault_answer(fault.kind)
+
+
 class SandboxServer:
     """Runs a WSGI app with Werkzeug's threaded server, in a thread or in the foreground."""
 

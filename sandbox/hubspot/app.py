@@ -12,15 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import (
-    CONTROL_PREFIX,
-    CallStats,
-    FaultInjector,
-    apply_delay,
-    control_authorised,
-    drop_connection,
-    json_response,
-)
+from sandbox.core import SandboxApp, control_authorised, json_response
 from sandbox.hubspot import catalog
 from sandbox.hubspot.api import API_SOURCE, ApiError, CrmApi, object_type_of
 from sandbox.hubspot.ratelimit import RateLimiter
@@ -76,7 +68,7 @@ def hubspot_error(status: int, category: str, message: str, **extra) -> dict:
     return {"status": "error", "message": message, "correlationId": str(uuid.uuid4()), "category": category, **extra}
 
 
-class HubSpotApp:
+class HubSpotApp(SandboxApp):
     def __init__(
         self,
         *,
@@ -85,56 +77,30 @@ class HubSpotApp:
         control_token: str,
         webhooks: WebhookDispatcher,
     ) -> None:
+        super().__init__()
         self.store = store
         self.api = CrmApi(store)
         self.access_token = access_token
         self.control_token = control_token
         self.webhooks = webhooks
-        self.faults = FaultInjector()
-        self.stats = CallStats()
         limits = store.setting("rate_limit", {})
         self.limiter = RateLimiter(**limits)
         # A rule binds to one map: each app gets copies. Lenient as HubSpot is: /x and /x/ alike, doubled slashes merged.
         self.api_map = Map([rule.empty() for rule in API_RULES], strict_slashes=False, merge_slashes=True)
         self.control_map = Map([rule.empty() for rule in CONTROL_RULES], strict_slashes=False, merge_slashes=True)
 
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        if request.path.startswith(CONTROL_PREFIX):
-            response = self.control(request)
-        else:
-            response = self.crm(request, environ)
-        return response(environ, start_response)
-
     # -- CRM API --------------------------------------------------------------------------------
 
-    def crm(self, request: Request, environ) -> Response:
+    def api_response(self, request: Request, environ) -> Response:
         adapter = self.api_map.bind_to_environ(environ)
         try:
             endpoint, args = adapter.match()
         except (NotFound, MethodNotAllowed) as error:
             return json_response(hubspot_error(error.code, "OBJECT_NOT_FOUND", "resource not found"), error.code)
         label = self._label(endpoint, args, request)
-        self.stats.record(request.method, label)
-        fault = self.faults.take(request.method, request.path)
-        if fault is not None:
-            if fault.kind == "drop_connection":
-                return drop_connection(environ)
-            if fault.kind == "slow":
-                apply_delay(fault)
-            elif fault.kind == "error_503":
-                return json_response(
-                    hubspot_error(503, "SERVICE_UNAVAILABLE", "Service Unavailable. Please try again later."), 503
-                )
-            elif fault.kind == "expired_session":
-                return json_response(
-                    hubspot_error(
-                        401, "EXPIRED_AUTHENTICATION", "The OAuth token used to make this call expired 0 second(s) ago."
-                    ),
-                    401,
-                )
-            elif fault.kind == "rate_limit":
-                return self._rate_limited("TEN_SECONDLY_ROLLING", {})
+        faulted = self.count_and_fault(request, environ, label)
+        if faulted is not None:
+            return faulted
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer ") or not secrets.compare_digest(token[7:].strip(), self.access_token):
             message = (
@@ -154,6 +120,14 @@ class HubSpotApp:
         if body is None:
             return Response(status=status, headers=headers)
         return json_response(body, status, headers)
+
+    def fault_answer(self, kind: str) -> Response:
+        if kind == "error_503":
+            return json_response(hubspot_error(503, "SERVICE_UNAVAILABLE", "Service Unavailable. Please try again later."), 503)
+        if kind == "expired_session":
+            message = "The OAuth token used to make this call expired 0 second(s) ago."
+            return json_response(hubspot_error(401, "EXPIRED_AUTHENTICATION", message), 401)
+        return self._rate_limited("TEN_SECONDLY_ROLLING", {})  # "rate_limit"
 
     def _rate_limited(self, policy: str, headers: dict) -> Response:
         messages = {

@@ -14,15 +14,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import (
-    CONTROL_PREFIX,
-    CallStats,
-    FaultInjector,
-    apply_delay,
-    control_authorised,
-    drop_connection,
-    json_response,
-)
+from sandbox.core import SandboxApp, control_authorised, json_response
 from sandbox.salesforce import schema
 from sandbox.salesforce.bulk import BulkApi
 from sandbox.salesforce.oauth import OAuthEndpoints
@@ -106,9 +98,13 @@ def server_unavailable() -> SalesforceError:
     return SalesforceError(503, "SERVER_UNAVAILABLE", "Server temporarily unavailable. Please try again later.")
 
 
-class SalesforceApp:
+FAULT_ERRORS = {"error_503": server_unavailable, "rate_limit": limit_exceeded, "expired_session": session_invalid}
+
+
+class SalesforceApp(SandboxApp):
     def __init__(self, *, store: SalesforceStore, access_token: str, control_token: str, client_id: str,
                  client_secret: str, base_url: str) -> None:
+        super().__init__()
         self.store = store
         self.access_token = access_token
         self.control_token = control_token
@@ -119,23 +115,13 @@ class SalesforceApp:
             "oauth": OAuthEndpoints(store, client_id=client_id, client_secret=client_secret),
         }
         self.bulk: BulkApi = self.handlers["bulk"]
-        self.faults = FaultInjector()
-        self.stats = CallStats()
         self.api_map = Map([rule.empty() for rule in API_RULES], merge_slashes=True)
         self.control_map = Map([rule.empty() for rule in CONTROL_RULES], merge_slashes=True)
         store.add_session(access_token)
 
-    def __call__(self, environ, start_response):
-        request = Request(environ)
-        if request.path.startswith(CONTROL_PREFIX):
-            response = self.control(request, environ)
-        else:
-            response = self.api(request, environ)
-        return response(environ, start_response)
-
     # -- the API --------------------------------------------------------------------------------
 
-    def api(self, request: Request, environ) -> Response:
+    def api_response(self, request: Request, environ) -> Response:
         adapter = self.api_map.bind_to_environ(environ)
         try:
             rule, args = adapter.match(request.path.rstrip("/") or "/", return_rule=True)
@@ -147,17 +133,9 @@ class SalesforceApp:
             return json_response(
                 [{"errorCode": "METHOD_NOT_ALLOWED", "message": f"HTTP Method '{request.method}' not allowed. Allowed are {allowed}"}], 405
             )
-        self.stats.record(request.method, rule.rule)
-        fault = self.faults.take(request.method, request.path)
-        if fault is not None:
-            if fault.kind == "drop_connection":
-                return drop_connection(environ)
-            if fault.kind == "slow":
-                apply_delay(fault)
-            else:
-                error = {"error_503": server_unavailable, "rate_limit": limit_exceeded,
-                         "expired_session": session_invalid}[fault.kind]()
-                return json_response(error.body(), error.status)
+        faulted = self.count_and_fault(request, environ, rule.rule)
+        if faulted is not None:
+            return faulted
         group, name = endpoint.split(".")
         if group == "oauth":
             return getattr(self.handlers["oauth"], name)(request, self.base_url)
@@ -189,6 +167,10 @@ class SalesforceApp:
             return Response(status=status, headers=headers)
         return json_response(body, status, headers)
 
+    def fault_answer(self, kind: str) -> Response:
+        error = FAULT_ERRORS[kind]()
+        return json_response(error.body(), error.status)
+
     def _session_user(self, request: Request) -> str | None:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() not in ("bearer", "oauth") or not token.strip():
@@ -197,10 +179,10 @@ class SalesforceApp:
 
     # -- the control API ------------------------------------------------------------------------
 
-    def control(self, request: Request, environ) -> Response:
+    def control(self, request: Request) -> Response:
         if not control_authorised(request, self.control_token):
             return json_response({"error": "control token required"}, 401)
-        adapter = self.control_map.bind_to_environ(environ)
+        adapter = self.control_map.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match(request.path.rstrip("/"))
         except (NotFound, MethodNotAllowed) as error:
