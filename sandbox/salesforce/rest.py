@@ -253,28 +253,31 @@ class RestApi:
 
     # -- replication ----------------------------------------------------------------------------
 
-    def updated(self, request: Request, version: str, sobject: str) -> tuple[int, object]:
-        s = object_or_404(sobject)
-        start, end = replication_window(request, UPDATED_WINDOW)
-        rows = self.store.query(
-            f'SELECT "Id" FROM "{s.name}" WHERE "SystemModstamp" >= ? AND "SystemModstamp" < ? AND "IsDeleted" = 0 '
-            f'ORDER BY "SystemModstamp" LIMIT ?',
-            (format_datetime(start), format_datetime(end), REPLICATION_ID_LIMIT + 1),
-        )
+    def _replicated_rows(self, request: Request, reach_back: dt.timedelta, sql: str) -> tuple[list, dt.datetime]:
+        """The rows ``sql`` (placeholders: window start, window end, row limit) finds in the
+        request's replication window, and the window's end; EXCEEDED_ID_LIMIT past the ID limit."""
+        start, end = replication_window(request, reach_back)
+        rows = self.store.query(sql, (format_datetime(start), format_datetime(end), REPLICATION_ID_LIMIT + 1))
         if len(rows) > REPLICATION_ID_LIMIT:
             raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "ID limit exceeded")
+        return rows, end
+
+    def updated(self, request: Request, version: str, sobject: str) -> tuple[int, object]:
+        s = object_or_404(sobject)
+        rows, end = self._replicated_rows(
+            request, UPDATED_WINDOW,
+            f'SELECT "Id" FROM "{s.name}" WHERE "SystemModstamp" >= ? AND "SystemModstamp" < ? AND "IsDeleted" = 0 '
+            f'ORDER BY "SystemModstamp" LIMIT ?',
+        )
         return 200, {"ids": [row["Id"] for row in rows], "latestDateCovered": latest_date_covered(end)}
 
     def deleted(self, request: Request, version: str, sobject: str) -> tuple[int, object]:
         s = object_or_404(sobject)
-        start, end = replication_window(request, DELETED_WINDOW)
-        rows = self.store.query(
+        rows, end = self._replicated_rows(
+            request, DELETED_WINDOW,
             f'SELECT "Id", "_DeletedDate" FROM "{s.name}" WHERE "IsDeleted" = 1 AND "_DeletedDate" >= ? '
             f'AND "_DeletedDate" < ? ORDER BY "_DeletedDate" LIMIT ?',
-            (format_datetime(start), format_datetime(end), REPLICATION_ID_LIMIT + 1),
         )
-        if len(rows) > REPLICATION_ID_LIMIT:
-            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", "ID limit exceeded")
         earliest = self.store.query(f'SELECT MIN("_DeletedDate") FROM "{s.name}" WHERE "IsDeleted" = 1')[0][0]
         return 200, {
             "deletedRecords": [{"id": row["Id"], "deletedDate": row["_DeletedDate"]} for row in rows],
