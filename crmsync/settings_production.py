@@ -4,12 +4,13 @@ Secrets have no defaults here: a missing one stops the process with the variable
 """
 
 from crmsync.settings import *  # noqa: F403
-from crmsync.settings import env
+from crmsync.settings import BASE_DIR, env
 
 DEBUG = False
 SECRET_KEY = env("SECRET_KEY")
 FERNET_KEY = env("CRMSYNC_FERNET_KEY")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+STATIC_ROOT = BASE_DIR / "staticfiles"  # filled by `manage.py collectstatic`
 WHITENOISE_USE_FINDERS = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
