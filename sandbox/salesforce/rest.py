@@ -35,6 +35,14 @@ def json_body(request: Request):
         raise SalesforceError(400, "JSON_PARSER_ERROR", f"Unexpected character: was expecting a JSON value at [line:{error.lineno}, column:{error.colno}]") from None
 
 
+def sobject_body(request: Request) -> dict:
+    """The JSON object of one record's fields, as create, update and upsert take it."""
+    body = json_body(request)
+    if not isinstance(body, dict):
+        raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from START_ARRAY value")
+    return body
+
+
 def object_or_404(name: str) -> SObject:
     sobject = schema.sobject(name)
     if sobject is None:
@@ -183,9 +191,7 @@ class RestApi:
 
     def create(self, request: Request, version: str, sobject: str, user_id: str) -> tuple[int, object]:
         s = object_or_404(sobject)
-        body = json_body(request)
-        if not isinstance(body, dict):
-            raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from START_ARRAY value")
+        body = sobject_body(request)
         record_id = self.store.insert(s, body, user_id=user_id, allow_duplicates=allow_duplicates(request))
         return 201, {"id": record_id, "success": True, "errors": []}
 
@@ -206,9 +212,7 @@ class RestApi:
 
     def record_update(self, request: Request, version: str, sobject: str, record_id: str, user_id: str) -> tuple[int, object]:
         s = object_or_404(sobject)
-        body = json_body(request)
-        if not isinstance(body, dict):
-            raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from START_ARRAY value")
+        body = sobject_body(request)
         self.store.update(s, record_id, body, user_id=user_id, allow_duplicates=allow_duplicates(request))
         return 204, None
 
@@ -222,32 +226,31 @@ class RestApi:
             raise SalesforceError(404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {field_name}")
         return f
 
-    def by_external_id_get(self, request: Request, version: str, sobject: str, field_name: str, value: str,
-                           user_id: str) -> tuple[int, object]:
+    def _external_row(self, sobject: str, field_name: str, value: str):
+        """(object, live row) found by an external ID field (or Id); NOT_FOUND if there is none."""
         s = object_or_404(sobject)
         f = self._external_field(s, field_name)
         row = self.store.find_by_external_id(s, f.name, value)
         if row is None:
             raise not_found()
+        return s, row
+
+    def by_external_id_get(self, request: Request, version: str, sobject: str, field_name: str, value: str,
+                           user_id: str) -> tuple[int, object]:
+        s, row = self._external_row(sobject, field_name, value)
         return 200, record_body(s, row, version, self._fields_param(request, s))
 
     def upsert(self, request: Request, version: str, sobject: str, field_name: str, value: str,
                user_id: str) -> tuple[int, object]:
         s = object_or_404(sobject)
-        body = json_body(request)
-        if not isinstance(body, dict):
-            raise SalesforceError(400, "JSON_PARSER_ERROR", "Cannot deserialize instance of SObject from START_ARRAY value")
+        body = sobject_body(request)
         record_id, created = self.store.upsert(s, field_name, value, body, user_id=user_id,
                                                allow_duplicates=allow_duplicates(request))
         return (201 if created else 200), {"id": record_id, "success": True, "errors": [], "created": created}
 
     def by_external_id_delete(self, request: Request, version: str, sobject: str, field_name: str, value: str,
                               user_id: str) -> tuple[int, object]:
-        s = object_or_404(sobject)
-        f = self._external_field(s, field_name)
-        row = self.store.find_by_external_id(s, f.name, value)
-        if row is None:
-            raise not_found()
+        s, row = self._external_row(sobject, field_name, value)
         self.store.delete(s, row["Id"])
         return 204, None
 
