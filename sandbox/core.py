@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from werkzeug.routing import Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -26,6 +27,14 @@ logger = logging.getLogger(__name__)
 
 CONTROL_PREFIX = "/__sandbox__/"
 FAULT_KINDS = ("error_503", "rate_limit", "expired_session", "slow", "drop_connection")
+# The control endpoints both sandboxes answer (``sandbox.control_client.ControlClient`` calls them);
+# each app adds its own. Copy them into a Map with ``rule.empty()``: a rule binds to one map.
+SHARED_CONTROL_RULES = [
+    Rule("/__sandbox__/reset", methods=["POST"], endpoint="reset"),
+    Rule("/__sandbox__/seed", methods=["POST"], endpoint="seed"),
+    Rule("/__sandbox__/faults", methods=["GET", "POST", "DELETE"], endpoint="faults"),
+    Rule("/__sandbox__/stats", methods=["GET", "DELETE"], endpoint="stats"),
+]
 
 
 @dataclass

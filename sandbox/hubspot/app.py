@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import SandboxApp, control_authorised, json_response
+from sandbox.core import SHARED_CONTROL_RULES, SandboxApp, control_authorised, json_response
 from sandbox.hubspot import catalog
 from sandbox.hubspot.api import API_SOURCE, ApiError, CrmApi, object_type_of
 from sandbox.hubspot.ratelimit import RateLimiter
@@ -48,10 +48,7 @@ API_RULES = [
     Rule("/crm/v4/associations/<object_type>/<to_type>/batch/<path:action>", methods=["POST"], endpoint="association_batch"),
 ]
 CONTROL_RULES = [
-    Rule("/__sandbox__/reset", methods=["POST"], endpoint="reset"),
-    Rule("/__sandbox__/seed", methods=["POST"], endpoint="seed"),
-    Rule("/__sandbox__/faults", methods=["GET", "POST", "DELETE"], endpoint="faults"),
-    Rule("/__sandbox__/stats", methods=["GET", "DELETE"], endpoint="stats"),
+    *SHARED_CONTROL_RULES,
     Rule("/__sandbox__/rate_limit", methods=["GET", "POST"], endpoint="rate_limit"),
     Rule("/__sandbox__/webhook", methods=["GET", "POST"], endpoint="webhook"),
     Rule("/__sandbox__/webhook/flush", methods=["POST"], endpoint="webhook_flush"),

@@ -14,11 +14,11 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from sandbox.core import SandboxApp, control_authorised, json_response
+from sandbox.core import SHARED_CONTROL_RULES, SandboxApp, control_authorised, json_response
 from sandbox.salesforce import schema
 from sandbox.salesforce.bulk import BulkApi
 from sandbox.salesforce.oauth import OAuthEndpoints
-from sandbox.salesforce.rest import RestApi, record_body
+from sandbox.salesforce.rest import RestApi, object_or_404, record_body
 from sandbox.salesforce.store import SalesforceError, SalesforceStore, ValidationRule, not_found
 from sandbox.salesforce.values import now, parse_datetime, format_datetime
 
@@ -70,10 +70,7 @@ API_RULES = [
     Rule("/services/oauth2/token", methods=["POST"], endpoint="oauth.token"),
 ]
 CONTROL_RULES = [
-    Rule("/__sandbox__/reset", methods=["POST"], endpoint="reset"),
-    Rule("/__sandbox__/seed", methods=["POST"], endpoint="seed"),
-    Rule("/__sandbox__/faults", methods=["GET", "POST", "DELETE"], endpoint="faults"),
-    Rule("/__sandbox__/stats", methods=["GET", "DELETE"], endpoint="stats"),
+    *SHARED_CONTROL_RULES,
     Rule("/__sandbox__/validation_rules", methods=["GET", "POST"], endpoint="validation_rules"),
     Rule("/__sandbox__/validation_rules/<name>", methods=["DELETE"], endpoint="validation_rule_delete"),
     Rule("/__sandbox__/duplicate_rule", methods=["POST"], endpoint="duplicate_rule"),
@@ -248,20 +245,14 @@ class SalesforceApp(SandboxApp):
     def control_expire_sessions(self, request, body) -> dict:
         return {"expired": self.store.expire_sessions()}
 
-    def _object(self, name: str):
-        sobject = schema.sobject(name)
-        if sobject is None:
-            raise not_found()
-        return sobject
-
     def control_record_create(self, request, body, sobject: str) -> dict:
-        s = self._object(sobject)
+        s = object_or_404(sobject)
         record_id = self.store.insert(s, body["fields"], user_id=self.store.integration_user_id(), allow_duplicates=True)
         return record_body(s, self.store.row(s, record_id), "v59.0")
 
     def control_record(self, request, body, sobject: str, record_id: str) -> dict:
         """A record as a Salesforce user sees or changes it: writes bump SystemModstamp."""
-        s = self._object(sobject)
+        s = object_or_404(sobject)
         if request.method == "PATCH":
             at = format_datetime(parse_datetime(body["at"])) if body.get("at") else None
             self.store.update(s, record_id, body.get("fields", {}), user_id=self.store.integration_user_id(),
@@ -274,6 +265,6 @@ class SalesforceApp(SandboxApp):
         return {**record_body(s, row, "v59.0"), "IsDeleted": bool(row["IsDeleted"])}
 
     def control_count(self, request, body, sobject: str) -> dict:
-        s = self._object(sobject)
+        s = object_or_404(sobject)
         include_deleted = request.args.get("include_deleted", "false").lower() == "true"
         return {"count": self.store.count(s, include_deleted=include_deleted)}
