@@ -179,13 +179,7 @@ class CrmApi:
         rows = self.store.page(object_type, after=after, limit=limit + 1, archived=archived)
         body = {
             "results": [
-                self.wire_object(
-                    object_type,
-                    row,
-                    properties=query.getlist("properties"),
-                    history=query.getlist("propertiesWithHistory"),
-                    associations=query.getlist("associations"),
-                )
+                self._wire_as_asked(object_type, row, query)
                 for row in rows[:limit]
             ]
         }
@@ -201,6 +195,10 @@ class CrmApi:
             obj = self.store.get(object_type, object_id, archived=True)
         if obj is None:
             raise not_found()
+        return self._wire_as_asked(object_type, obj, query)
+
+    def _wire_as_asked(self, object_type: str, obj: dict, query) -> dict:
+        """``obj`` on the wire with the properties, histories and associations the query string asks for."""
         return self.wire_object(
             object_type,
             obj,
