@@ -45,6 +45,16 @@ def sync_state_time(*, key: str) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
+def field_mappings_enabled(*, only_fields: list[str] | None = None) -> list[FieldMapping]:
+    """The mappings a sync applies: every enabled one, or only those of ``only_fields`` (HubSpot
+    property or Salesforce field names), as a bulk resync of one mapping asks."""
+    mappings = list(FieldMapping.objects.filter(enabled=True))
+    if only_fields:
+        wanted = set(only_fields)
+        mappings = [m for m in mappings if m.hubspot_property in wanted or m.salesforce_field in wanted]
+    return mappings
+
+
 def dashboard_counts() -> dict:
     return {
         "linked_companies": Company.objects.filter(salesforce_account_id__isnull=False).count(),
@@ -124,7 +134,11 @@ def _after(field: str, descending: bool, value, pk: int) -> Q:
         value = parse_datetime(value)
     compare = "lt" if descending else "gt"
     after = Q(**{f"{field}__{compare}": value}) | Q(**{field: value}, **{f"id__{compare}": pk})
-    return after | Q(**{f"{field}__isnull": True}) if field in NULLABLE_SORT_FIELDS else after
+    if field in NULLABLE_SORT_FIELDS:
+        return after | Q(**{f"{field}__isnull": True})
+    # The redundant bound gives PostgreSQL a start key in the (field, id) index: without it the OR
+    # above makes it read the index from the top, skipping every earlier row of a deep page.
+    return Q(**{f"{field}__{compare}e": value}) & after
 
 
 def companies_filtered(*, filters: CompanyFilters):
