@@ -8,10 +8,8 @@ one), so a retried or duplicated job never creates a second company (R10).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import islice
 
 import django_rq
 from rq import Retry
@@ -20,17 +18,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import jobs, mappers, rules, selectors, services
+from sync import batches, jobs, mappers, rules, selectors, services
 from sync.clients import RecordResult
 from sync.clients.exceptions import CrmError, NotConfigured, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, FieldMapping, FieldType, IntegrationSettings, SyncEvent, SyncRule, SyncRun, SyncStatus
+from sync.models import Company, FieldMapping, IntegrationSettings, SyncEvent, SyncRun, SyncStatus
 
 logger = logging.getLogger(__name__)
 
 TO_HUBSPOT = rules.TO_HUBSPOT
-HUBSPOT_BATCH_SIZE = 100  # HubSpot batch endpoints take 100 inputs a call
+HUBSPOT_BATCH_SIZE = batches.HUBSPOT_BATCH_SIZE
 # Re-read this far behind the SystemModstamp watermark: changes committed late within the same
 # second(s) are not missed; re-processing one is harmless (compared with the snapshot, upserted).
 WATERMARK_OVERLAP = timedelta(seconds=2)
@@ -60,20 +58,6 @@ class SyncUnavailable(Exception):
     """The sync cannot run at all (Sync companies off, a CRM not configured or not answering)."""
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
-
-
-def _mappings(only_fields: list[str] | None) -> list[FieldMapping]:
-    mappings = list(FieldMapping.objects.filter(enabled=True))
-    if only_fields:
-        wanted = set(only_fields)
-        mappings = [m for m in mappings if m.hubspot_property in wanted or m.salesforce_field in wanted]
-    return mappings
-
-
 def _account_fields(mappings: list[FieldMapping]) -> list[str]:
     fields = [*ACCOUNT_BASE_FIELDS, settings.SALESFORCE_EXTERNAL_ID_FIELD, *(m.salesforce_field for m in mappings)]
     return list(dict.fromkeys(fields))
@@ -83,12 +67,6 @@ def _time(value) -> datetime | None:
     if isinstance(value, datetime) or not value:
         return value or None
     return rules.as_instant(value)
-
-
-def _owner_directory(sf, hs, mappings: list[FieldMapping]) -> mappers.OwnerDirectory | None:
-    if not any(m.field_type == FieldType.OWNER and m.sync_rule != SyncRule.DONT_SYNC for m in mappings):
-        return None
-    return mappers.owner_directory_build(salesforce_users=sf.users_active(), hubspot_owners=hs.owners())
 
 
 # --- The sync of a batch of accounts ------------------------------------------------------------
@@ -142,8 +120,8 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -
         counts["skipped"] = len(account_ids)  # R2: nothing moves while Sync companies is off
         return counts
     sf = get_salesforce_client()
-    mappings = _mappings(only_fields)
-    for chunk in _chunks(dict.fromkeys(account_ids), HUBSPOT_BATCH_SIZE):
+    mappings = selectors.field_mappings_enabled(only_fields=only_fields)
+    for chunk in batches.chunks(dict.fromkeys(account_ids), HUBSPOT_BATCH_SIZE):
         try:
             accounts = sf.accounts_get(chunk, fields=_account_fields(mappings))
             # Missing ids were deleted in the meantime: the deletion poll handles them.
@@ -180,7 +158,7 @@ def accounts_batch_sync(
     calls_before = sf.api_calls + hs.api_calls
     hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-    owners = _owner_directory(sf, hs, mappings)
+    owners = batches.owner_directory(sf, hs, mappings)
     matched = _companies_match(accounts)
     eligible = []
     for account in accounts:
@@ -206,7 +184,7 @@ def accounts_batch_sync(
     rewrite = [p for p in planned if isinstance(r := results.get(id(p)), RecordResult) and not r.ok and p.without_rejected(r.error)]
     results.update(_hubspot_write(hs, rewrite))
     now = timezone.now()
-    share = _calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
+    share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
     written = []
     for plan, calls in zip(planned, share):
         result = results.get(id(plan))
@@ -339,14 +317,6 @@ def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
     return results
 
 
-def _calls_share(calls: int, records: int) -> list[int]:
-    """The batch's API calls spread over its records for the per-record log."""
-    if not records:
-        return []
-    base, rest = divmod(calls, records)
-    return [base + (1 if index < rest else 0) for index in range(records)]
-
-
 def _company_link(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
     """Store the link account ↔ company; one row per account and per company whatever ran before."""
     try:
@@ -409,34 +379,18 @@ def _account_failure_record(
 ) -> None:
     if company is None or company.salesforce_account_id != account["Id"]:
         company = _company_placeholder(account)
-    Company.objects.filter(pk=company.pk).update(sync_status=SyncStatus.FAILED)
-    fields = getattr(error, "fields", None) or []
-    services.sync_error_record(
-        company=company, run=run, direction=TO_HUBSPOT, error=error, field=fields[0] if fields else "", record_ref=account["Id"]
-    )
-    services.sync_event_record(
-        company=company, run=run, direction=TO_HUBSPOT, action=action, outcome=SyncEvent.Outcome.FAILED,
-        changes=changes, api_calls=api_calls, message=getattr(error, "message", "") or str(error),
+    services.company_sync_failure_record(
+        company=company, direction=TO_HUBSPOT, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
+        record_ref=account["Id"],
     )
 
 
 def _record_success(plan: _Planned, company: Company, run: SyncRun | None, calls: int, *, wrote: bool) -> None:
-    services.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
-    for field_name, error in plan.field_errors:
-        services.sync_error_record(
-            company=company, run=run, direction=TO_HUBSPOT, error=error, field=field_name, record_ref=plan.account["Id"]
-        )
-    if plan.write.conflicts:
-        outcome = SyncEvent.Outcome.CONFLICT
-        message = "Changed on both sides at the same time; Salesforce's value won: " + ", ".join(plan.write.conflicts)
-    elif plan.field_errors:
-        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{name}: {e.message}" for name, e in plan.field_errors)
-    else:
-        outcome = SyncEvent.Outcome.SUCCESS if wrote else SyncEvent.Outcome.SKIPPED
-        message = "" if wrote else "no changes"
-    services.sync_event_record(
-        company=company, run=run, direction=TO_HUBSPOT, action=plan.action if wrote else "skip",
-        outcome=outcome, changes=plan.write.changes, api_calls=calls, message=message,
+    conflicts = plan.write.conflicts
+    services.company_sync_success_record(
+        company=company, direction=TO_HUBSPOT, action=plan.action, wrote=wrote, run=run, changes=plan.write.changes,
+        api_calls=calls, field_errors=plan.field_errors, record_ref=plan.account["Id"],
+        conflict="Changed on both sides at the same time; Salesforce's value won: " + ", ".join(conflicts) if conflicts else "",
     )
 
 
@@ -486,7 +440,7 @@ def accounts_deleted_handle(*, account_ids: list[str]) -> int:
                 hs.companies_archive([c.hubspot_id for c in in_hubspot if c.hubspot_id not in failures])
         except CrmError as error:
             failures.update({c.hubspot_id: error for c in in_hubspot if c.hubspot_id not in failures})
-    calls = _calls_share(hs.api_calls - calls_before, len(companies))
+    calls = batches.api_calls_share(hs.api_calls - calls_before, len(companies))
     for company, api_calls in zip(companies, calls):
         account_id = company.salesforce_account_id
         error = failures.get(company.hubspot_id or "")
@@ -523,7 +477,7 @@ def salesforce_changes_detect() -> dict:
     # Never earlier than the switch-on: accounts changed while sync was off do not sync (R4).
     watermark = max(selectors.sync_state_time(key=WATERMARK_KEY) or enabled_at, enabled_at)
     latest, changed = watermark, 0
-    for chunk in _chunks(sf.accounts_changed_since(watermark - WATERMARK_OVERLAP, fields=["Id", "SystemModstamp"]), HUBSPOT_BATCH_SIZE):
+    for chunk in batches.chunks(sf.accounts_changed_since(watermark - WATERMARK_OVERLAP, fields=["Id", "SystemModstamp"]), HUBSPOT_BATCH_SIZE):
         stamps = {record["Id"]: _time(record["SystemModstamp"]) for record in chunk}
         latest = max([latest, *filter(None, stamps.values())])
         seen = dict(
@@ -556,7 +510,7 @@ def _salesforce_deletions_detect(sf, *, enabled_at: datetime, now: datetime) -> 
     else:
         deleted_ids = [record["id"] for record in sf.accounts_deleted_between(since - WATERMARK_OVERLAP, now)]
         linked = list(Company.objects.filter(salesforce_account_id__in=deleted_ids).values_list("salesforce_account_id", flat=True))
-    for chunk in _chunks(linked, HUBSPOT_BATCH_SIZE):
+    for chunk in batches.chunks(linked, HUBSPOT_BATCH_SIZE):
         django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.accounts_deleted_handle, account_ids=chunk, retry=CHANGE_JOB_RETRY)
     services.sync_state_set(key=DELETED_WATERMARK_KEY, value=now.isoformat())
     return len(linked)
@@ -568,7 +522,7 @@ def _deleted_accounts_reconcile(sf, *, since: datetime) -> list[str]:
     logger.warning("sync.deleted_window_exceeded", extra={"since": since.isoformat()})
     linked = Company.objects.filter(salesforce_account_id__isnull=False).order_by("salesforce_account_id")
     missing = []
-    for chunk in _chunks(linked.values_list("salesforce_account_id", flat=True).iterator(), RECONCILE_CHUNK):
+    for chunk in batches.chunks(linked.values_list("salesforce_account_id", flat=True).iterator(), RECONCILE_CHUNK):
         found = {record["Id"] for record in sf.accounts_get(chunk, fields=["Id"])}
         missing += [account_id for account_id in chunk if account_id not in found]
     return missing
@@ -612,8 +566,8 @@ def accounts_import_run(*, run_id: int) -> None:
         if run.params.get("account_ids"):
             counts = accounts_sync_to_hubspot(account_ids=run.params["account_ids"], run_id=run.id)
         else:
-            mappings = _mappings(None)
-            for accounts in _chunks(get_salesforce_client().accounts_iter_all(fields=_account_fields(mappings)), HUBSPOT_BATCH_SIZE):
+            mappings = selectors.field_mappings_enabled()
+            for accounts in batches.chunks(get_salesforce_client().accounts_iter_all(fields=_account_fields(mappings)), HUBSPOT_BATCH_SIZE):
                 batch = accounts_batch_sync(
                     accounts=accounts, integration=integration, mappings=mappings, run=run, force=False, explicit=True
                 )

@@ -18,7 +18,7 @@ import django_rq
 from django.db import transaction
 from django.utils import timezone
 
-from sync import account_sync, company_sync, rules, services
+from sync import account_sync, company_sync, contact_sync, rules, services
 from sync.models import Company, FieldMapping, SyncError, SyncRun
 
 logger = logging.getLogger(__name__)
@@ -238,7 +238,7 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
         {
             (e.company.salesforce_account_id if e.company else None) or e.record_ref
             for e in errors
-            if e.direction == rules.TO_HUBSPOT
+            if e.direction == rules.TO_HUBSPOT and (e.company_id or not e.contact_id)
         }
         - {""}
     )
@@ -246,6 +246,8 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
     company_ids = sorted(c.id for c in to_salesforce if c.salesforce_account_id)
     # A company whose account could not be created: retrying is creating it (as Actions > Resync does).
     uncreated_ids = sorted(c.id for c in to_salesforce if not c.salesforce_account_id)
+    # A contact's own errors (say its Salesforce Contact could not be created): its sync runs again.
+    contact_ids = sorted({e.contact_id for e in errors if e.contact_id and not e.company_id})
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     for start in range(0, len(account_ids), BATCH_SIZE):
         for key, n in account_sync.accounts_sync_to_hubspot(account_ids=account_ids[start : start + BATCH_SIZE], force=True).items():
@@ -255,6 +257,9 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
             counts[key] = counts.get(key, 0) + n
     for company_id in uncreated_ids:
         company_sync.company_resync(company_id=company_id)
+    if contact_ids:
+        for key, n in contact_sync.contacts_sync_retry(contact_ids=contact_ids).items():
+            counts[key] += n
     # Tried: the ones still open failed again (or were skipped); the report says when.
     SyncError.objects.filter(id__in=[e.id for e in errors], status=SyncError.Status.OPEN).update(last_retry_at=timezone.now())
     logger.info("sync.errors_retried", extra={"errors": len(errors), **counts})

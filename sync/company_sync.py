@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sync import account_sync, contact_sync, jobs, mappers, rules, selectors, services
+from sync import account_sync, batches, contact_sync, jobs, mappers, rules, selectors, services
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 TO_SALESFORCE = rules.TO_SALESFORCE
 SYNC_QUEUE = "sync"
-HUBSPOT_BATCH_SIZE = 100
+HUBSPOT_BATCH_SIZE = batches.HUBSPOT_BATCH_SIZE
 LAST_SEARCH_KEY = "hubspot_last_search"
 LAST_WEBHOOK_KEY = "hubspot_last_webhook"
 # HubSpot's search may not return a record written in the last few minutes yet (SPEC §7).
@@ -110,7 +110,7 @@ def hubspot_companies_changed(*, hubspot_ids: list[str]) -> dict:
     integration = IntegrationSettings.load()
     if not integration.sync_companies or not hubspot_ids:
         return {"succeeded": 0, "failed": 0, "skipped": len(hubspot_ids)}
-    mappings = account_sync._mappings(None)
+    mappings = selectors.field_mappings_enabled()
     records = [r for r in get_hubspot_client().companies_get(hubspot_ids, properties=company_properties(mappings)) if not r.get("archived")]
     companies = companies_mirror(records, handled=True)
     return _companies_sync(
@@ -134,7 +134,7 @@ def companies_sync_to_salesforce(
     if not integration.sync_companies or not companies:
         return {**counts, "skipped": len(set(company_ids))}
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
-    mappings = account_sync._mappings(only_fields)
+    mappings = selectors.field_mappings_enabled(only_fields=only_fields)
     linked = [c.hubspot_id for c in companies if c.salesforce_account_id]
     try:
         records = {
@@ -192,7 +192,7 @@ def _companies_push(*, companies: list[Company], records: dict, mappings, run: S
     sf, hs = get_salesforce_client(), get_hubspot_client()
     calls_before = sf.api_calls + hs.api_calls
     external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
-    owners = account_sync._owner_directory(sf, hs, mappings)
+    owners = batches.owner_directory(sf, hs, mappings)
     accounts = {a["Id"]: a for a in sf.accounts_get([c.salesforce_account_id for c in companies], fields=_account_fields(mappings))}
     planned = []
     for company in companies:
@@ -220,7 +220,7 @@ def _companies_push(*, companies: list[Company], records: dict, mappings, run: S
             results = {r.key: r for r in sf.accounts_update([{"Id": a["Id"], **w.fields} for _, a, w in to_write])}
         except CrmError as error:
             results = {a["Id"]: error for _, a, _ in to_write}
-    share = account_sync._calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
+    share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
     for (company, account, write), calls in zip(planned, share):
         result = results.get(account["Id"]) if write.fields else None
         failure = result if isinstance(result, CrmError) else (result.error if result is not None and not result.ok else None)
@@ -265,37 +265,19 @@ def _company_synced(*, company: Company, write: mappers.AccountWrite, account_id
 
 
 def _failure_record(*, company: Company, error, run: SyncRun | None, api_calls: int = 0, changes: dict | None = None, action: str = "update") -> None:
-    Company.objects.filter(pk=company.pk).update(sync_status=SyncStatus.FAILED)
-    fields = getattr(error, "fields", None) or []
-    services.sync_error_record(
-        company=company, run=run, direction=TO_SALESFORCE, error=error, field=fields[0] if fields else "", record_ref=company.hubspot_id or ""
-    )
-    services.sync_event_record(
-        company=company, run=run, direction=TO_SALESFORCE, action=action, outcome=SyncEvent.Outcome.FAILED,
-        changes=changes, api_calls=api_calls, message=getattr(error, "message", "") or str(error),
+    services.company_sync_failure_record(
+        company=company, direction=TO_SALESFORCE, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
+        record_ref=company.hubspot_id or "",
     )
 
 
 def _success_record(*, company: Company, write: mappers.AccountWrite, run, api_calls: int, action: str, wrote: bool, message: str = "") -> None:
     """Log the attempt. A push that found nothing to write outside a run is crmsync seeing its own
     or the other half's write come back: not an attempt, so not logged (the log stays readable)."""
-    services.sync_error_resolve_for(company=company, direction=TO_SALESFORCE)
-    for error in write.errors:
-        services.sync_error_record(company=company, run=run, direction=TO_SALESFORCE, error=error, field=error.field)
-    if write.contested:
-        outcome = SyncEvent.Outcome.CONFLICT
-        message = "Changed on both sides; HubSpot's change was the latest and won: " + ", ".join(write.contested)
-    elif write.errors:
-        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{e.field}: {e.message}" for e in write.errors)
-    elif wrote:
-        outcome = SyncEvent.Outcome.SUCCESS
-    elif run is not None:
-        outcome, message = SyncEvent.Outcome.SKIPPED, message or "no changes"
-    else:
-        return
-    services.sync_event_record(
-        company=company, run=run, direction=TO_SALESFORCE, action=action if wrote else "skip", outcome=outcome,
-        changes=write.changes, api_calls=api_calls, message=message,
+    services.company_sync_success_record(
+        company=company, direction=TO_SALESFORCE, action=action, wrote=wrote, run=run, changes=write.changes,
+        api_calls=api_calls, field_errors=[(e.field, e) for e in write.errors], message=message, log_unchanged=run is not None,
+        conflict="Changed on both sides; HubSpot's change was the latest and won: " + ", ".join(write.contested) if write.contested else "",
     )
 
 
@@ -370,8 +352,8 @@ def accounts_create(
         return counts
     sf, hs = get_salesforce_client(), get_hubspot_client()
     calls_before = sf.api_calls + hs.api_calls
-    mappings = account_sync._mappings(None)
-    owners = account_sync._owner_directory(sf, hs, mappings)
+    mappings = selectors.field_mappings_enabled()
+    owners = batches.owner_directory(sf, hs, mappings)
     records = {str(r["id"]): r for r in hs.companies_get([c.hubspot_id for c, _ in companies], properties=company_properties(mappings))}
     matched = _accounts_match(sf, [company for company, _ in companies], mappings)
     planned = []
@@ -405,7 +387,7 @@ def accounts_create(
         linked.append((company, reason, write, result.created))
     _hubspot_link_back(hs, [company for company, *_ in linked], run)
     attached = _private_contacts_attach(sf, [company for company, *_ in linked], company_contacts or {}, run)
-    share = account_sync._calls_share(sf.api_calls + hs.api_calls - calls_before, len(linked))
+    share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(linked))
     for (company, reason, write, created), calls in zip(linked, share):
         note = f" Private contacts attached: {', '.join(attached[company.pk])}." if attached.get(company.pk) else ""
         write.changes.setdefault("Id", [None, company.salesforce_account_id])
@@ -561,7 +543,7 @@ def _company_resync(company: Company, run: SyncRun | None) -> tuple[str, str]:
     if not company.hubspot_id:
         return SyncRun.Status.FAILED, "This company has no HubSpot record yet: it cannot be resynced from HubSpot."
     hs = get_hubspot_client()
-    mappings = account_sync._mappings(None)
+    mappings = selectors.field_mappings_enabled()
     records = [r for r in hs.companies_get([company.hubspot_id], properties=company_properties(mappings)) if not r.get("archived")]
     if not records:
         return SyncRun.Status.FAILED, f"HubSpot has no company {company.hubspot_id} any more."
@@ -609,9 +591,9 @@ def webhook_events_process(*, event_ids: list[int]) -> None:
         return
     contact_ids = sorted({e.object_id for e in events if e.subscription_type.startswith("contact.") and "deletion" not in e.subscription_type})
     company_ids = sorted({e.object_id for e in events if e.subscription_type.startswith("company.") and "deletion" not in e.subscription_type})
-    for chunk in account_sync._chunks(contact_ids, HUBSPOT_BATCH_SIZE):
+    for chunk in batches.chunks(contact_ids, HUBSPOT_BATCH_SIZE):
         contact_sync.hubspot_contacts_changed(hubspot_ids=chunk)
-    for chunk in account_sync._chunks(company_ids, HUBSPOT_BATCH_SIZE):
+    for chunk in batches.chunks(company_ids, HUBSPOT_BATCH_SIZE):
         hubspot_companies_changed(hubspot_ids=chunk)
     WebhookEvent.objects.filter(id__in=[e.id for e in events]).update(processed_at=timezone.now())
 
@@ -634,7 +616,7 @@ def hubspot_changes_detect() -> dict:
         ("companies", hs.companies_modified_since, Company, jobs.hubspot_companies_changed),
     ):
         found[label] = 0
-        for chunk in account_sync._chunks(search(since, properties=["hs_lastmodifieddate"]), HUBSPOT_BATCH_SIZE):
+        for chunk in batches.chunks(search(since, properties=["hs_lastmodifieddate"]), HUBSPOT_BATCH_SIZE):
             stamps = {str(r["id"]): _time(r.get("updatedAt") or (r.get("properties") or {}).get("hs_lastmodifieddate")) for r in chunk}
             seen = dict(model.objects.filter(hubspot_id__in=stamps, hubspot_updated_at__isnull=False).values_list("hubspot_id", "hubspot_updated_at"))
             fresh = [i for i, stamp in stamps.items() if not (seen.get(i) and stamp and seen[i] >= stamp)]

@@ -12,11 +12,11 @@ import logging
 import django_rq
 from django.db import IntegrityError, transaction
 
-from sync import account_sync, company_sync, rules, services
+from sync import batches, company_sync, rules, services
 from sync.clients.exceptions import CrmError
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, Contact, DefaultObject, IntegrationSettings, SalesforceContactType, SyncEvent
+from sync.models import Company, Contact, DefaultObject, IntegrationSettings, SalesforceContactType, SyncError, SyncEvent
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,26 @@ def hubspot_contacts_changed(*, hubspot_ids: list[str]) -> dict:
         # safety-net search takes these contacts up again (the job is retried too).
         Contact.objects.filter(hubspot_id__in=hubspot_ids).update(hubspot_updated_at=None)
         raise
+
+
+def contacts_sync_retry(*, contact_ids: list[int]) -> dict:
+    """Retry of contacts' sync errors (a Salesforce Contact or Lead that could not be created, a
+    link not written back, a company not auto-created): each contact syncs again as if HubSpot had
+    just changed it, which resolves its errors where it now goes through and updates them where it
+    fails again. Returns {"succeeded", "failed", "skipped"}: failed while an error stays open."""
+    contacts = list(Contact.objects.filter(id__in=contact_ids, hubspot_id__isnull=False).order_by("id"))
+    counts = {"succeeded": 0, "failed": 0, "skipped": len(set(contact_ids)) - len(contacts)}
+    for chunk in batches.chunks(contacts, batches.HUBSPOT_BATCH_SIZE):
+        try:
+            hubspot_contacts_changed(hubspot_ids=[c.hubspot_id for c in chunk])
+        except CrmError as error:  # a whole-call failure: the errors stay open, retryable again
+            logger.warning("sync.contacts_retry_failed", extra={"contacts": len(chunk), "code": getattr(error, "code", "")})
+    failing = set(
+        SyncError.objects.filter(contact__in=contacts, company__isnull=True, status=SyncError.Status.OPEN).values_list("contact_id", flat=True)
+    )
+    counts["failed"] += len(failing)
+    counts["succeeded"] += len(contacts) - len(failing)
+    return counts
 
 
 def _contacts_changed(*, hubspot_ids: list[str], integration: IntegrationSettings) -> dict:
@@ -184,7 +204,7 @@ def _salesforce_records_create(sf, *, integration: IntegrationSettings, contacts
             for contact, _ in by_email.values():
                 services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=error)
             return
-        calls = account_sync._calls_share(sf.api_calls - calls_before, len(results))
+        calls = batches.api_calls_share(sf.api_calls - calls_before, len(results))
         for result, api_calls in zip(results, calls):
             contact, company = by_email[result.key.lower()]
             if not result.ok:

@@ -23,6 +23,7 @@ from sync.models import (
     SyncEvent,
     SyncRun,
     SyncState,
+    SyncStatus,
 )
 
 logger = logging.getLogger(__name__)
@@ -208,6 +209,69 @@ def sync_error_record(
                "company_id": getattr(company, "id", None), "contact_id": getattr(contact, "id", None)},
     )
     return sync_error
+
+
+def company_sync_failure_record(
+    *,
+    company: Company,
+    direction: str,
+    error,
+    run: SyncRun | None = None,
+    action: str = "sync",
+    changes: dict | None = None,
+    api_calls: int = 0,
+    record_ref: str = "",
+) -> None:
+    """A company's sync in one direction failed as a whole: the company is marked failed, the
+    error is recorded (on the field the CRM named, if any) and the attempt is logged."""
+    Company.objects.filter(pk=company.pk).update(sync_status=SyncStatus.FAILED)
+    fields = getattr(error, "fields", None) or []
+    sync_error_record(
+        company=company, run=run, direction=direction, error=error, field=fields[0] if fields else "", record_ref=record_ref
+    )
+    sync_event_record(
+        company=company, run=run, direction=direction, action=action, outcome=SyncEvent.Outcome.FAILED,
+        changes=changes, api_calls=api_calls, message=getattr(error, "message", "") or str(error),
+    )
+
+
+def company_sync_success_record(
+    *,
+    company: Company,
+    direction: str,
+    action: str,
+    wrote: bool,
+    run: SyncRun | None = None,
+    changes: dict | None = None,
+    api_calls: int = 0,
+    field_errors: list[tuple[str, Exception]] = (),
+    conflict: str = "",
+    message: str = "",
+    record_ref: str = "",
+    log_unchanged: bool = True,
+) -> None:
+    """A company's sync in one direction went through: its open errors there are resolved, each
+    value the other side refused (or crmsync could not convert) becomes its own error, and the
+    attempt is logged, as a conflict when ``conflict`` says how one was settled, failed when
+    some values were refused, else a success (``wrote``) or a skip. ``log_unchanged=False``: a
+    skip is not logged (crmsync seeing its own write come back is not an attempt)."""
+    sync_error_resolve_for(company=company, direction=direction)
+    for field_name, error in field_errors:
+        sync_error_record(company=company, run=run, direction=direction, error=error, field=field_name, record_ref=record_ref)
+    if conflict:
+        outcome, message = SyncEvent.Outcome.CONFLICT, conflict
+    elif field_errors:
+        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{name}: {e.message}" for name, e in field_errors)
+    elif wrote:
+        outcome = SyncEvent.Outcome.SUCCESS
+    elif log_unchanged:
+        outcome, message = SyncEvent.Outcome.SKIPPED, message or "no changes"
+    else:
+        return
+    sync_event_record(
+        company=company, run=run, direction=direction, action=action if wrote else "skip", outcome=outcome,
+        changes=changes, api_calls=api_calls, message=message,
+    )
 
 
 def sync_error_resolve_for(*, direction: str, company: Company | None = None, contact: Contact | None = None) -> int:

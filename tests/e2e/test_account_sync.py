@@ -14,33 +14,8 @@ from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, S
 from tests.factories import CompanyFactory
 from tests.sandbox_fixtures import clients_reset
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
 UNIQUE_PROPERTY = "crmsync_salesforce_account_id"
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(settings):
-    settings.CRM_RETRY_BASE_SECONDS = 0.05
-
-
-@pytest.fixture
-def sync_on():
-    def switch_on():
-        services.integration_settings_update(actor="test", sync_companies=True)
-
-    return switch_on
-
-
-@pytest.fixture
-def poll(run_jobs):
-    """One Salesforce poll and every job it enqueued, as the cron and a worker would do it."""
-
-    def poll_and_run() -> dict:
-        detected = account_sync.salesforce_changes_detect()
-        run_jobs()
-        return detected
-
-    return poll_and_run
 
 
 def account(salesforce_control, **fields) -> str:

@@ -7,33 +7,8 @@ import pytest
 from sync import account_sync, company_sync, services
 from sync.models import Company, Contact, FieldMapping, SyncEvent, SyncRun, SyncRule
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
 EXTERNAL_ID = "HubSpot_Company_ID__c"
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(settings):
-    settings.CRM_RETRY_BASE_SECONDS = 0.05
-
-
-@pytest.fixture
-def sync_on():
-    def switch_on(**settings_values):
-        services.integration_settings_update(actor="test", sync_companies=True, **settings_values)
-
-    return switch_on
-
-
-@pytest.fixture
-def detect(run_jobs):
-    """One safety-net search of HubSpot and every job it enqueued, as the cron and a worker would."""
-
-    def detect_and_run() -> dict:
-        found = company_sync.hubspot_changes_detect()
-        run_jobs()
-        return found
-
-    return detect_and_run
 
 
 def hs_company(hubspot_control, **properties) -> str:
@@ -373,6 +348,32 @@ def test_r12_api_limit_becomes_a_retryable_error_and_the_retry_creates_the_accou
     company.refresh_from_db()
     assert company.salesforce_account_id and not company.errors.filter(status="open").exists()
 
+
+
+def test_r12_failed_salesforce_contact_creation_is_retryable_and_the_retry_creates_it(
+    sandbox, salesforce_control, hubspot_control, sync_on, detect
+):
+    from sync import bulk
+
+    sync_on()
+    too_long = "a" * 80 + "@acme.example"  # Salesforce's Email holds 80 characters
+    contact_id = hs_contact(hubspot_control, email=too_long)  # no company: the error is the contact's alone
+    detect()
+
+    contact = Contact.objects.get(hubspot_id=contact_id)
+    error = contact.errors.get(status="open")
+    assert error.company_id is None and error.direction == "hs_to_sf" and error.category == "value_too_long"
+    assert salesforce_control.count("Contact") == 0
+
+    hubspot_control.update_record("contacts", contact_id, {"email": "ada@acme.example"})  # fixed in HubSpot
+    counts = bulk.sync_errors_retry(error_ids=[error.id])
+
+    contact.refresh_from_db()
+    assert counts["succeeded"] == 1 and counts["failed"] == 0
+    assert contact.salesforce_type == "private_contact"
+    assert salesforce_control.get_record("Contact", contact.salesforce_id)["Email"] == "ada@acme.example"
+    error.refresh_from_db()
+    assert error.status == "resolved" and not contact.errors.filter(status="open").exists()
 
 
 def test_company_change_read_by_a_contact_job_is_still_found_by_the_safety_net(linked, salesforce_control, hubspot_control, detect):

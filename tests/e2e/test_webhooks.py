@@ -8,24 +8,11 @@ import time
 import pytest
 
 from sandbox.hubspot.webhooks import sign_v3
-from sync import company_sync
 from sync.models import Company, SyncState, WebhookEvent
 
-pytestmark = pytest.mark.usefixtures("transactional_db")
+pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
 SECRET = "test-webhook-secret-0123456789"
 URL = "/webhooks/hubspot/"
-
-
-@pytest.fixture(autouse=True)
-def quick_retries(settings):
-    settings.CRM_RETRY_BASE_SECONDS = 0.05
-
-
-@pytest.fixture
-def sync_on():
-    from sync import services
-
-    services.integration_settings_update(actor="test", sync_companies=True)
 
 
 def company_with_contact(hubspot_control) -> tuple[str, str]:
@@ -59,6 +46,7 @@ def events_for(company_id, contact_id, *, first_id=1):
 def test_webhook_stores_events_before_answering_and_the_worker_syncs_them(
     client, settings, sandbox, salesforce_control, hubspot_control, sync_on, run_jobs
 ):
+    sync_on()
     settings.HUBSPOT_WEBHOOK_SECRET = SECRET
     company_id, contact_id = company_with_contact(hubspot_control)
     response = post_signed(client, events_for(company_id, contact_id))
@@ -108,6 +96,7 @@ def test_webhook_four_minutes_old_is_still_accepted(client, settings, redis_queu
 
 
 def test_webhook_delivered_by_the_sandbox_to_a_live_crmsync(live_server, sandbox, salesforce_control, hubspot_control, sync_on, run_jobs):
+    sync_on()
     hubspot_control.set_webhook(target_url=f"{live_server.url}{URL}", enabled=True)
     company_id, _ = company_with_contact(hubspot_control)
     hubspot_control.wait_for_webhook_delivery(timeout=10)
@@ -121,7 +110,10 @@ def test_webhook_delivered_by_the_sandbox_to_a_live_crmsync(live_server, sandbox
     assert salesforce_control.count("Account") == 1 and salesforce_control.count("Contact") == 1
 
 
-def test_dropped_webhook_is_caught_by_the_safety_net_search(live_server, sandbox, salesforce_control, hubspot_control, sync_on, run_jobs):
+def test_dropped_webhook_is_caught_by_the_safety_net_search(
+    live_server, sandbox, salesforce_control, hubspot_control, sync_on, run_jobs, detect
+):
+    sync_on()
     # Deliveries fail (nothing answers there) and are given up after one attempt: the events are lost.
     hubspot_control.set_webhook(target_url=f"{live_server.url}/not-the-webhook/", enabled=True, max_attempts=1)
     company_id, _ = company_with_contact(hubspot_control)
@@ -129,8 +121,7 @@ def test_dropped_webhook_is_caught_by_the_safety_net_search(live_server, sandbox
     run_jobs()
     assert WebhookEvent.objects.count() == 0 and salesforce_control.count("Account") == 0
 
-    found = company_sync.hubspot_changes_detect()
-    run_jobs()
+    found = detect()
     assert found["companies"] >= 1 and found["contacts"] >= 1
     assert Company.objects.get(hubspot_id=company_id).salesforce_account_id
     assert salesforce_control.count("Account") == 1

@@ -1,0 +1,45 @@
+"""What the end-to-end tests share: quick CRM retries, switching Sync companies on, and one pass of
+change detection on either side followed by every job it enqueued (as the cron and a worker would)."""
+
+import pytest
+
+from sync import account_sync, company_sync, services
+
+
+@pytest.fixture
+def quick_retries(settings):
+    settings.CRM_RETRY_BASE_SECONDS = 0.05
+
+
+@pytest.fixture
+def sync_on():
+    """Switch Sync companies on (and any other setting given) when the test says so."""
+
+    def switch_on(**settings_values):
+        services.integration_settings_update(actor="test", sync_companies=True, **settings_values)
+
+    return switch_on
+
+
+@pytest.fixture
+def poll(run_jobs):
+    """One Salesforce poll and every job it enqueued, as the cron and a worker would do it."""
+
+    def poll_and_run() -> dict:
+        detected = account_sync.salesforce_changes_detect()
+        run_jobs()
+        return detected
+
+    return poll_and_run
+
+
+@pytest.fixture
+def detect(run_jobs):
+    """One safety-net search of HubSpot and every job it enqueued, as the cron and a worker would."""
+
+    def detect_and_run() -> dict:
+        found = company_sync.hubspot_changes_detect()
+        run_jobs()
+        return found
+
+    return detect_and_run
