@@ -26,6 +26,7 @@ def company_in_hubspot(hubspot_control, hubspot_id) -> dict:
     return hubspot_control.get_record("companies", hubspot_id)["properties"]
 
 
+@pytest.mark.smoke
 def test_r03_account_created_after_switch_on_creates_company(sandbox, salesforce_control, hubspot_control, sync_on, poll):
     sync_on()
     account_id = account(salesforce_control, Website="https://www.acme.example/about", Phone="+39 06 123",

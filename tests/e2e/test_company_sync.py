@@ -191,6 +191,7 @@ def test_r09_resync_unlinked_company_creates_account_even_where_r7_would_not(san
     assert salesforce_control.count("Account") == 1
 
 
+@pytest.mark.smoke
 def test_r09_resync_linked_company_both_ways(sandbox, salesforce_control, hubspot_control, sync_on, run_jobs):
     sync_on()
     account_id = salesforce_control.create_record("Account", {"Name": "Linked", "Website": "linked.example", "Phone": "1"})["Id"]

@@ -43,6 +43,7 @@ def events_for(company_id, contact_id, *, first_id=1):
     ]
 
 
+@pytest.mark.smoke
 def test_webhook_stores_events_before_answering_and_the_worker_syncs_them(
     client, settings, sandbox, salesforce_control, hubspot_control, sync_on, run_jobs
 ):
