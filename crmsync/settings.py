@@ -152,6 +152,12 @@ HUBSPOT_ACCESS_TOKEN = env("HUBSPOT_ACCESS_TOKEN", default="")
 HUBSPOT_WEBHOOK_SECRET = env("HUBSPOT_WEBHOOK_SECRET", default="")
 HUBSPOT_ACCOUNT_ID_PROPERTY = env("HUBSPOT_ACCOUNT_ID_PROPERTY", default="crmsync_salesforce_account_id")
 CRM_TIMEOUT_SECONDS = env.float("CRM_TIMEOUT_SECONDS", default=30.0)
+# Account writes of at least this many records in one call go through Salesforce Bulk API 2.0
+# (a handful of calls a job) instead of sObject Collections (one call per 200). A job still
+# running after the timeout is aborted and its records fail as transient (kept under the bulk
+# resync's lock time, so a waiting job never looks like a dead worker).
+SALESFORCE_BULK_API_THRESHOLD = env.int("SALESFORCE_BULK_API_THRESHOLD", default=2000)
+SALESFORCE_BULK_JOB_TIMEOUT_SECONDS = env.float("SALESFORCE_BULK_JOB_TIMEOUT_SECONDS", default=240.0)
 # Transient failures (429, 5xx, timeouts, dropped connections) are retried this many times in
 # all, backing off exponentially from the base delay (with jitter, honouring Retry-After).
 CRM_MAX_ATTEMPTS = env.int("CRM_MAX_ATTEMPTS", default=5)

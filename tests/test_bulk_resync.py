@@ -81,9 +81,12 @@ def set_rule(name: str, rule: str) -> FieldMapping:
 
 
 def test_r05_bulk_resync_streams_every_linked_record_in_batches_on_the_bulk_queue(
-    transactional_db, redis_queues, primitives, monkeypatch
+    transactional_db, redis_queues, primitives, monkeypatch, settings
 ):
     monkeypatch.setattr(bulk, "BATCH_SIZE", 4)
+    # Writing to Salesforce, batches are Bulk API 2.0 sized: made small here too.
+    monkeypatch.setattr(bulk, "SALESFORCE_BULK_BATCH_SIZE", 4)
+    settings.SALESFORCE_BULK_API_THRESHOLD = 4
     companies = linked_companies(10)
     CompanyFactory(name="Unlinked")  # not linked: nothing to resync
     CompanyFactory(hubspot_id="77", salesforce_account_id="001000000000000077", salesforce_deleted=True)
