@@ -179,7 +179,7 @@ def _companies_sync(*, companies: list[Company], records: dict, mappings, integr
 
 
 def _companies_push(*, companies: list[Company], records: dict, mappings, run: SyncRun | None, force: bool) -> dict:
-    """Linked companies → their accounts, 200 per sObject Collections call."""
+    """Linked companies → their accounts, 200 per sObject Collections call, or one Bulk API 2.0 job from SALESFORCE_BULK_API_THRESHOLD records on."""
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     if not force:
         # HubSpot holding what was last synced has nothing for Salesforce (crmsync's own or the
@@ -429,7 +429,7 @@ def _accounts_match(sf, companies: list[Company], mappings) -> dict[int, dict]:
 
 def _accounts_write(sf, planned: list) -> dict[int, object]:
     """{company pk: RecordResult or the CrmError that failed its call}: matched accounts updated by
-    Id, the others upserted by the External ID (200 per sObject Collections call)."""
+    Id, the others upserted by the External ID (Collections, or Bulk API 2.0 for large writes)."""
     external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
     results: dict[int, object] = {}
     calls = (
