@@ -179,7 +179,8 @@ def _companies_sync(*, companies: list[Company], records: dict, mappings, integr
 
 
 def _companies_push(*, companies: list[Company], records: dict, mappings, run: SyncRun | None, force: bool) -> dict:
-    """Linked companies → their accounts, 200 per sObject Collections call, or one Bulk API 2.0 job from SALESFORCE_BULK_API_THRESHOLD records on."""
+    """Linked companies → their accounts: 200 per sObject Collections call, or one Bulk API 2.0
+    job from SALESFORCE_BULK_API_THRESHOLD records on."""
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     if not force:
         # HubSpot holding what was last synced has nothing for Salesforce (crmsync's own or the
