@@ -11,3 +11,4 @@ cron.register(jobs.bulk_runs_resume_stale, queue_name="bulk", interval=60)
 # At least 15 s apart: HubSpot allows about 4 searches a second to the whole portal, and webhooks
 # carry the changes within seconds anyway; the search only catches what they missed.
 cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL_INTERVAL_SECONDS, 15))
+cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=15 * 60)  # each read costs a Salesforce API call

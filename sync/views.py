@@ -39,25 +39,22 @@ from sync.models import (
 
 ACTIVE_RUN_STATUSES = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 SYNC_NOW_JOB_ID = "sync-now"
-LIMITS_MAX_AGE = timedelta(minutes=10)
 
 
 def admin_required(view):
-    """Settings and bulk work are for admins (staff); everyone else gets 403."""
+    """Settings, per-record resyncs and bulk work are for admins (staff); everyone else gets 403."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_staff:
-            raise PermissionDenied("Only admins can change integration settings or start bulk work.")
+            raise PermissionDenied("Only admins can change integration settings, resync records or start bulk work.")
         return view(request, *args, **kwargs)
 
     return wrapper
 
 
 def dashboard(request):
-    _, limit_read_at = selectors.salesforce_daily_limit()
-    if limit_read_at is None or timezone.now() - limit_read_at > LIMITS_MAX_AGE:
-        oauth.salesforce_limits_refresh_request()
+    # Read-only: the Salesforce limits it shows are refreshed by the cron (sync/cron.py), not by a GET.
     return render(
         request,
         "sync/dashboard.html",
@@ -165,6 +162,7 @@ def company_detail(request, company_id: int):
 
 
 @require_POST
+@admin_required
 def company_resync(request, company_id: int):
     """R9 Actions > Resync: answers at once; a worker does the work; the panel follows the run."""
     company = get_object_or_404(Company, id=company_id)
@@ -313,9 +311,9 @@ def sync_errors_csv(request):
         for error in errors.order_by("-id").iterator(chunk_size=2000):
             yield writer.writerow(
                 [error.id, error.created_at.isoformat(), error.status, error.get_category_display(),
-                 error.get_direction_display(), error.get_object_type_display(), error.record_ref,
-                 _csv_safe(str(error.company) if error.company else ""), error.field, error.error_code,
-                 _csv_safe(error.message), error.retry_count]
+                 error.get_direction_display(), error.get_object_type_display(), _csv_safe(error.record_ref),
+                 _csv_safe(str(error.company) if error.company else ""), _csv_safe(error.field),
+                 _csv_safe(error.error_code), _csv_safe(error.message), error.retry_count]
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -330,9 +328,13 @@ class Echo:
         return value
 
 
+# Spreadsheets run a cell starting with = + - @ as a formula, and some skip a leading TAB or CR
+# before looking (OWASP's CSV injection list): text that came from a CRM must stay text.
+CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_safe(text: str) -> str:
-    """Spreadsheets run a cell starting with = + - @ as a formula; a CRM message must stay text."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
 
 
 @require_POST
