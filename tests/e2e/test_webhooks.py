@@ -64,7 +64,7 @@ def test_webhook_stores_events_before_answering_and_the_worker_syncs_them(
 
 
 @pytest.mark.parametrize(
-    "kind", ["missing", "wrong_secret", "tampered", "stale", "not_a_timestamp"],
+    "kind", ["missing", "wrong_secret", "tampered", "stale", "an_hour_ahead", "not_a_timestamp"],
 )
 def test_webhook_signature_refusals(client, settings, kind, caplog, redis_queues):
     settings.HUBSPOT_WEBHOOK_SECRET = SECRET
@@ -82,6 +82,8 @@ def test_webhook_signature_refusals(client, settings, kind, caplog, redis_queues
                                headers={"X-HubSpot-Request-Timestamp": stamp, "X-HubSpot-Signature-v3": signature})
     elif kind == "stale":
         response = post_signed(client, events, timestamp=int(time.time() * 1000) - 300_000)
+    elif kind == "an_hour_ahead":
+        response = post_signed(client, events, timestamp=int(time.time() * 1000) + 3_600_000)
     else:
         response = post_signed(client, events, timestamp="yesterday")
     assert response.status_code == 401
