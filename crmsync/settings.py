@@ -106,7 +106,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis and RQ ------------------------------------------------------------------------------
 REDIS_URL = resolve_redis_url(env("REDIS_URL", default=None), var_dir=VAR_DIR)
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in ("default", "sync", "bulk")}
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# Workers wait for Redis to come back instead of exiting (crmsync/workers.py); run the cron with
+# `manage.py rqcron_forever sync.cron` for the same.
+RQ = {"COMMIT_MODE": "on_db_commit", "WORKER_CLASS": "crmsync.workers.Worker"}
 RQ_SHOW_ADMIN_LINK = True
 
 # --- Auth --------------------------------------------------------------------------------------
@@ -169,12 +171,16 @@ HUBSPOT_SEARCH_REQUESTS_PER_SECOND = env.int("HUBSPOT_SEARCH_REQUESTS_PER_SECOND
 
 # --- Sync timing -------------------------------------------------------------------------------
 POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)
-HEARTBEAT_INTERVAL_SECONDS = env.int("CRMSYNC_HEARTBEAT_INTERVAL_SECONDS", default=30)
+# The cron enqueues the worker heartbeat this often and a worker records it; /healthz answers 503
+# once the last one is older than the max age (keep it a few intervals long).
+HEARTBEAT_INTERVAL_SECONDS = env.int("CRMSYNC_HEARTBEAT_INTERVAL_SECONDS", default=10)
+HEARTBEAT_MAX_AGE_SECONDS = env.int("CRMSYNC_HEARTBEAT_MAX_AGE_SECONDS", default=30)
 
 # --- Operations --------------------------------------------------------------------------------
 # /metrics answers only with "Authorization: Bearer <this>" when set; open (no login) when empty.
 METRICS_TOKEN = env("CRMSYNC_METRICS_TOKEN", default="")
-# /healthz answers 503 when the worker heartbeat or the last Salesforce poll is older than this.
+# /healthz answers 503 when the last Salesforce poll is older than this (the worker heartbeat has
+# its own HEARTBEAT_MAX_AGE_SECONDS).
 HEALTH_MAX_AGE_SECONDS = env.int("CRMSYNC_HEALTH_MAX_AGE_SECONDS", default=300)
 
 # --- Logging -----------------------------------------------------------------------------------

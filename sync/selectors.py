@@ -452,7 +452,9 @@ def _age_seconds(moment: datetime | None, now: datetime) -> float | None:
 
 
 def health_report() -> dict:
-    """/healthz: database, Redis, worker heartbeat and last Salesforce poll; ok only when all are."""
+    """/healthz: database, Redis, worker heartbeat and last Salesforce poll; ok only when all are.
+    The heartbeat is written by a worker running the job the cron enqueues, so a fresh one proves
+    the cron, Redis and at least one worker alive."""
     now = timezone.now()
     checks: dict[str, dict] = {}
     try:
@@ -467,10 +469,16 @@ def health_report() -> dict:
         checks["redis"] = {"ok": True}
     except RedisError as error:
         checks["redis"] = {"ok": False, "error": type(error).__name__}
-    limit = settings.HEALTH_MAX_AGE_SECONDS
-    for name, moment in (("worker_heartbeat", heartbeat), ("salesforce_poll", last_poll)):
+    for name, moment, limit in (
+        ("worker_heartbeat", heartbeat, settings.HEARTBEAT_MAX_AGE_SECONDS),
+        ("salesforce_poll", last_poll, settings.HEALTH_MAX_AGE_SECONDS),
+    ):
         age = _age_seconds(moment, now)
-        checks[name] = {"ok": age is not None and age <= limit, "age_seconds": None if age is None else round(age, 1)}
+        checks[name] = {
+            "ok": age is not None and age <= limit,
+            "age_seconds": None if age is None else round(age, 1),
+            "max_age_seconds": limit,
+        }
     return {"ok": all(check["ok"] for check in checks.values()), "checks": checks}
 
 

@@ -1,8 +1,11 @@
 """RQ's cron enqueues the heartbeat; a real worker on a real Redis runs it; the dashboard shows it."""
 
+from datetime import timedelta
+
 import django_rq
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 from rq import SimpleWorker
 
@@ -27,3 +30,28 @@ def test_cron_heartbeat_runs_on_a_real_worker(transactional_db, redis_queues, ad
     assert heartbeat is not None
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "Last heartbeat" in page and heartbeat.isoformat() in page
+
+
+def test_healthz_answers_503_once_the_worker_heartbeat_is_older_than_its_max_age(client, db, redis_queues, settings):
+    # The cron enqueues a heartbeat at least three times per max age, so one late job is no outage.
+    assert settings.HEARTBEAT_MAX_AGE_SECONDS <= 30
+    assert settings.HEARTBEAT_INTERVAL_SECONDS * 3 <= settings.HEARTBEAT_MAX_AGE_SECONDS
+    services.sync_state_set(key="salesforce_last_poll", value=timezone.now().isoformat())
+
+    def heartbeat_aged(seconds: float) -> None:
+        moment = timezone.now() - timedelta(seconds=seconds)
+        services.sync_state_set(key=services.WORKER_HEARTBEAT, value=moment.isoformat())
+
+    heartbeat_aged(settings.HEARTBEAT_MAX_AGE_SECONDS - 5)
+    response = client.get(reverse("sync:healthz"))
+    assert response.status_code == 200 and response.json()["checks"]["worker_heartbeat"]["ok"]
+
+    heartbeat_aged(settings.HEARTBEAT_MAX_AGE_SECONDS + 1)
+    response = client.get(reverse("sync:healthz"))
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert not checks["worker_heartbeat"]["ok"]
+    assert checks["worker_heartbeat"]["age_seconds"] >= settings.HEARTBEAT_MAX_AGE_SECONDS + 1
+    assert checks["worker_heartbeat"]["max_age_seconds"] == settings.HEARTBEAT_MAX_AGE_SECONDS
+    # Only the heartbeat is stale: the poll's own, longer limit still holds.
+    assert checks["salesforce_poll"]["ok"] and checks["database"]["ok"] and checks["redis"]["ok"]
