@@ -10,12 +10,17 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from decimal import Decimal, InvalidOperation
 
 from sync import rules
 from sync.choices import ErrorCategory, FieldType, SyncRule
 
 # HubSpot's company domain holds a bare domain; Salesforce's Website holds a URL.
 DOMAIN_PROPERTY = "domain"
+# Salesforce number, currency and percent fields hold at most 18 digits; a field's own precision
+# (say Number(8, 0)) may be less, and Salesforce itself refuses a value beyond that.
+SALESFORCE_NUMBER_DIGITS = 18
+OUT_OF_RANGE = "Value out of range"
 
 
 class MappingError(ValueError):
@@ -56,14 +61,59 @@ def owner_directory_build(*, salesforce_users: list[dict], hubspot_owners: list[
     )
 
 
+def _shown(value, *, limit: int = 60) -> str:
+    """``value`` for an error message: its repr (control characters escaped), cut to ``limit``."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print (Python's int_max_str_digits)
+        return "a number too long to show"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _value_check(value, *, field: str) -> None:
+    """Raise a ``MappingError`` for a value neither CRM can store, whatever the mapping's type:
+    text holding NUL, another control character (TAB, LF and CR are fine) or an unpaired
+    surrogate, or an integer too long even to write out."""
+    if isinstance(value, str):
+        character = rules.unstorable_character(value)
+        if character is not None:
+            raise MappingError(field=field, message=f"{field} contains {character}, which Salesforce and HubSpot cannot store")
+    elif isinstance(value, int) and value.bit_length() > 64:
+        try:
+            str(value)
+        except ValueError:  # beyond Python's int_max_str_digits (4,300 digits)
+            raise MappingError(field=field, message=f"{OUT_OF_RANGE}: {field} holds a number of thousands of digits") from None
+
+
 def _number_text(value, *, field: str) -> str:
+    """A Salesforce number as HubSpot's number text; HubSpot holds any finite IEEE double."""
     try:
         number = float(value)
+    except OverflowError:  # an int beyond the largest double
+        raise MappingError(field=field, message=f"{OUT_OF_RANGE}: {_shown(value)} is too large for a HubSpot number") from None
     except (TypeError, ValueError):
-        number = math.nan
+        raise MappingError(field=field, message=f"{_shown(value)} is not a number") from None
     if not math.isfinite(number):
-        raise MappingError(field=field, message=f"{value!r} is not a number")
+        raise MappingError(field=field, message=f"{OUT_OF_RANGE}: {_shown(value)} is not a finite number")
     return str(int(number)) if number.is_integer() and abs(number) < 2**63 else repr(number)
+
+
+def _salesforce_number(text: str, *, field: str) -> int | float:
+    """HubSpot's number text as a Salesforce number: exact when whole, within 18 digits."""
+    try:
+        try:
+            number = Decimal(text)
+        except InvalidOperation:  # not a number, or an exponent beyond Decimal's ("1e9999999999999999999")
+            number = Decimal(float(text))
+    except ValueError:
+        raise MappingError(field=field, message=f"{_shown(text)} is not a number") from None
+    if not number.is_finite():
+        raise MappingError(field=field, message=f"{OUT_OF_RANGE}: {_shown(text)} is not a finite number")
+    if number.adjusted() >= SALESFORCE_NUMBER_DIGITS:
+        raise MappingError(
+            field=field, message=f"{OUT_OF_RANGE}: {_shown(text)} is larger than a Salesforce number holds (18 digits)"
+        )
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 def _date_text(value, *, field: str) -> str:
@@ -78,7 +128,7 @@ def _date_text(value, *, field: str) -> str:
         return text
     moment = rules.as_instant(text)
     if moment is None:
-        raise MappingError(field=field, message=f"{value!r} is not a date")
+        raise MappingError(field=field, message=f"{_shown(value)} is not a date")
     return str(int(moment.timestamp() * 1000))
 
 
@@ -89,6 +139,7 @@ def salesforce_to_hubspot_value(*, mapping, value, owners: OwnerDirectory | None
     e-mail has no HubSpot owner): HubSpot's value is left alone. Raises ``MappingError``.
     """
     name = mapping.salesforce_field
+    _value_check(value, field=name)
     if rules.value_is_blank(value):
         return ""
     if mapping.field_type == FieldType.NUMBER:
@@ -98,7 +149,7 @@ def salesforce_to_hubspot_value(*, mapping, value, owners: OwnerDirectory | None
     if mapping.field_type == FieldType.BOOLEAN:
         if isinstance(value, bool):
             return "true" if value else "false"
-        raise MappingError(field=name, message=f"{value!r} is not a checkbox value")
+        raise MappingError(field=name, message=f"{_shown(value)} is not a checkbox value")
     if mapping.field_type == FieldType.OWNER:
         return owners.hubspot_owner_for(value) if owners is not None else None
     if mapping.field_type == FieldType.ENUMERATION:
@@ -121,9 +172,15 @@ def salesforce_to_hubspot_value(*, mapping, value, owners: OwnerDirectory | None
     if mapping.hubspot_property == DOMAIN_PROPERTY:
         domain = rules.normalise_domain(text)
         if not domain:
-            raise MappingError(field=name, message=f"{text!r} has no valid web domain")
+            raise MappingError(field=name, message=f"{_shown(text)} has no valid web domain")
         return domain
     return text
+
+
+def _synced_pair(*, hubspot, salesforce) -> dict:
+    """One mapping's snapshot entry, storable in jsonb: the value this side was not mapped from
+    is whatever the other CRM holds, NUL bytes and all (``rules.json_storable``)."""
+    return rules.json_storable({rules.HUBSPOT: hubspot, rules.SALESFORCE: salesforce})
 
 
 @dataclass
@@ -185,12 +242,12 @@ def account_to_company_write(
         if decision.writes_hubspot or force:
             write.properties[prop] = mapped
             if not equal:
-                write.changes[prop] = [hubspot_value, mapped]
+                write.changes[prop] = [rules.json_storable(hubspot_value), mapped]
             if decision.conflict:
                 write.conflicts.append(prop)
-            write.snapshot[prop] = {rules.HUBSPOT: mapped, rules.SALESFORCE: salesforce_value}
+            write.snapshot[prop] = _synced_pair(hubspot=mapped, salesforce=salesforce_value)
         else:
-            write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: salesforce_value}
+            write.snapshot[prop] = _synced_pair(hubspot=hubspot_value, salesforce=salesforce_value)
     return write
 
 
@@ -204,19 +261,22 @@ def hubspot_to_salesforce_value(*, mapping, value, owners: OwnerDirectory | None
     active Salesforce user's): Salesforce's value is left alone. Raises ``MappingError``.
     """
     name = mapping.hubspot_property
+    _value_check(value, field=name)
     if rules.value_is_blank(value):
         return None
     text = str(value).strip()
     if mapping.field_type == FieldType.NUMBER:
-        number = _number_text(text, field=name)
-        return int(number) if re.fullmatch(r"-?\d+", number) else float(number)
+        return _salesforce_number(text, field=name)
     if mapping.field_type == FieldType.DATE:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
             return text
         moment = rules.as_instant(text)
         if moment is None:
-            raise MappingError(field=name, message=f"{value!r} is not a date")
-        moment = moment.astimezone(timezone.utc)
+            raise MappingError(field=name, message=f"{_shown(value)} is not a date")
+        try:
+            moment = moment.astimezone(timezone.utc)
+        except OverflowError:  # "9999-12-31T23:59:59-14:00" is in year 10000 in UTC
+            raise MappingError(field=name, message=f"{OUT_OF_RANGE}: {_shown(value)} is not a date Salesforce can hold") from None
         # HubSpot keeps a date as midnight UTC: that is a Salesforce date, not a moment.
         if (moment.hour, moment.minute, moment.second, moment.microsecond) == (0, 0, 0, 0):
             return moment.date().isoformat()
@@ -224,7 +284,7 @@ def hubspot_to_salesforce_value(*, mapping, value, owners: OwnerDirectory | None
     if mapping.field_type == FieldType.BOOLEAN:
         if text.lower() in ("true", "false"):
             return text.lower() == "true"
-        raise MappingError(field=name, message=f"{value!r} is not a checkbox value")
+        raise MappingError(field=name, message=f"{_shown(value)} is not a checkbox value")
     if mapping.field_type == FieldType.OWNER:
         user_id = owners.salesforce_user_for(text) if owners is not None else None
         return user_id if user_id is not None else KEEP
@@ -300,10 +360,10 @@ def company_to_account_write(
         if (decision.writes_salesforce or may_force) and mapped is not KEEP:
             write.fields[name] = mapped
             if not equal:
-                write.changes[name] = [salesforce_value, mapped]
+                write.changes[name] = [rules.json_storable(salesforce_value), mapped]
             if decision.contested:
                 write.contested.append(name)
-            write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: mapped}
+            write.snapshot[prop] = _synced_pair(hubspot=hubspot_value, salesforce=mapped)
         else:
-            write.snapshot[prop] = {rules.HUBSPOT: hubspot_value, rules.SALESFORCE: salesforce_value}
+            write.snapshot[prop] = _synced_pair(hubspot=hubspot_value, salesforce=salesforce_value)
     return write

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -27,6 +28,56 @@ def normalise_domain(value: str | None) -> str:
     if host.startswith("www."):
         host = host[4:]
     return host if re.fullmatch(r"[a-z0-9\-\.\u00a1-\uffff]+", host) and "." in host else ""
+
+
+# --- Values crmsync, Salesforce and HubSpot cannot store ---------------------------------------
+
+# C0 control characters other than TAB, LF and CR (Salesforce and HubSpot refuse them; PostgreSQL
+# cannot hold NUL in text or jsonb), and UTF-16 surrogates: in a Python string one is always
+# unpaired (JSON's escaped pairs decode to one character), so it cannot be encoded as UTF-8.
+_UNSTORABLE_CHARACTER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def unstorable_character(text: str) -> str | None:
+    """The first character of ``text`` that the CRMs refuse, named for an error message
+    ("a NUL character", "a control character (U+0007)", "an unpaired surrogate (U+D800)"), or None."""
+    found = _UNSTORABLE_CHARACTER.search(text)
+    if found is None:
+        return None
+    code = ord(found.group())
+    if code == 0:
+        return "a NUL character"
+    if code < 0x20:
+        return f"a control character (U+{code:04X})"
+    return f"an unpaired surrogate (U+{code:04X})"
+
+
+def text_storable(value: str) -> str:
+    """``value`` as crmsync's own database can store it: NUL characters removed (PostgreSQL text and
+    jsonb cannot hold them) and unpaired surrogates replaced by U+FFFD (they cannot be encoded).
+    Other control characters are storable and kept. Anything but a string is returned as it is."""
+    if not isinstance(value, str):
+        return value
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    return _SURROGATE.sub("\ufffd", value)
+
+
+def json_storable(obj):
+    """``obj`` (HubSpot properties, a Salesforce record, a snapshot: dicts, lists and scalars) as
+    a jsonb column can store it: every string and dict key through ``text_storable``, and a float
+    that is not finite (``1e400`` parses as infinity; NaN) as None, since JSON has no such number.
+    Tuples become lists, as JSON would make them; the input is not changed."""
+    if isinstance(obj, str):
+        return text_storable(obj)
+    if isinstance(obj, dict):
+        return {text_storable(key): json_storable(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_storable(value) for value in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def parse_inclusion_list(text: str) -> list[dict]:
