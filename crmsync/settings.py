@@ -170,6 +170,13 @@ HUBSPOT_REQUESTS_PER_10_SECONDS = env.int("HUBSPOT_REQUESTS_PER_10_SECONDS", def
 HUBSPOT_SEARCH_REQUESTS_PER_SECOND = env.int("HUBSPOT_SEARCH_REQUESTS_PER_SECOND", default=4)
 
 # --- Sync timing -------------------------------------------------------------------------------
+# Durable work units (sync/units.py): a worker's lease on a unit, renewed while it works (a
+# killed worker's units are claimed again once it runs out); how often the sweep re-wakes due
+# units; after how many failed attempts a transient failure (429, 5xx, an outage) is reported on
+# the unit's records (the unit keeps being retried, and a later success resolves those errors).
+UNIT_LEASE_SECONDS = env.int("CRMSYNC_UNIT_LEASE_SECONDS", default=60)
+UNIT_SWEEP_INTERVAL_SECONDS = env.int("CRMSYNC_UNIT_SWEEP_INTERVAL_SECONDS", default=5)
+UNIT_ERROR_AFTER_ATTEMPTS = env.int("CRMSYNC_UNIT_ERROR_AFTER_ATTEMPTS", default=6)
 POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)
 # The cron enqueues the worker heartbeat this often and a worker records it; /healthz answers 503
 # once the last one is older than the max age (keep it a few intervals long).

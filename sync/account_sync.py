@@ -1,8 +1,11 @@
-"""Salesforce accounts → HubSpot companies: change detection, the sync itself, import, deletions.
+"""The Salesforce → HubSpot flow: a batch of accounts synced to their companies, and deletions.
 
 Every write to HubSpot is keyed by an ID (batch upsert on the unique Salesforce-ID property for
 a company crmsync does not know yet, batch update by company ID for a linked or domain-matched
-one), so a retried or duplicated job never creates a second company (R10).
+one), so a retried unit never creates a second company (R10). A CRM's refusal of a record is that
+record's error; a failure of a whole call (429, 5xx, an outage) propagates, and the unit of work
+is tried again later (``sync.engine``). After a create, the account's External ID (the link
+back) is a unit of its own, retried until it holds.
 """
 
 from __future__ import annotations
@@ -11,62 +14,22 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import django_rq
-from rq import Retry
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, jobs, mappers, rules, selectors, services
+from sync import batches, mappers, mirror, rules, selectors, services, units
 from sync.clients import RecordResult
-from sync.clients.exceptions import CrmError, NotConfigured, Rejected
+from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, FieldMapping, IntegrationSettings, SyncEvent, SyncRun, SyncStatus
+from sync.models import Company, FieldMapping, IntegrationSettings, SyncEvent, SyncRun, SyncStatus, WorkUnit
 
 logger = logging.getLogger(__name__)
 
 TO_HUBSPOT = rules.TO_HUBSPOT
 HUBSPOT_BATCH_SIZE = batches.HUBSPOT_BATCH_SIZE
-# Re-read this far behind the SystemModstamp watermark: changes committed late within the same
-# second(s) are not missed; re-processing one is harmless (compared with the snapshot, upserted).
-WATERMARK_OVERLAP = timedelta(seconds=2)
-# Salesforce's getDeleted reaches back 15 days; after a longer gap deletions are found by query.
-DELETED_WINDOW = timedelta(days=15) - timedelta(minutes=5)
-DELETED_POLL_INTERVAL = timedelta(seconds=60)
-RECONCILE_CHUNK = 200
-WATERMARK_KEY = "salesforce_account_watermark"
-DELETED_WATERMARK_KEY = "salesforce_deleted_watermark"
-LAST_POLL_KEY = "salesforce_last_poll"
-ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
-LINK_PROPERTIES = {"salesforceaccountid", "salesforcelastsynctime", "salesforcedeleted", settings.HUBSPOT_ACCOUNT_ID_PROPERTY}
-# The watermark has moved past a change once its job is enqueued: a job that crashes (a worker
-# killed, the database gone a moment) runs again rather than lose the change. Jobs are idempotent.
-CHANGE_JOB_RETRY = Retry(max=3)
-# An import of every account is one job reading them in pages; a large org takes hours.
-IMPORT_JOB_TIMEOUT = 24 * 3600
-SYNC_QUEUE = "sync"
-BULK_QUEUE = "bulk"
-SYNC_COMPANIES_OFF = (
-    'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first. '
-    "Nothing was imported."
-)
-
-
-class SyncUnavailable(Exception):
-    """The sync cannot run at all (Sync companies off, a CRM not configured or not answering)."""
-
-
-def _account_fields(mappings: list[FieldMapping]) -> list[str]:
-    fields = [*ACCOUNT_BASE_FIELDS, settings.SALESFORCE_EXTERNAL_ID_FIELD, *(m.salesforce_field for m in mappings)]
-    return list(dict.fromkeys(fields))
-
-
-def _time(value) -> datetime | None:
-    if isinstance(value, datetime) or not value:
-        return value or None
-    return rules.as_instant(value)
 
 
 # --- The sync of a batch of accounts ------------------------------------------------------------
@@ -86,7 +49,7 @@ class _Planned:
     def without_rejected(self, error: Rejected) -> bool:
         """Drop the mapped properties HubSpot refused, keeping their old snapshot, so the record can
         be written without them; False when the refusal is not about mapped properties only."""
-        mapped = set(self.write.properties) - LINK_PROPERTIES
+        mapped = set(self.write.properties) - mirror.LINK_PROPERTIES
         if not error.fields or not set(error.fields) <= mapped:
             return False
         for name in error.fields:
@@ -123,15 +86,16 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
     for chunk in batches.chunks(dict.fromkeys(account_ids), HUBSPOT_BATCH_SIZE):
         try:
-            accounts = sf.accounts_get(chunk, fields=_account_fields(mappings))
+            accounts = sf.accounts_get(chunk, fields=mirror.account_fields(mappings))
             # Missing ids were deleted in the meantime: the deletion poll handles them.
             counts["skipped"] += len(chunk) - len(accounts)
             batch_counts = accounts_batch_sync(
-                accounts=accounts, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit
+                accounts=accounts, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
+                resolves=services.fields_covered(mappings, whole_record=only_fields is None),
             )
-        except CrmError as error:
-            # The batch could not even be read or written (API limit, authentication, an outage
-            # outlasting the retries): each account gets a retryable error instead of being lost.
+        except Rejected as error:
+            # The CRM refused the whole call for this batch (a transient failure propagates
+            # instead, and its unit is tried again): each account gets a retryable error.
             for account_id in chunk:
                 linked = Company.objects.filter(salesforce_account_id=account_id).first()
                 _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
@@ -151,9 +115,11 @@ def accounts_batch_sync(
     run: SyncRun | None,
     force: bool,
     explicit: bool,
+    resolves: list[str] | None = None,
 ) -> dict:
     """Sync up to 100 fetched accounts to HubSpot in as few calls as the API allows; a failing
-    record is recorded as a categorised error and never stops the others."""
+    record is recorded as a categorised error and never stops the others. A success resolves the
+    errors of the ``resolves`` fields (None: all of the record's errors in this direction)."""
     sf, hs = get_salesforce_client(), get_hubspot_client()
     calls_before = sf.api_calls + hs.api_calls
     hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
@@ -167,8 +133,8 @@ def accounts_batch_sync(
         if linked or rules.account_should_create_company(
             sync_companies=integration.sync_companies,
             enabled_at=integration.sync_companies_enabled_at,
-            account_created_at=_time(account.get("CreatedDate")),
-            account_modified_at=_time(account.get("LastModifiedDate") or account.get("SystemModstamp")),
+            account_created_at=mirror.instant(account.get("CreatedDate")),
+            account_modified_at=mirror.instant(account.get("LastModifiedDate") or account.get("SystemModstamp")),
             explicit=explicit,
         ):
             eligible.append(account)
@@ -197,10 +163,10 @@ def accounts_batch_sync(
             continue
         hubspot_id = result.id if result is not None else plan.hubspot_id
         company = _company_link(plan, hubspot_id, now)
-        _record_success(plan, company, run, calls, wrote=result is not None)
+        _record_success(plan, company, run, calls, wrote=result is not None, resolves=resolves)
         written.append((plan.account, company))
         counts["failed" if plan.field_errors else "succeeded"] += 1
-    _salesforce_link_back(sf, written, run)
+    _salesforce_links_request(written)
     if run is not None:
         services.sync_run_progress(run_id=run.id, processed=len(accounts), succeeded=counts["succeeded"], failed=counts["failed"])
     return counts
@@ -272,8 +238,8 @@ def _plan(account, company, current, mappings, owners, force) -> _Planned:
         mappings=mappings,
         hubspot_properties=record["properties"] if record else {},
         synced_values=company.synced_values if linked else {},
-        hubspot_changed_at=_time(record["updatedAt"]) if record else None,
-        salesforce_changed_at=_time(account.get("LastModifiedDate") or account.get("SystemModstamp")),
+        hubspot_changed_at=mirror.instant(record["updatedAt"]) if record else None,
+        salesforce_changed_at=mirror.instant(account.get("LastModifiedDate") or account.get("SystemModstamp")),
         owners=owners,
         force=force,
     )
@@ -281,7 +247,7 @@ def _plan(account, company, current, mappings, owners, force) -> _Planned:
     if write.properties or not linked:
         # SPEC §7's link properties, as HubSpot's own connector keeps them.
         write.properties["salesforceaccountid"] = account["Id"]
-        write.properties["salesforcelastsynctime"] = str(int(timezone.now().timestamp() * 1000))
+        write.properties["salesforcelastsynctime"] = mirror.hubspot_now()
         if not linked:
             write.properties["salesforcedeleted"] = "false"
         if hubspot_id:
@@ -309,7 +275,7 @@ def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
             continue
         try:
             by_key = {result.key: result for result in write(plans)}
-        except CrmError as error:
+        except Rejected as error:
             logger.warning("sync.hubspot_batch_failed", extra={"records": len(plans), "code": getattr(error, "code", "")})
             by_key = {key_of(p): error for p in plans}
         for plan in plans:
@@ -354,13 +320,13 @@ def _company_link_once(plan: _Planned, hubspot_id: str, now: datetime) -> Compan
     company.possible_duplicate_of = None
     company.last_synced_at = now
     company.last_sync_direction = TO_HUBSPOT
-    company.salesforce_updated_at = _time(account.get("SystemModstamp"))
+    company.salesforce_updated_at = mirror.instant(account.get("SystemModstamp"))
     company.hubspot_created_at = company.hubspot_created_at or now
     company.save()
     return company
 
 
-def _company_placeholder(account: dict) -> Company:
+def company_placeholder(account: dict) -> Company:
     """The row a failed create hangs its error on, so the error report lists and retries it."""
     try:
         with transaction.atomic():
@@ -378,40 +344,48 @@ def _account_failure_record(
     action: str = "sync", changes: dict | None = None,
 ) -> None:
     if company is None or company.salesforce_account_id != account["Id"]:
-        company = _company_placeholder(account)
+        company = company_placeholder(account)
     services.company_sync_failure_record(
         company=company, direction=TO_HUBSPOT, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
         record_ref=account["Id"],
     )
 
 
-def _record_success(plan: _Planned, company: Company, run: SyncRun | None, calls: int, *, wrote: bool) -> None:
+def _record_success(plan: _Planned, company: Company, run: SyncRun | None, calls: int, *, wrote: bool, resolves: list[str] | None) -> None:
     conflicts = plan.write.conflicts
     services.company_sync_success_record(
         company=company, direction=TO_HUBSPOT, action=plan.action, wrote=wrote, run=run, changes=plan.write.changes,
-        api_calls=calls, field_errors=plan.field_errors, record_ref=plan.account["Id"],
+        api_calls=calls, field_errors=plan.field_errors, record_ref=plan.account["Id"], fields=resolves,
         conflict="Changed on both sides at the same time; Salesforce's value won: " + ", ".join(conflicts) if conflicts else "",
     )
 
 
-def _salesforce_link_back(sf, written: list[tuple[dict, Company]], run: SyncRun | None) -> None:
-    """Store the HubSpot company ID on each account (its External ID field), so that writes from
-    HubSpot upsert onto this account instead of creating another one."""
+def _salesforce_links_request(written: list[tuple[dict, Company]]) -> None:
+    """Each account whose External ID does not hold its company's HubSpot ID yet gets it, as a unit
+    of its own (retried until it holds): writes from HubSpot then upsert onto this account
+    instead of creating another one."""
     external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
-    pending = {a["Id"]: c for a, c in written if a.get(external_id) != c.hubspot_id}
-    if not pending:
-        return
-    try:
-        results = sf.accounts_update([{"Id": account_id, external_id: c.hubspot_id} for account_id, c in pending.items()])
-    except CrmError as error:
-        results = []
-        for company in pending.values():
-            services.sync_error_record(company=company, run=run, direction=rules.TO_SALESFORCE, error=error, field=external_id)
+    links = {a["Id"]: c.hubspot_id for a, c in written if a.get(external_id) != c.hubspot_id}
+    if links:
+        units.unit_add(kind=WorkUnit.Kind.SALESFORCE_LINK_BACK, payload={"links": links})
+
+
+def salesforce_links_write(*, links: dict[str, str]) -> None:
+    """The link-back unit: {account id: HubSpot company id} written to the External ID field. A
+    refused record gets its error; a failure of the whole call propagates (the unit is retried)."""
+    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+    companies = {c.salesforce_account_id: c for c in Company.objects.filter(salesforce_account_id__in=list(links))}
+    current = {account_id: hubspot_id for account_id, hubspot_id in links.items()
+               if account_id in companies and companies[account_id].hubspot_id == hubspot_id}
+    if not current:
+        return  # relinked or unlinked since: nothing of this link to write
+    results = get_salesforce_client().accounts_update([{"Id": account_id, external_id: hubspot_id} for account_id, hubspot_id in current.items()])
     for result in results:
-        if not result.ok:
-            services.sync_error_record(
-                company=pending[result.key], run=run, direction=rules.TO_SALESFORCE, error=result.error, field=external_id
-            )
+        company = companies[result.key]
+        if result.ok:
+            services.sync_error_resolve_for(company=company, direction=rules.TO_SALESFORCE, fields=[external_id])
+        else:
+            services.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)
 
 
 # --- Deletions ----------------------------------------------------------------------------------
@@ -429,7 +403,7 @@ def accounts_deleted_handle(*, account_ids: list[str]) -> int:
     in_hubspot = [c for c in companies if c.hubspot_id]
     failures: dict[str, CrmError] = {}
     if in_hubspot:
-        stamp = str(int(timezone.now().timestamp() * 1000))
+        stamp = mirror.hubspot_now()
         try:
             for result in hs.companies_update(
                 [{"id": c.hubspot_id, "properties": {"salesforcedeleted": "true", "salesforcelastsynctime": stamp}} for c in in_hubspot]
@@ -438,7 +412,7 @@ def accounts_deleted_handle(*, account_ids: list[str]) -> int:
                     failures[result.key] = result.error
             if integration.archive_deleted_companies:
                 hs.companies_archive([c.hubspot_id for c in in_hubspot if c.hubspot_id not in failures])
-        except CrmError as error:
+        except Rejected as error:
             failures.update({c.hubspot_id: error for c in in_hubspot if c.hubspot_id not in failures})
     calls = batches.api_calls_share(hs.api_calls - calls_before, len(companies))
     for company, api_calls in zip(companies, calls):
@@ -465,144 +439,19 @@ def accounts_deleted_handle(*, account_ids: list[str]) -> int:
 # --- Change detection ---------------------------------------------------------------------------
 
 
-def salesforce_changes_detect() -> dict:
-    """One poll: accounts changed since the SystemModstamp watermark and accounts deleted since the
-    last poll, enqueued in batches of 100. Returns {"changed", "deleted"} counts."""
-    integration = IntegrationSettings.load()
-    if not integration.sync_companies or integration.sync_companies_enabled_at is None:
-        return {"changed": 0, "deleted": 0}
-    sf = get_salesforce_client()
-    now = timezone.now()
-    enabled_at = integration.sync_companies_enabled_at
-    # Never earlier than the switch-on: accounts changed while sync was off do not sync (R4).
-    watermark = max(selectors.sync_state_time(key=WATERMARK_KEY) or enabled_at, enabled_at)
-    latest, changed = watermark, 0
-    for chunk in batches.chunks(sf.accounts_changed_since(watermark - WATERMARK_OVERLAP, fields=["Id", "SystemModstamp"]), HUBSPOT_BATCH_SIZE):
-        stamps = {record["Id"]: _time(record["SystemModstamp"]) for record in chunk}
-        latest = max([latest, *filter(None, stamps.values())])
-        seen = dict(
-            Company.objects.filter(salesforce_account_id__in=stamps, salesforce_updated_at__isnull=False).values_list(
-                "salesforce_account_id", "salesforce_updated_at"
-            )
-        )
-        # Skip versions already synced (the overlap re-reads them on every poll).
-        fresh = [account_id for account_id, stamp in stamps.items() if not (seen.get(account_id) and stamp and seen[account_id] >= stamp)]
-        if fresh:
-            django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.account_changes_sync, account_ids=fresh, retry=CHANGE_JOB_RETRY)
-            changed += len(fresh)
-    services.sync_state_set(key=WATERMARK_KEY, value=latest.isoformat())
-
-    deleted = _salesforce_deletions_detect(sf, enabled_at=enabled_at, now=now)
-    services.sync_state_set(key=LAST_POLL_KEY, value=now.isoformat())
-    logger.info("sync.salesforce_polled", extra={"changed": changed, "deleted": deleted})
-    return {"changed": changed, "deleted": deleted}
 
 
-def _salesforce_deletions_detect(sf, *, enabled_at: datetime, now: datetime) -> int:
-    """Deleted accounts since the last look, at most every DELETED_POLL_INTERVAL: each look is an API
-    call of the org's daily budget, and a deletion waiting a minute loses nothing."""
-    last = selectors.sync_state_time(key=DELETED_WATERMARK_KEY)
-    if last is not None and now - last < DELETED_POLL_INTERVAL:
-        return 0
-    since = max(last or enabled_at, enabled_at)
-    if now - since > DELETED_WINDOW:
-        linked = _deleted_accounts_reconcile(sf, since=since)
-    else:
-        deleted_ids = [record["id"] for record in sf.accounts_deleted_between(since - WATERMARK_OVERLAP, now)]
-        linked = list(Company.objects.filter(salesforce_account_id__in=deleted_ids).values_list("salesforce_account_id", flat=True))
-    for chunk in batches.chunks(linked, HUBSPOT_BATCH_SIZE):
-        django_rq.get_queue(SYNC_QUEUE).enqueue(jobs.accounts_deleted_handle, account_ids=chunk, retry=CHANGE_JOB_RETRY)
-    services.sync_state_set(key=DELETED_WATERMARK_KEY, value=now.isoformat())
-    return len(linked)
 
 
-def _deleted_accounts_reconcile(sf, *, since: datetime) -> list[str]:
-    """Salesforce lists deletions of the last 15 days only: after a longer gap every linked account
-    is looked up by query instead, and the ones not found any more are the deleted ones."""
-    logger.warning("sync.deleted_window_exceeded", extra={"since": since.isoformat()})
-    linked = Company.objects.filter(salesforce_account_id__isnull=False).order_by("salesforce_account_id")
-    missing = []
-    for chunk in batches.chunks(linked.values_list("salesforce_account_id", flat=True).iterator(), RECONCILE_CHUNK):
-        found = {record["Id"] for record in sf.accounts_get(chunk, fields=["Id"])}
-        missing += [account_id for account_id in chunk if account_id not in found]
-    return missing
 
 
 # --- Import (R2, R4a) ---------------------------------------------------------------------------
 
 
-def accounts_import_start(*, account_ids: list[str] | None = None, user=None) -> SyncRun:
-    """Start importing these accounts (or all of them) as a tracked run on a worker.
-
-    Refuses while Sync companies is off (R2), before anything is written.
-    """
-    if not IntegrationSettings.load().sync_companies:
-        raise SyncUnavailable(SYNC_COMPANIES_OFF)
-    ids = list(dict.fromkeys(i.strip() for i in account_ids or [] if i.strip()))
-    with transaction.atomic():
-        run = services.sync_run_start(
-            kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},
-            total=len(ids) or None, user=user, queued=True,
-        )
-        django_rq.get_queue(BULK_QUEUE).enqueue(
-            jobs.accounts_import, run_id=run.id, job_id=f"accounts-import-{run.id}", job_timeout=IMPORT_JOB_TIMEOUT
-        )
-    logger.info("sync.import_started", extra={"run_id": run.id, "accounts": len(ids) or "all"})
-    return run
 
 
-def accounts_import_run(*, run_id: int) -> None:
-    """The import run's work: every listed account (or every account) synced in batches of 100."""
-    run = SyncRun.objects.filter(id=run_id).first()
-    if run is None or run.status in (SyncRun.Status.DONE, SyncRun.Status.CANCELLED):
-        return
-    integration = IntegrationSettings.load()
-    if not integration.sync_companies:
-        services.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=SYNC_COMPANIES_OFF)
-        return
-    SyncRun.objects.filter(id=run.id).update(status=SyncRun.Status.RUNNING, started_at=timezone.now(), processed=0, succeeded=0, failed=0)
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-    try:
-        if run.params.get("account_ids"):
-            counts = accounts_sync_to_hubspot(account_ids=run.params["account_ids"], run_id=run.id)
-        else:
-            mappings = selectors.field_mappings_enabled()
-            for accounts in batches.chunks(get_salesforce_client().accounts_iter_all(fields=_account_fields(mappings)), HUBSPOT_BATCH_SIZE):
-                batch = accounts_batch_sync(
-                    accounts=accounts, integration=integration, mappings=mappings, run=run, force=False, explicit=True
-                )
-                for key in counts:
-                    counts[key] += batch[key]
-    except (CrmError, NotConfigured) as error:
-        services.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=getattr(error, "message", None) or str(error))
-        return
-    total = sum(counts.values())
-    SyncRun.objects.filter(id=run.id, total__isnull=True).update(total=total)
-    services.sync_run_finish(
-        run_id=run.id,
-        message=f"{total} accounts: {counts['succeeded']} synced, {counts['failed']} failed, {counts['skipped']} skipped.",
-    )
 
 
 # --- One whole cycle ----------------------------------------------------------------------------
 
 
-def sync_cycle_run() -> dict:
-    """Detect changes on both sides and enqueue their syncs (``sync_now`` and the "Sync now" button)."""
-    if not IntegrationSettings.load().sync_companies:
-        raise SyncUnavailable('Sync companies is off: switch on "Sync companies" in the Salesforce settings first.')
-    try:  # the HubSpot → Salesforce half lives in sync.company_sync
-        from sync.company_sync import hubspot_changes_detect
-    except ImportError:
-        hubspot_changes_detect = None
-
-    result = {}
-    try:
-        if hubspot_changes_detect is not None:
-            result["hubspot"] = hubspot_changes_detect()
-        result["salesforce"] = salesforce_changes_detect()
-    except NotConfigured as error:
-        raise SyncUnavailable(f"No connection: {error}") from error
-    except CrmError as error:
-        raise SyncUnavailable(f"No connection to {error.crm}: {error.message}") from error
-    return result

@@ -1,12 +1,13 @@
 """R5 bulk resync of one mapping (or all of them), and retries of failed records, in batches.
 
-A bulk resync is a ``SyncRun`` on the ``bulk`` queue. Its job streams the linked companies by
-primary key (keyset, never OFFSET, never the whole list in memory) in batches and hands each batch
-to the per-batch primitives of the direction(s) the mapping's rule syncs, forced and limited to
-the mapping's field. A batch's events, errors, counters and the run's cursor commit together, so a
-worker killed mid-batch leaves the run exactly at the end of its last finished batch: resuming
-redoes only the unfinished batch, whose writes are upserts keyed by the other side's ID (nothing
-doubled). There is no cap on the number of records.
+A bulk resync is a ``SyncRun`` worked by a chain of units (``sync.units``): each unit carries the
+run on from its cursor for up to SLICE_SECONDS, streaming the linked companies by primary key
+(keyset, never OFFSET, never the whole list in memory) in batches handed to the one-way flows,
+forced and limited to the mapping's field, then hands the rest on. A batch's counters and the
+run's cursor are written together after it, outside any transaction held across the CRM calls,
+so a worker killed mid-batch leaves the run at the end of its last finished batch; the unit's
+lease runs out and another worker redoes only that batch, whose writes are upserts keyed by the
+other side's ID (nothing doubled). There is no cap on the number of records.
 """
 
 from __future__ import annotations
@@ -14,54 +15,36 @@ from __future__ import annotations
 import logging
 import time
 
-import django_rq
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from sync import account_sync, company_sync, contact_sync, rules, services
-from sync.models import Company, FieldMapping, SyncError, SyncRun
+from sync import account_sync, company_sync, contact_changes, resync, rules, services, units
+from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
 
-BULK_QUEUE = "bulk"
-SYNC_QUEUE = "sync"
 BATCH_SIZE = 200  # one Salesforce sObject Collections call, two HubSpot batch calls
 # A run that writes to Salesforce takes batches big enough for one Bulk API 2.0 job each (SPEC §4):
 # a handful of Salesforce calls per batch instead of one per 200 accounts. A worker killed
 # mid-batch redoes at most this many upserts on resume.
 SALESFORCE_BULK_BATCH_SIZE = 10_000
-# A job works this long, then hands the rest of the run to a fresh job: no job outlives RQ's timeout.
-JOB_SLICE_SECONDS = 600
-# While a job works on a run it holds this lock, renewed after every batch. A 'running' run whose
-# lock has expired has no live job: its worker died, and the run can be resumed.
-LOCK_SECONDS = 300
+# A unit works this long, then hands the rest of the run to the next unit.
+SLICE_SECONDS = 60
 COULD_NOT_SYNC_ALL = "We couldn't sync all your updates for this mapping"
+ERRORS_RETRY_CHUNK = 1000
 
 
 class BulkResyncRefused(Exception):
     """The resync cannot start; the message says why."""
 
 
-def _lock_key(run_id: int) -> str:
-    return f"crmsync:bulk-run:{run_id}:lock"
-
-
-def _redis():
-    return django_rq.get_connection(BULK_QUEUE)
-
-
 ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 
 
 def bulk_run_is_live(*, run: SyncRun) -> bool:
-    """Whether a job is working on this run (its lock is held) or waiting in the queue for it.
-    A queued or running run with neither lost its worker (killed) or its job (Redis emptied)."""
-    if run.status not in ACTIVE:
-        return False
-    if _redis().exists(_lock_key(run.id)):
-        return True
-    return any(job.kwargs.get("run_id") == run.id for job in django_rq.get_queue(BULK_QUEUE).get_jobs())
+    """Whether work of this run is still to do: a unit pending, or leased by a live worker."""
+    return run.status in ACTIVE and units.run_has_open_units(run_id=run.id)
 
 
 def _linked_companies():
@@ -75,9 +58,8 @@ def _run_mappings(run: SyncRun) -> list[FieldMapping]:
     return list(FieldMapping.objects.filter(id__in=run.params["mapping_ids"], enabled=True).order_by("id"))
 
 
-def _enqueue(run_id: int) -> None:
-    # After commit (django-rq's commit mode); the run's lock keeps two jobs off one run.
-    django_rq.get_queue(BULK_QUEUE).enqueue("sync.jobs.bulk_resync_run", run_id=run_id)
+def _slice_add(run_id: int) -> None:
+    units.unit_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run_id, payload={"run_id": run_id})
 
 
 def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: list[int] | None = None) -> SyncRun:
@@ -107,7 +89,7 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
         # One COUNT when the run starts (not per page view), times the directions each record goes.
         run.total = companies.count() * len(_run_directions(_run_mappings(run)))
         run.save(update_fields=["total"])
-        _enqueue(run.id)
+        _slice_add(run.id)
     logger.info("bulk.resync_started", extra={"run_id": run.id, "mapping_id": mapping_id, "total": run.total})
     return run
 
@@ -117,70 +99,67 @@ def _run_directions(mappings: list[FieldMapping]) -> list[str]:
     return [d for d in (rules.TO_HUBSPOT, rules.TO_SALESFORCE) if d in directions]
 
 
-def bulk_resync_run(*, run_id: int) -> None:
-    """The job: carry the run on from its cursor until it is done, cancelled or its slice is up."""
-    redis = _redis()
-    lock = _lock_key(run_id)
-    if not redis.set(lock, "1", nx=True, ex=LOCK_SECONDS):
-        logger.info("bulk.resync_already_running", extra={"run_id": run_id})
-        return
-    try:
-        _run_batches(run_id=run_id, lock=lock)
-    finally:
-        redis.delete(lock)
-
-
-def _run_batches(*, run_id: int, lock: str) -> None:
+def bulk_resync_slice(*, run_id: int) -> units.FollowUp | None:
+    """A unit of the run: carry it on from its cursor until it is done, cancelled or the slice is up."""
     run = SyncRun.objects.filter(id=run_id).first()
     if run is None or run.status not in ACTIVE:
-        return
-    SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
-        status=SyncRun.Status.RUNNING, started_at=timezone.now()
-    )
+        return None
+    SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(status=SyncRun.Status.RUNNING, started_at=timezone.now())
     mappings = _run_mappings(run)
     fields = [m.hubspot_property for m in mappings]
     directions = _run_directions(mappings)
     companies = _linked_companies().order_by("id")
     if "company_ids" in run.params:
         companies = companies.filter(id__in=run.params["company_ids"])
-    deadline = time.monotonic() + JOB_SLICE_SECONDS
+    deadline = time.monotonic() + SLICE_SECONDS
     cursor = int(run.cursor or 0)
     batch_size = _batch_size(directions)
     while True:
         if SyncRun.objects.filter(id=run_id, status=SyncRun.Status.CANCELLED).exists():
             logger.info("bulk.resync_cancelled", extra={"run_id": run_id, "cursor": cursor})
-            return
+            return None
         batch = list(companies.filter(id__gt=cursor).values_list("id", "salesforce_account_id")[:batch_size])
         if not batch:
             break
-        with transaction.atomic():
-            before = SyncRun.objects.select_for_update().values("processed", "succeeded", "failed").get(id=run_id)
-            counts = []
-            if rules.TO_HUBSPOT in directions:
-                counts.append(account_sync.accounts_sync_to_hubspot(
-                    account_ids=[account_id for _, account_id in batch], run_id=run_id, only_fields=fields, force=True
-                ))
-            if rules.TO_SALESFORCE in directions:
-                counts.append(company_sync.companies_sync_to_salesforce(
-                    company_ids=[company_id for company_id, _ in batch], run_id=run_id, only_fields=fields, force=True
-                ))
-            cursor = batch[-1][0]
-            # The run's counters are this service's: set from the batch's own counts, whatever the
-            # primitives added to them on the way (they record their events and errors under the run).
-            SyncRun.objects.filter(id=run_id).update(
-                processed=before["processed"] + len(batch) * len(directions),
-                succeeded=before["succeeded"] + sum(c["succeeded"] for c in counts),
-                failed=before["failed"] + sum(c["failed"] for c in counts),
-                cursor=str(cursor),
-            )
-        _redis().expire(lock, LOCK_SECONDS)
+        before = SyncRun.objects.values("processed", "succeeded", "failed").get(id=run_id)
+        counts = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=fields)
+        cursor = batch[-1][0]
+        # The run's counters are this service's: set from the batch's own counts, whatever the
+        # flows added to them on the way (they record their events and errors under the run).
+        SyncRun.objects.filter(id=run_id).update(
+            processed=before["processed"] + len(batch) * len(directions),
+            succeeded=before["succeeded"] + sum(c["succeeded"] for c in counts),
+            failed=before["failed"] + sum(c["failed"] for c in counts),
+            cursor=str(cursor),
+        )
         if time.monotonic() > deadline:
-            _redis().delete(lock)
-            _enqueue(run_id)
-            return
+            return units.FollowUp(kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id}])
     run.refresh_from_db(fields=["failed"])
     message = f"{COULD_NOT_SYNC_ALL}: {run.failed} record sync(s) failed." if run.failed else ""
     services.sync_run_finish(run_id=run_id, status=SyncRun.Status.DONE, message=message)
+    return None
+
+
+def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[str], fields: list[str]) -> list[dict]:
+    """One batch both ways as the run's mappings sync. A batch holding a record that cannot be
+    processed becomes units of its own (which the engine splits to isolate it) and the run goes on."""
+    account_ids, company_ids = [a for _, a in batch], [c for c, _ in batch]
+    steps = []
+    if rules.TO_HUBSPOT in directions:
+        steps.append((account_sync.accounts_sync_to_hubspot, WorkUnit.Kind.ACCOUNTS_SYNC, {"account_ids": account_ids}))
+    if rules.TO_SALESFORCE in directions:
+        steps.append((company_sync.companies_sync_to_salesforce, WorkUnit.Kind.COMPANIES_SYNC, {"company_ids": company_ids}))
+    counts = []
+    for sync, kind, ids in steps:
+        options = {**ids, "run_id": run_id, "only_fields": fields, "force": True}
+        try:
+            counts.append(sync(**options))
+        except Exception as error:
+            if units.failure_is_transient(error):
+                raise  # the unit is tried again later, from this batch
+            logger.warning("bulk.batch_isolated", extra={"run_id": run_id, "records": len(batch)})
+            units.unit_add(kind=kind, run_id=run_id, payload=options)
+    return counts
 
 
 def _batch_size(directions: list[str]) -> int:
@@ -192,30 +171,24 @@ def _batch_size(directions: list[str]) -> int:
 
 def bulk_resync_cancel(*, run_id: int) -> bool:
     """Stop a run after its current batch. Returns whether it was still going."""
-    return bool(
-        SyncRun.objects.filter(
-            id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE
-        ).update(status=SyncRun.Status.CANCELLED, finished_at=timezone.now())
-    )
+    with transaction.atomic():
+        cancelled = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).update(
+            status=SyncRun.Status.CANCELLED, finished_at=timezone.now()
+        )
+        units.run_units_cancel(run_id=run_id)
+    return bool(cancelled)
 
 
 def bulk_resync_resume(*, run_id: int) -> bool:
-    """Hand a run that lost its worker or its job to a new job, which carries on from its cursor."""
+    """Carry on a run that has no work left to do but is not finished (its last unit failed
+    permanently): a new unit, which goes on from its cursor."""
     run = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).first()
     if run is None or bulk_run_is_live(run=run):
         return False
     with transaction.atomic():
-        _enqueue(run.id)
+        _slice_add(run.id)
     logger.info("bulk.resync_resumed", extra={"run_id": run.id, "cursor": run.cursor})
     return True
-
-
-def bulk_runs_resume_stale() -> int:
-    """Run by RQ's cron: resume every bulk run that lost its worker or its job."""
-    resumed = 0
-    for run_id in SyncRun.objects.filter(kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).values_list("id", flat=True):
-        resumed += bulk_resync_resume(run_id=run_id)
-    return resumed
 
 
 def bulk_resync_retry_failed(*, run_id: int, user=None) -> SyncRun:
@@ -233,13 +206,12 @@ def bulk_resync_retry_failed(*, run_id: int, user=None) -> SyncRun:
 
 
 def sync_errors_retry_request(*, error_ids: list[int]) -> int:
-    """Queue a retry of these open errors (one job for them all). Returns how many are queued."""
+    """Queue a retry of these open errors (one unit for them all). Returns how many are queued."""
     open_ids = list(
         SyncError.objects.filter(id__in=error_ids, status=SyncError.Status.OPEN).order_by("id").values_list("id", flat=True)
     )
     if open_ids:
-        with transaction.atomic():
-            django_rq.get_queue(SYNC_QUEUE).enqueue("sync.jobs.sync_errors_retry", error_ids=open_ids)
+        units.unit_add(kind=WorkUnit.Kind.ERRORS_RETRY, payload={"error_ids": open_ids})
     return len(open_ids)
 
 
@@ -269,9 +241,9 @@ def sync_errors_retry(*, error_ids: list[int]) -> dict:
         for key, n in company_sync.companies_sync_to_salesforce(company_ids=company_ids[start : start + BATCH_SIZE], force=True).items():
             counts[key] = counts.get(key, 0) + n
     for company_id in uncreated_ids:
-        company_sync.company_resync(company_id=company_id)
+        resync.company_resync(company_id=company_id)
     if contact_ids:
-        for key, n in contact_sync.contacts_sync_retry(contact_ids=contact_ids).items():
+        for key, n in contact_changes.contacts_sync_retry(contact_ids=contact_ids).items():
             counts[key] += n
     # Tried: the ones still open failed again (or were skipped); the report says when.
     SyncError.objects.filter(id__in=[e.id for e in errors], status=SyncError.Status.OPEN).update(last_retry_at=timezone.now())
@@ -284,7 +256,7 @@ def sync_errors_retry_filtered(*, errors) -> int:
     queued = 0
     ids = errors.filter(status=SyncError.Status.OPEN).order_by("id").values_list("id", flat=True)
     last = 0
-    while chunk := list(ids.filter(id__gt=last)[:1000]):
+    while chunk := list(ids.filter(id__gt=last)[:ERRORS_RETRY_CHUNK]):
         queued += sync_errors_retry_request(error_ids=chunk)
         last = chunk[-1]
     return queued

@@ -1,8 +1,8 @@
 """HubSpot contacts, as far as the company rules need them: mirrored with their company
 associations and lifecycle stage, linked to their Salesforce Contact or Lead by e-mail, created in
 Salesforce as the default object when they are in the inclusion list (R1), lifecycle stages
-carried forward to their companies (R8), companies auto-created for them, and R7 evaluated again
-for the companies they touch.
+carried forward to their companies (R8), and companies auto-created for them. What a contact's
+change sets off (R7 again for its companies) is ``sync.contact_changes``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import logging
 import django_rq
 from django.db import IntegrityError, transaction
 
-from sync import batches, company_sync, rules, services
-from sync.clients.exceptions import CrmError
+from sync import batches, mirror, rules, services
+from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, Contact, DefaultObject, IntegrationSettings, SalesforceContactType, SyncError, SyncEvent
@@ -30,61 +30,10 @@ NO_COMPANY = "[not provided]"
 AUTO_CREATE_LOCK = "crmsync:companies-auto-create"
 
 
-def hubspot_contacts_changed(*, hubspot_ids: list[str]) -> dict:
-    """Contacts changed in HubSpot (webhook or safety-net search). Returns {"contacts", "companies_moved"}."""
-    integration = IntegrationSettings.load()
-    if not integration.sync_companies or not hubspot_ids:
-        return {"contacts": 0, "companies_moved": 0}
-    try:
-        return _contacts_changed(hubspot_ids=hubspot_ids, integration=integration)
-    except CrmError:
-        # Mirrored, but not all of its consequences done: forget the version seen so the
-        # safety-net search takes these contacts up again (the job is retried too).
-        Contact.objects.filter(hubspot_id__in=hubspot_ids).update(hubspot_updated_at=None)
-        raise
 
 
-def contacts_sync_retry(*, contact_ids: list[int]) -> dict:
-    """Retry of contacts' sync errors (a Salesforce Contact or Lead that could not be created, a
-    link not written back, a company not auto-created): each contact syncs again as if HubSpot had
-    just changed it, which resolves its errors where it now goes through and updates them where it
-    fails again. Returns {"succeeded", "failed", "skipped"}: failed while an error stays open."""
-    contacts = list(Contact.objects.filter(id__in=contact_ids, hubspot_id__isnull=False).order_by("id"))
-    counts = {"succeeded": 0, "failed": 0, "skipped": len(set(contact_ids)) - len(contacts)}
-    for chunk in batches.chunks(contacts, batches.HUBSPOT_BATCH_SIZE):
-        try:
-            hubspot_contacts_changed(hubspot_ids=[c.hubspot_id for c in chunk])
-        except CrmError as error:  # a whole-call failure: the errors stay open, retryable again
-            logger.warning("sync.contacts_retry_failed", extra={"contacts": len(chunk), "code": getattr(error, "code", "")})
-    failing = set(
-        SyncError.objects.filter(contact__in=contacts, company__isnull=True, status=SyncError.Status.OPEN).values_list("contact_id", flat=True)
-    )
-    counts["failed"] += len(failing)
-    counts["succeeded"] += len(contacts) - len(failing)
-    return counts
 
 
-def _contacts_changed(*, hubspot_ids: list[str], integration: IntegrationSettings) -> dict:
-    contacts = contacts_refresh(hubspot_ids=hubspot_ids, integration=integration)
-    if integration.auto_create_companies:
-        companies_auto_create(contacts=[c for c in contacts if not c.companies.exists()])
-    companies = list(Company.objects.filter(contacts__in=contacts, hubspot_id__isnull=False).distinct())
-    if not companies:
-        return {"contacts": len(contacts), "companies_moved": 0}
-    hs = get_hubspot_client()
-    company_contacts = hs.company_contact_ids([c.hubspot_id for c in companies])
-    # One read of the companies serves R8 (their stage now) and R7 (their creation time).
-    records = [r for r in hs.companies_get([c.hubspot_id for c in companies], properties=company_sync.company_properties([]))
-               if not r.get("archived")]
-    companies = company_sync.companies_mirror(records)
-    moved = companies_lifecycle_forward(
-        companies=companies, company_contacts=company_contacts, contact_stages={c.hubspot_id: c.lifecycle_stage for c in contacts}
-    )
-    # R7 is evaluated again whenever a company's contacts or associations change.
-    company_sync.companies_r7_evaluate(
-        companies=[c for c in companies if not c.salesforce_account_id], integration=integration, company_contacts=company_contacts
-    )
-    return {"contacts": len(contacts), "companies_moved": moved}
 
 
 def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings, handled: bool = True) -> list[Contact]:
@@ -104,8 +53,8 @@ def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings
     if set(company_ids) - known:
         # Companies crmsync has not read yet: a new lead needs their name, R7 their creation time.
         unknown = sorted(set(company_ids) - known)
-        company_sync.companies_mirror(
-            [r for r in hs.companies_get(unknown, properties=company_sync.company_properties([])) if not r.get("archived")]
+        mirror.companies_mirror(
+            [r for r in hs.companies_get(unknown, properties=mirror.company_properties([])) if not r.get("archived")]
         )
     emails = sorted({(r["properties"].get("email") or "").strip().lower() for r in records} - {""})
     sf_contacts = sf.contacts_get(emails, fields=["Id"]) if emails else []
@@ -200,7 +149,7 @@ def _salesforce_records_create(sf, *, integration: IntegrationSettings, contacts
         calls_before = sf.api_calls
         try:
             results = (sf.leads_create if as_lead else sf.contacts_create)(records)
-        except CrmError as error:
+        except Rejected as error:
             for contact, _ in by_email.values():
                 services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=error)
             return
@@ -240,7 +189,7 @@ def _hubspot_links_write(hs, *, contacts: list[Contact], records: dict) -> None:
     by_id = {c.hubspot_id: c for c in contacts}
     try:
         failures = [(by_id[r.key], r.error) for r in hs.contacts_update(inputs) if not r.ok]
-    except CrmError as error:
+    except Rejected as error:
         failures = [(by_id[i["id"]], error) for i in inputs]
     for contact, error in failures:
         services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
@@ -273,7 +222,7 @@ def companies_lifecycle_forward(
         return 0
     try:
         results = {r.key: r for r in hs.companies_update([{"id": i, "properties": {"lifecyclestage": t}} for i, (_, _, t) in moves.items()])}
-    except CrmError as error:
+    except Rejected as error:
         results = {i: error for i in moves}
     moved = 0
     for hubspot_id, (company, old, new) in moves.items():
@@ -317,7 +266,7 @@ def companies_auto_create(*, contacts: list[Contact]) -> list[Company]:
         for contact in domain_contacts:
             try:
                 hs.associate_contact_with_company(contact.hubspot_id, company.hubspot_id)
-            except CrmError as error:
+            except Rejected as error:
                 services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
                 continue
             contact.companies.add(company)
@@ -331,7 +280,7 @@ def _domain_companies_create(hs, by_domain: dict[str, list[Contact]]) -> tuple[d
     # too: it may hold companies crmsync has never read (made before the sync was switched on).
     unknown = set(by_domain) - set(Company.objects.filter(domain__in=by_domain, hubspot_id__isnull=False).values_list("domain", flat=True))
     if unknown:
-        company_sync.companies_mirror(hs.companies_find_by_domain(sorted(unknown), properties=company_sync.company_properties([])))
+        mirror.companies_mirror(hs.companies_find_by_domain(sorted(unknown), properties=mirror.company_properties([])))
     existing = {}
     for company in Company.objects.filter(domain__in=by_domain, hubspot_id__isnull=False).order_by("-hubspot_created_at", "-id"):
         existing[company.domain] = company  # the oldest last: it wins, as in R10
@@ -340,7 +289,7 @@ def _domain_companies_create(hs, by_domain: dict[str, list[Contact]]) -> tuple[d
     if new_domains:
         try:
             results = hs.companies_create([{"key": d, "properties": {"domain": d, "name": d}} for d in new_domains])
-        except CrmError as error:
+        except Rejected as error:
             for domain in new_domains:
                 for contact in by_domain[domain]:
                     services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)

@@ -6,8 +6,9 @@ from rq import cron
 from sync import jobs
 
 cron.register(jobs.worker_heartbeat, queue_name="default", interval=settings.HEARTBEAT_INTERVAL_SECONDS)
-cron.register(jobs.salesforce_poll, queue_name="sync", interval=settings.POLL_INTERVAL_SECONDS)
-cron.register(jobs.bulk_runs_resume_stale, queue_name="bulk", interval=60)
+cron.register(jobs.salesforce_poll, queue_name="sync", interval=settings.POLL_INTERVAL_SECONDS, result_ttl=0)
+# The sweep runs on the default queue, ahead of the sync work it wakes (workers take "default" first).
+cron.register(jobs.units_sweep, queue_name="default", interval=settings.UNIT_SWEEP_INTERVAL_SECONDS, result_ttl=0)
 # At least 15 s apart: HubSpot allows about 4 searches a second to the whole portal, and webhooks
 # carry the changes within seconds anyway; the search only catches what they missed.
 cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL_INTERVAL_SECONDS, 15))

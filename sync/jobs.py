@@ -1,11 +1,61 @@
-"""Thin RQ entry points: take IDs, call one service, safe to run twice."""
+"""The only module that names RQ jobs: thin entry points that take IDs and call one use case.
+
+Sync work itself is durable (``sync.units``): a job here only wakes a worker for a unit, and the
+sweep wakes the ones whose wake-up was lost, so an emptied Redis loses nothing.
+"""
 
 import logging
 
-from sync import account_sync, bulk, company_sync, contact_sync, oauth, services
+import django_rq
+import redis
+from django.dispatch import receiver
+from rq.job import Job, JobStatus
+
+from sync import detection, engine, oauth, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
 
 logger = logging.getLogger(__name__)
+
+# A unit's job is only its wake-up: nothing is kept once it ran (the unit row holds the outcome).
+UNIT_JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 3600, "job_timeout": 6 * 3600}
+WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
+
+
+def unit_job_id(unit_id: int) -> str:
+    return f"unit-{unit_id}"
+
+
+def unit_work(*, unit_id: int) -> str:
+    return engine.unit_work(unit_id=unit_id)
+
+
+def units_wake(woken: list[tuple[int, str]]) -> int:
+    """Enqueue a wake-up for each (unit id, queue) unless one is already waiting. Returns how many."""
+    if not woken:
+        return 0
+    connection = django_rq.get_connection(units.SYNC_QUEUE)
+    jobs = Job.fetch_many([unit_job_id(unit_id) for unit_id, _ in woken], connection=connection)
+    enqueued = 0
+    for (unit_id, queue), job in zip(woken, jobs):
+        if job is not None and job.get_status(refresh=False) in WAITING:
+            continue
+        django_rq.get_queue(queue).enqueue(unit_work, unit_id=unit_id, job_id=unit_job_id(unit_id), **UNIT_JOB_OPTIONS)
+        enqueued += 1
+    return enqueued
+
+
+@receiver(units.units_ready)
+def _units_ready(sender, units: list[tuple[int, str]], **kwargs) -> None:
+    try:
+        units_wake(units)
+    except redis.RedisError as error:
+        # The units are safe in the database: the sweep wakes them once Redis answers again.
+        logger.warning("jobs.wake_failed", extra={"units": len(units), "error": type(error).__name__})
+
+
+def units_sweep() -> int:
+    """Run by RQ's cron: wake every due unit whose wake-up was lost and every unit whose lease ran out."""
+    return units_wake(units.units_due())
 
 
 def worker_heartbeat() -> None:
@@ -14,82 +64,47 @@ def worker_heartbeat() -> None:
 
 
 def salesforce_poll() -> None:
-    """Run by RQ's cron every POLL_INTERVAL_SECONDS: enqueue the syncs of changed and deleted accounts."""
+    """Run by RQ's cron every POLL_INTERVAL_SECONDS: the changed and deleted accounts become units."""
     try:
-        account_sync.salesforce_changes_detect()
+        detection.salesforce_changes_detect()
     except (CrmError, NotConfigured) as error:
         # The next poll starts again from the same watermark: nothing is lost by waiting.
         logger.warning("sync.salesforce_poll_failed", extra={"error": type(error).__name__})
 
 
-def account_changes_sync(*, account_ids: list[str]) -> None:
-    account_sync.account_changes_sync(account_ids=account_ids)
-
-
-def accounts_sync_to_hubspot(
-    *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False
-) -> None:
-    account_sync.accounts_sync_to_hubspot(account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force)
-
-
-def accounts_deleted_handle(*, account_ids: list[str]) -> None:
-    account_sync.accounts_deleted_handle(account_ids=account_ids)
-
-
-def accounts_import(*, run_id: int) -> None:
-    account_sync.accounts_import_run(run_id=run_id)
-
-
-def sync_cycle() -> None:
-    """The dashboard's "Sync now": the same cycle as ``manage.py sync_now``, on a worker."""
-    try:
-        account_sync.sync_cycle_run()
-    except account_sync.SyncUnavailable as error:
-        logger.warning("sync.cycle_unavailable", extra={"reason": str(error)})
-
-
-def bulk_resync_run(*, run_id: int) -> None:
-    """R5: carry a bulk resync on from its cursor (a no-op when another job holds the run)."""
-    bulk.bulk_resync_run(run_id=run_id)
-
-
-def bulk_runs_resume_stale() -> None:
-    """Run by RQ's cron: hand bulk resyncs whose worker died to a new job."""
-    bulk.bulk_runs_resume_stale()
-
-
-def sync_errors_retry(*, error_ids: list[int]) -> None:
-    bulk.sync_errors_retry(error_ids=error_ids)
-
-
-def company_resync(*, run_id: int) -> None:
-    """R9: resync one company both ways now (its run says which; a finished run is left alone)."""
-    company_sync.company_resync_run(run_id=run_id)
-
-
-def hubspot_webhook_events_process(*, event_ids: list[int]) -> None:
-    company_sync.webhook_events_process(event_ids=event_ids)
-
-
-def hubspot_companies_changed(*, hubspot_ids: list[str]) -> None:
-    company_sync.hubspot_companies_changed(hubspot_ids=hubspot_ids)
-
-
-def hubspot_contacts_changed(*, hubspot_ids: list[str]) -> None:
-    contact_sync.hubspot_contacts_changed(hubspot_ids=hubspot_ids)
-
-
 def hubspot_search() -> None:
     """Run by RQ's cron: the safety net that finds HubSpot changes a webhook missed."""
     try:
-        company_sync.hubspot_changes_detect()
+        detection.hubspot_changes_detect()
     except (CrmError, NotConfigured) as error:
         # The next search starts again from the same watermark: nothing is lost by waiting.
         logger.warning("sync.hubspot_search_failed", extra={"error": type(error).__name__})
 
 
+def sync_cycle() -> None:
+    """The dashboard's "Sync now": the same cycle as ``manage.py sync_now``, on a worker."""
+    try:
+        detection.sync_cycle_run()
+    except detection.SyncUnavailable as error:
+        logger.warning("sync.cycle_unavailable", extra={"reason": str(error)})
+
+
+SYNC_NOW_JOB_ID = "sync-now"
+
+
+def sync_cycle_request() -> bool:
+    """The dashboard's "Sync now" click: one cycle queued, however often it is clicked before it
+    runs. Returns whether it was queued (False: one is waiting already)."""
+    queue = django_rq.get_queue(units.SYNC_QUEUE)
+    waiting = queue.fetch_job(SYNC_NOW_JOB_ID)
+    if waiting is not None and waiting.get_status(refresh=False) in WAITING:
+        return False
+    queue.enqueue(sync_cycle, job_id=SYNC_NOW_JOB_ID)
+    return True
+
+
 def salesforce_limits_refresh() -> None:
-    """Asked for by the dashboard: the org's daily API limit, read on a worker, not in a page."""
+    """The org's daily API limit, read on a worker (by the cron), never in a page."""
     try:
         oauth.salesforce_limits_refresh()
     except (CrmError, NotConfigured) as error:

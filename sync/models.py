@@ -289,3 +289,56 @@ class WebhookEvent(models.Model):
     payload = models.JSONField()
     received_at = models.DateTimeField(auto_now_add=True)
     processed_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+
+class WorkUnit(models.Model):
+    """A durable piece of sync work: a batch of IDs (or a cursor) with its state.
+
+    Written in the transaction that caused it; RQ only wakes a worker for it. A worker claims it
+    with a lease (``leased_until``, renewed while it works); a unit whose lease ran out lost its
+    worker and is claimed again, so a killed worker or an emptied Redis loses nothing.
+    """
+
+    class Kind(models.TextChoices):
+        ACCOUNTS_CHANGED = "accounts_changed", "Changed Salesforce accounts"
+        ACCOUNTS_SYNC = "accounts_sync", "Salesforce accounts to sync"
+        ACCOUNTS_DELETED = "accounts_deleted", "Deleted Salesforce accounts"
+        ACCOUNTS_IMPORT_PAGE = "accounts_import_page", "Import page"
+        SALESFORCE_LINK_BACK = "salesforce_link_back", "Salesforce link (External ID)"
+        COMPANIES_CHANGED = "companies_changed", "Changed HubSpot companies"
+        COMPANIES_SYNC = "companies_sync", "HubSpot companies to sync"
+        CONTACTS_CHANGED = "contacts_changed", "Changed HubSpot contacts"
+        WEBHOOK_EVENTS = "webhook_events", "HubSpot webhook events"
+        HUBSPOT_LINK_BACK = "hubspot_link_back", "HubSpot link properties"
+        COMPANY_RESYNC = "company_resync", "Company resync"
+        BULK_RESYNC = "bulk_resync", "Bulk resync slice"
+        ERRORS_RETRY = "errors_retry", "Error retry"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        LEASED = "leased", "Being worked on"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed permanently"
+
+    kind = models.CharField(max_length=32, choices=Kind)
+    payload = models.JSONField(default=dict, help_text="IDs (or a cursor) and options; primitives only.")
+    state = models.CharField(max_length=16, choices=State, default=State.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    leased_until = models.DateTimeField(null=True, blank=True)
+    lease_token = models.CharField(max_length=32, blank=True)
+    last_error = models.TextField(blank=True)
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.CASCADE, related_name="units")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # The sweep's two questions: which pending units are due, which leases ran out.
+            models.Index(fields=["next_attempt_at"], name="unit_pending_due", condition=Q(state="pending")),
+            models.Index(fields=["leased_until"], name="unit_lease_end", condition=Q(state="leased")),
+            models.Index(fields=["run", "state"], name="unit_run_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.get_state_display()})"

@@ -181,7 +181,6 @@ def clients_forget() -> None:
 
 # --- Test connection, and the limits the dashboard shows ------------------------------------------
 
-LIMITS_JOB_ID = "salesforce-limits-refresh"
 
 
 def connection_test(*, crm: str) -> dict:
@@ -215,8 +214,3 @@ def salesforce_limits_refresh() -> dict:
     if isinstance(daily_max, int):
         services.sync_state_set(key=SALESFORCE_DAILY_LIMIT_KEY, value=str(daily_max))
     return limits
-
-
-def salesforce_limits_refresh_request() -> None:
-    """Have a worker read the limits (once, however many dashboards ask)."""
-    services.job_enqueue_once(queue="default", func="sync.jobs.salesforce_limits_refresh", job_id=LIMITS_JOB_ID)

@@ -1,11 +1,14 @@
-"""Writes and orchestration. Views, jobs and commands validate input and call one of these."""
+"""Settings writes and recording: the sync log, sync errors, tracked runs and sync state (R1, R12).
+
+The bottom of the sync's layers (above only models, rules and clients): the flows and use cases
+record through these functions; none of them starts work.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
-import django_rq
-from rq.job import JobStatus
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -37,6 +40,11 @@ AUDITED_SETTINGS = (
     "archive_deleted_companies",
 )
 WORKER_HEARTBEAT = "worker_heartbeat"
+SYNC_COMPANIES_OFF = 'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first.'
+
+
+class SyncUnavailable(Exception):
+    """The sync cannot run at all (Sync companies off, a CRM not configured or not answering)."""
 
 
 @transaction.atomic
@@ -106,15 +114,6 @@ def sync_state_set(*, key: str, value: str) -> None:
     SyncState.objects.update_or_create(key=key, defaults={"value": value})
 
 
-def job_enqueue_once(*, queue: str, func: str, job_id: str) -> bool:
-    """Enqueue ``func`` under ``job_id`` unless that job is still waiting in the queue (a finished
-    one is replaced). Returns whether it was enqueued."""
-    rq_queue = django_rq.get_queue(queue)
-    waiting = rq_queue.fetch_job(job_id)
-    if waiting is not None and waiting.get_status(refresh=False) == JobStatus.QUEUED:
-        return False
-    rq_queue.enqueue(func, job_id=job_id)
-    return True
 
 
 def worker_heartbeat_record() -> None:
@@ -249,13 +248,14 @@ def company_sync_success_record(
     message: str = "",
     record_ref: str = "",
     log_unchanged: bool = True,
+    fields: Collection[str] | None = None,
 ) -> None:
     """A company's sync in one direction went through: its open errors there are resolved, each
     value the other side refused (or crmsync could not convert) becomes its own error, and the
     attempt is logged, as a conflict when ``conflict`` says how one was settled, failed when
     some values were refused, else a success (``wrote``) or a skip. ``log_unchanged=False``: a
     skip is not logged (crmsync seeing its own write come back is not an attempt)."""
-    sync_error_resolve_for(company=company, direction=direction)
+    sync_error_resolve_for(company=company, direction=direction, fields=fields)
     for field_name, error in field_errors:
         sync_error_record(company=company, run=run, direction=direction, error=error, field=field_name, record_ref=record_ref)
     if conflict:
@@ -274,13 +274,26 @@ def company_sync_success_record(
     )
 
 
-def sync_error_resolve_for(*, direction: str, company: Company | None = None, contact: Contact | None = None) -> int:
-    """A later sync of this record in this direction succeeded: its open errors are resolved."""
+def sync_error_resolve_for(
+    *, direction: str, company: Company | None = None, contact: Contact | None = None, fields: Collection[str] | None = None
+) -> int:
+    """A later sync of this record in this direction succeeded: the open errors it fixed are
+    resolved. ``fields``: only the errors of these fields ("" for the record-level ones); None:
+    all of them (a sync of the whole record)."""
     if company is None and contact is None:
         return 0
-    return SyncError.objects.filter(
-        company=company, contact=contact, direction=direction, status=SyncError.Status.OPEN
-    ).update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+    errors = SyncError.objects.filter(company=company, contact=contact, direction=direction, status=SyncError.Status.OPEN)
+    if fields is not None:
+        errors = errors.filter(field__in=list(fields))
+    return errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+
+
+def fields_covered(mappings: list[FieldMapping], *, whole_record: bool) -> list[str] | None:
+    """What a successful sync over these mappings fixes: each mapping's field on either side, and
+    the record-level errors only when it synced the whole record (None: everything)."""
+    if whole_record:
+        return None
+    return [name for m in mappings for name in (m.hubspot_property, m.salesforce_field)]
 
 
 def sync_run_start(
@@ -331,26 +344,28 @@ def sync_run_progress(
     )
 
 
+def sync_run_note(*, run_id: int, message: str) -> None:
+    """Say on a live run what it is waiting for (a CRM outage its units are retrying through)."""
+    SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).update(message=message[:2000])
+
+
+def sync_run_complete(*, run_id: int) -> None:
+    """The run's last unit of work is done: it ends Done, or Failed when every record failed."""
+    run = SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).first()
+    if run is None:
+        return
+    total = run.total if run.total is not None else run.processed
+    skipped = max(total - run.succeeded - run.failed, 0)
+    status = SyncRun.Status.FAILED if run.failed and not run.succeeded else SyncRun.Status.DONE
+    SyncRun.objects.filter(id=run_id, total__isnull=True).update(total=total)
+    sync_run_finish(
+        run_id=run_id, status=status,
+        message=f"{total} accounts: {run.succeeded} synced, {run.failed} failed, {skipped} skipped.",
+    )
+
+
 def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: str = "") -> None:
     SyncRun.objects.filter(id=run_id).update(status=status, message=message, finished_at=timezone.now())
     logger.info("sync.run_finished", extra={"run_id": run_id, "status": status})
 
 
-def company_resync_request(*, company_id: int, user=None) -> SyncRun:
-    """R9 Actions > Resync: a tracked run, worked by ``sync.jobs.company_resync`` once this commits.
-
-    A click while a resync of the company is still queued returns that run instead of a second one.
-    """
-    from sync import jobs  # imported here: the jobs module imports this one
-
-    with transaction.atomic():
-        company = Company.objects.select_for_update().get(id=company_id)
-        pending = SyncRun.objects.filter(
-            kind=SyncRun.Kind.RECORD_RESYNC, company=company, status=SyncRun.Status.QUEUED
-        ).first()
-        if pending is not None:
-            return pending
-        run = sync_run_start(kind=SyncRun.Kind.RECORD_RESYNC, company=company, user=user, total=1, queued=True)
-        django_rq.get_queue("sync").enqueue(jobs.company_resync, run_id=run.id, job_id=f"company-resync-{run.id}")
-    logger.info("sync.company_resync_requested", extra={"company_id": company_id, "run_id": run.id})
-    return run

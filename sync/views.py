@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sync import account_sync, bulk, oauth, rules, selectors, services
+from sync import bulk, imports, jobs, oauth, resync, rules, selectors, services
 from sync.forms import (
     CompanyFilterForm,
     ErrorFilterForm,
@@ -38,7 +38,6 @@ from sync.models import (
 )
 
 ACTIVE_RUN_STATUSES = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-SYNC_NOW_JOB_ID = "sync-now"
 
 
 def admin_required(view):
@@ -128,8 +127,8 @@ def accounts_import(request):
     """The settings page's "Import accounts": the listed account IDs, or every account when none is given."""
     account_ids = request.POST.get("account_ids", "").replace(",", " ").split()
     try:
-        run = account_sync.accounts_import_start(account_ids=account_ids, user=request.user)
-    except account_sync.SyncUnavailable as error:
+        run = imports.accounts_import_start(account_ids=account_ids, user=request.user)
+    except services.SyncUnavailable as error:
         messages.error(request, str(error))
     else:
         what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"
@@ -166,7 +165,7 @@ def company_detail(request, company_id: int):
 def company_resync(request, company_id: int):
     """R9 Actions > Resync: answers at once; a worker does the work; the panel follows the run."""
     company = get_object_or_404(Company, id=company_id)
-    run = services.company_resync_request(company_id=company.id, user=request.user)
+    run = resync.company_resync_request(company_id=company.id, user=request.user)
     if request.htmx:
         return render(request, "sync/_resync_status.html", {"company": company, "resync": run})
     messages.success(request, "Resync queued.")
@@ -393,7 +392,7 @@ def sync_log(request):
 @require_POST
 @admin_required
 def sync_now(request):
-    if services.job_enqueue_once(queue="sync", func="sync.jobs.sync_cycle", job_id=SYNC_NOW_JOB_ID):
+    if jobs.sync_cycle_request():
         messages.success(request, "Sync queued: a worker polls Salesforce and HubSpot now.")
     else:
         messages.info(request, "A sync is already queued.")

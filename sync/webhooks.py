@@ -25,7 +25,6 @@ import re
 import time
 from datetime import UTC, datetime
 
-import django_rq
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import transaction
@@ -35,9 +34,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 # The SDK's signature helper is pure (no client, no network): the one SDK use outside sync/clients/.
-from hubspot.utils.signature import Signature
 
-from sync import company_sync, jobs, services
+from sync import detection, services, units
+from sync.clients.hubspot import webhook_signature_v3
 from sync.clients.config import sandbox_details
 from sync.models import WebhookEvent
 
@@ -65,7 +64,7 @@ def webhook_secret() -> str:
 def signature_problem(*, secret: str, method: str, uri: str, body: bytes, signature: str, timestamp: str, now_ms: int) -> str:
     """Why a request's v3 signature is refused ("" when it is valid). Never names the secret.
 
-    The signature itself is the SDK's (``Signature.get_signature``). Its ``is_valid`` is not used:
+    The signature itself is the SDK's (``Signature.get_signature``, behind ``sync.clients.hubspot``). Its ``is_valid`` is not used:
     it accepts any timestamp in the future, reads the wall clock itself (``now_ms`` keeps this
     testable) and raises TypeError on a non-ASCII signature header instead of refusing it.
     """
@@ -82,7 +81,7 @@ def signature_problem(*, secret: str, method: str, uri: str, body: bytes, signat
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return "not_utf8"  # HubSpot signs UTF-8 JSON; these bytes cannot be what it signed
-    expected = Signature.get_signature(secret, text, "v3", http_uri=uri, http_method=method, timestamp=timestamp)
+    expected = webhook_signature_v3(secret=secret, body=text, uri=uri, method=method, timestamp=timestamp)
     return "" if hmac.compare_digest(expected.encode(), signature.encode()) else "mismatch"
 
 
@@ -205,7 +204,7 @@ def _event_row(event) -> WebhookEvent:
         occurred_at=datetime.fromtimestamp(occurred_at_ms / 1000, tz=UTC),
         payload=event,
         # crmsync's own link properties are stored (for the record) but are no work to do.
-        processed_at=None if company_sync.webhook_event_is_news(event) else timezone.now(),
+        processed_at=None if detection.webhook_event_is_news(event) else timezone.now(),
     )
 
 
@@ -213,10 +212,9 @@ def _event_row(event) -> WebhookEvent:
 
 
 def _events_hand_off(*, event_ids: list[int]) -> None:
-    """Give stored, unprocessed events to a worker (enqueued once the storing transaction commits)."""
-    django_rq.get_queue(company_sync.SYNC_QUEUE).enqueue(
-        jobs.hubspot_webhook_events_process, event_ids=event_ids, retry=company_sync.JOB_RETRY
-    )
+    """Stored, unprocessed events become a unit of work in the storing transaction (a worker is
+    woken once it commits; the sweep wakes one if Redis is down)."""
+    units.unit_add(kind=units.Kind.WEBHOOK_EVENTS, payload={"event_ids": event_ids})
 
 
 def _plain(text: str, *, status: int) -> HttpResponse:
@@ -264,7 +262,7 @@ def hubspot_webhook(request: HttpRequest) -> HttpResponse:
         )
         if pending:
             _events_hand_off(event_ids=pending)
-        services.sync_state_set(key=company_sync.LAST_WEBHOOK_KEY, value=timezone.now().isoformat())
+        services.sync_state_set(key=detection.LAST_WEBHOOK_KEY, value=timezone.now().isoformat())
     logger.info("webhooks.hubspot_received", extra={"events": len(rows), "queued": len(pending), "dropped": len(dropped)})
     if dropped:
         return _plain(f"Malformed payload: {len(dropped)} of {len(events)} events not stored (first: {dropped[0]})", status=400)

@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from sync import services
-from sync.models import Company, SyncRun
+from sync.models import Company, SyncRun, WorkUnit
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +34,9 @@ def test_r04_import_button_starts_a_tracked_run(admin_client, redis_queues, djan
     run = SyncRun.objects.get()
     assert (run.kind, run.status, run.params, run.total) == ("import", "queued", {"account_ids": ["001A", "001B"]}, 2)
     assert f"Import #{run.id}" in response.content.decode()
-    assert redis_queues.exists(f"rq:job:accounts-import-{run.id}")
+    unit = WorkUnit.objects.get(run=run)
+    assert (unit.kind, unit.state, unit.payload) == ("accounts_sync", "pending", {"account_ids": ["001A", "001B"], "run_id": run.id})
+    assert redis_queues.exists(f"rq:job:unit-{unit.id}")  # a worker is woken for it
 
 
 def test_settings_page_shows_the_import_button(admin_client):

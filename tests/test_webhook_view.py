@@ -10,7 +10,7 @@ import django_rq
 import pytest
 
 from sandbox.hubspot.webhooks import sign_v3
-from sync.models import WebhookEvent
+from sync.models import WebhookEvent, WorkUnit
 
 pytestmark = pytest.mark.django_db
 SECRET = "test-webhook-secret-0123456789"
@@ -38,10 +38,11 @@ def post_signed(client, settings, redis_queues, django_capture_on_commit_callbac
 
 
 def handed_off_event_ids() -> list[int]:
-    """The stored events a worker was given (today: RQ jobs on the sync queue)."""
-    jobs = django_rq.get_queue("sync").get_jobs()
-    assert all(job.func_name == "sync.jobs.hubspot_webhook_events_process" for job in jobs)
-    return sorted(event_id for job in jobs for event_id in job.kwargs["event_ids"])
+    """The stored events handed to a worker: webhook-event units, each woken by an RQ job."""
+    handed = WorkUnit.objects.filter(kind=WorkUnit.Kind.WEBHOOK_EVENTS, state=WorkUnit.State.PENDING)
+    woken = {job.kwargs["unit_id"] for job in django_rq.get_queue("sync").get_jobs() if job.func_name == "sync.jobs.unit_work"}
+    assert woken == {unit.id for unit in handed}
+    return sorted(event_id for unit in handed for event_id in unit.payload["event_ids"])
 
 
 def stored() -> dict[int, WebhookEvent]:

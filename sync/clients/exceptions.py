@@ -31,6 +31,8 @@ class Transient(CrmError):
 class RateLimited(Transient):
     """429 (or HubSpot's TEN_SECONDLY_ROLLING policy) still answered after the retries."""
 
+    category = ErrorCategory.API_LIMIT
+
     def __init__(self, message: str, *, crm: str, code: str | int | None = 429, retry_after: float | None = None) -> None:
         super().__init__(message, crm=crm, code=code)
         self.retry_after = retry_after

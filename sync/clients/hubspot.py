@@ -25,6 +25,7 @@ from hubspot.crm import contacts as contacts_package
 from hubspot.crm import owners as owners_package
 from hubspot.crm import properties as properties_package
 from hubspot.crm.associations import v4 as associations_v4_package
+from hubspot.utils.signature import Signature
 
 from sync import rules
 from sync.clients import RecordResult, config, ratelimit
@@ -58,6 +59,11 @@ class _ObjectApis:
     models: ModuleType
     batch: object
     search: object
+
+
+def webhook_signature_v3(*, secret: str, body: str, uri: str, method: str, timestamp: str) -> str:
+    """The v3 signature HubSpot sends with a webhook, as the SDK computes it."""
+    return Signature.get_signature(secret, body, "v3", http_uri=uri, http_method=method, timestamp=timestamp)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:

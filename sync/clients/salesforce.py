@@ -516,6 +516,16 @@ class SalesforceClient:
             records.extend(self._query(f"SELECT {_field_list([*fields, 'Website', 'CreatedDate'])} FROM Account WHERE {condition}"))
         return records
 
+    def accounts_count(self) -> int:
+        """How many accounts the org has: one call (``SELECT COUNT()`` answers ``totalSize`` only)."""
+        return int(self._call("query", lambda sf: sf.query("SELECT COUNT() FROM Account")).get("totalSize") or 0)
+
+    def accounts_page_after(self, after: str, *, fields: list[str], limit: int) -> list[dict]:
+        """Up to ``limit`` accounts whose Id sorts after ``after`` (all from the first when empty), in
+        Id order: a page an import resumes from by its last Id."""
+        where = format_soql(" WHERE Id > {}", after) if after else ""
+        return list(self._query(f"SELECT {_field_list(fields)} FROM Account{where} ORDER BY Id LIMIT {int(limit)}"))
+
     def accounts_iter_all(self, *, fields: list[str]) -> Iterator[dict]:
         yield from self._query(f"SELECT {_field_list(fields)} FROM Account ORDER BY Id")
 

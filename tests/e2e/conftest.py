@@ -3,7 +3,7 @@ change detection on either side followed by every job it enqueued (as the cron a
 
 import pytest
 
-from sync import account_sync, company_sync, services
+from sync import detection, services
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def poll(run_jobs):
     """One Salesforce poll and every job it enqueued, as the cron and a worker would do it."""
 
     def poll_and_run() -> dict:
-        detected = account_sync.salesforce_changes_detect()
+        detected = detection.salesforce_changes_detect()
         run_jobs()
         return detected
 
@@ -38,7 +38,7 @@ def detect(run_jobs):
     """One safety-net search of HubSpot and every job it enqueued, as the cron and a worker would."""
 
     def detect_and_run() -> dict:
-        found = company_sync.hubspot_changes_detect()
+        found = detection.hubspot_changes_detect()
         run_jobs()
         return found
 

@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 
-from sync import account_sync, selectors, services
+from sync import account_sync, detection, selectors, services
 from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun
 from tests.factories import CompanyFactory
 from tests.sandbox_fixtures import clients_reset
@@ -50,7 +50,7 @@ def test_r03_account_created_after_switch_on_creates_company(sandbox, salesforce
     poll()
     assert poll()["changed"] == 0
     assert hubspot_control.count("companies") == 1
-    assert selectors.sync_state_time(key=account_sync.LAST_POLL_KEY) > company.last_synced_at
+    assert selectors.sync_state_time(key=detection.LAST_POLL_KEY) > company.last_synced_at
     assert not SyncEvent.objects.filter(company=company, outcome="success").exclude(pk=event.pk).exists()
 
 
@@ -431,7 +431,7 @@ def test_deletions_after_a_gap_longer_than_salesforce_keeps_them_are_found_by_qu
     kept, deleted = account(salesforce_control, Name="Kept"), account(salesforce_control, Name="Gone")
     poll()
     salesforce_control.delete_record("Account", deleted)
-    services.sync_state_set(key=account_sync.DELETED_WATERMARK_KEY, value=(timezone.now() - timedelta(days=20)).isoformat())
+    services.sync_state_set(key=detection.DELETED_WATERMARK_KEY, value=(timezone.now() - timedelta(days=20)).isoformat())
     IntegrationSettings.objects.update(sync_companies_enabled_at=timezone.now() - timedelta(days=30))
     assert poll()["deleted"] == 1
     assert Company.objects.filter(salesforce_account_id=kept).exists()

@@ -4,7 +4,7 @@ by a real burst worker on the real Redis."""
 
 import pytest
 
-from sync import account_sync, company_sync, services
+from sync import account_sync, bulk, company_sync, contact_changes, detection, resync
 from sync.models import Company, Contact, FieldMapping, SyncEvent, SyncRun, SyncRule
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
@@ -179,8 +179,8 @@ def test_r09_resync_unlinked_company_creates_account_even_where_r7_would_not(san
     company = Company.objects.get(hubspot_id=company_id)
     assert company.salesforce_account_id is None
 
-    run = services.company_resync_request(company_id=company.id)
-    assert services.company_resync_request(company_id=company.id) == run  # a second click while queued
+    run = resync.company_resync_request(company_id=company.id)
+    assert resync.company_resync_request(company_id=company.id) == run  # a second click while queued
     run_jobs()
     run.refresh_from_db()
     company.refresh_from_db()
@@ -201,7 +201,7 @@ def test_r09_resync_linked_company_both_ways(sandbox, salesforce_control, hubspo
     salesforce_control.update_record("Account", account_id, {"Phone": "2"})
     hubspot_control.update_record("companies", company.hubspot_id, {"description": "From HubSpot"})
 
-    run = services.company_resync_request(company_id=company.id)
+    run = resync.company_resync_request(company_id=company.id)
     run_jobs()
     run.refresh_from_db()
     assert run.status == SyncRun.Status.DONE, run.message
@@ -214,7 +214,7 @@ def test_r09_resync_reports_a_rejection_verbatim(sandbox, salesforce_control, hu
                                            reject_pattern="[A-Za-z]", message="Phone must not contain letters", error_field="Phone")
     sync_on()
     company = Company.objects.create(hubspot_id=hs_company(hubspot_control, phone="call me"))
-    run = services.company_resync_request(company_id=company.id)
+    run = resync.company_resync_request(company_id=company.id)
     run_jobs()
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED and "Phone must not contain letters" in run.message
@@ -293,7 +293,7 @@ def test_no_echo_loop_after_ten_cycles(linked, salesforce_control, hubspot_contr
     salesforce_control.reset_stats()
     hubspot_control.reset_stats()
     for _ in range(10):  # both directions' change detection, as the cron runs them
-        account_sync.salesforce_changes_detect()
+        detection.salesforce_changes_detect()
         detect()
     writes = [k for k, v in {**salesforce_control.stats()["by_endpoint"], **hubspot_control.stats()["by_endpoint"]}.items()
               if k.split()[0] in ("PATCH", "POST") and "search" not in k and "query" not in k and "batch/read" not in k
@@ -384,7 +384,7 @@ def test_company_change_read_by_a_contact_job_is_still_found_by_the_safety_net(l
     hubspot_control.update_record("companies", company.hubspot_id, {"description": "Changed in HubSpot"})
     contact_id = hs_contact(hubspot_control, company.hubspot_id, email="ada@linked.example")
     # Only the contact's webhook arrives; its job reads the company (for R7 and R8) but does not sync it.
-    contact_sync.hubspot_contacts_changed(hubspot_ids=[contact_id])
+    contact_changes.hubspot_contacts_changed(hubspot_ids=[contact_id])
     detect()
     assert salesforce_control.get_record("Account", account_id)["Description"] == "Changed in HubSpot"
 
@@ -403,7 +403,7 @@ def test_auto_create_associates_an_existing_hubspot_company_instead_of_a_duplica
 
 def test_r09_resync_while_sync_companies_is_off_fails_naming_the_setting(sandbox, salesforce_control, hubspot_control, run_jobs):
     company = Company.objects.create(hubspot_id=hs_company(hubspot_control))
-    run = services.company_resync_request(company_id=company.id)
+    run = resync.company_resync_request(company_id=company.id)
     run_jobs()
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED and "Sync companies" in run.message

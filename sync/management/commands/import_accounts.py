@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from sync import account_sync
+from sync import imports, services
 
 
 class Command(BaseCommand):
@@ -17,8 +17,8 @@ class Command(BaseCommand):
         if bool(ids) == options["all"]:
             raise CommandError("give either account IDs or --all")
         try:
-            run = account_sync.accounts_import_start(account_ids=ids)
-        except account_sync.SyncUnavailable as error:
+            run = imports.accounts_import_start(account_ids=ids)
+        except services.SyncUnavailable as error:
             raise CommandError(str(error)) from error
         self.stdout.write(
             f"Import run #{run.id} queued: a worker runs it (or run `manage.py sync_now`); follow it on the dashboard."

@@ -7,7 +7,7 @@ from django.db.models import Count
 from django.utils import timezone
 from rq import SimpleWorker
 
-from sync import account_sync
+from sync import detection, services
 from sync.models import SyncEvent
 
 QUEUES = ("sync", "bulk", "default")
@@ -19,8 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         started = timezone.now()
         try:
-            detected = account_sync.sync_cycle_run()
-        except account_sync.SyncUnavailable as error:
+            detected = detection.sync_cycle_run()
+        except services.SyncUnavailable as error:
             raise CommandError(str(error)) from error
         for side, counts in detected.items():
             self.stdout.write(f"{side}: " + ", ".join(f"{count} {what}" for what, count in counts.items()))

@@ -1,0 +1,178 @@
+"""Working one durable unit: claim it, keep its lease while the work runs, and settle it.
+
+- Done: the unit is marked done, with whatever it hands on (``FollowUp``) in the same transaction.
+- Transient failure (429, 5xx, timeouts, an expired session, a CRM or database or Redis outage):
+  the unit goes back for a later attempt with growing delays (``units.RETRY_DELAYS``) and is never
+  dropped. Only once it has failed ``UNIT_ERROR_AFTER_ATTEMPTS`` times do its records get a sync
+  error saying so ("API limit reached" for a rate limit that persists); a later success resolves it.
+- Anything else is a record that cannot be processed (a poison value, a bug in its mapping or
+  its row write): a unit of several records is split into one unit per record, so the others go
+  on; a unit of one record records that record's own error and fails.
+
+Permanent refusals of single records by a CRM (``Rejected``) never reach this module: the one-way
+flows record them on their record and carry on with the batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from contextlib import contextmanager
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+
+from sync import account_creation, account_sync, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync.models import Company, Contact, ErrorCategory, WorkUnit
+
+logger = logging.getLogger(__name__)
+
+Kind = WorkUnit.Kind
+
+# What each kind of unit does: payload keys are the handler's keyword arguments.
+HANDLERS: dict[str, Callable[..., units.FollowUp | None | object]] = {
+    Kind.ACCOUNTS_CHANGED: account_sync.account_changes_sync,
+    Kind.ACCOUNTS_SYNC: account_sync.accounts_sync_to_hubspot,
+    Kind.ACCOUNTS_DELETED: account_sync.accounts_deleted_handle,
+    Kind.ACCOUNTS_IMPORT_PAGE: imports.accounts_import_page,
+    Kind.SALESFORCE_LINK_BACK: account_sync.salesforce_links_write,
+    Kind.COMPANIES_CHANGED: company_sync.hubspot_companies_changed,
+    Kind.COMPANIES_SYNC: company_sync.companies_sync_to_salesforce,
+    Kind.CONTACTS_CHANGED: contact_changes.hubspot_contacts_changed,
+    Kind.WEBHOOK_EVENTS: detection.webhook_events_process,
+    Kind.HUBSPOT_LINK_BACK: account_creation.hubspot_links_write,
+    Kind.COMPANY_RESYNC: resync.company_resync_run,
+    Kind.BULK_RESYNC: bulk.bulk_resync_slice,
+    Kind.ERRORS_RETRY: bulk.sync_errors_retry,
+}
+
+# The payload key that lists a unit's records: what a split cuts and an error names.
+RECORD_KEYS = ("account_ids", "hubspot_ids", "company_ids", "event_ids", "error_ids", "links")
+
+def unit_work(*, unit_id: int) -> str:
+    """Work one unit if this worker can claim it. Returns what became of it (for logs and tests)."""
+    unit = units.unit_claim(unit_id=unit_id)
+    if unit is None:
+        return "not claimed"  # done, not due, or another worker has it
+    handler = HANDLERS[unit.kind]
+    try:
+        with _lease_kept(unit):
+            follow_up = handler(**unit.payload)
+    except Exception as error:  # noqa: BLE001 — every failure is settled on the unit, none crashes the worker
+        close_old_connections()
+        if units.failure_is_transient(error):
+            return _retry_later(unit, error)
+        return _isolate(unit, error)
+    if isinstance(follow_up, units.FollowUp):
+        units.unit_finish_with(unit=unit, kind=follow_up.kind, payloads=follow_up.payloads)
+    else:
+        units.unit_done(unit=unit)
+    if unit.run_id and not units.run_has_open_units(run_id=unit.run_id):
+        services.sync_run_complete(run_id=unit.run_id)
+    return "done"
+
+
+@contextmanager
+def _lease_kept(unit: WorkUnit):
+    """Renew the unit's lease while its work runs (from a thread: a batch may wait minutes on a
+    CRM). A killed worker's thread dies with it, so its lease runs out and another worker takes over."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        try:
+            while not stop.wait(settings.UNIT_LEASE_SECONDS / 3):
+                if not units.unit_renew(unit=unit):
+                    logger.warning("units.lease_lost", extra={"unit_id": unit.pk})
+                    return
+        except DatabaseError:
+            logger.warning("units.lease_renew_failed", extra={"unit_id": unit.pk})
+        finally:
+            connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=renew, name=f"lease-{unit.pk}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _retry_later(unit: WorkUnit, error: Exception) -> str:
+    message = getattr(error, "message", None) or str(error) or type(error).__name__
+    again = units.unit_retry_later(unit=unit, error=message, retry_after=getattr(error, "retry_after", None))
+    logger.info("units.retry_later", extra={"unit_id": unit.pk, "kind": unit.kind, "attempts": unit.attempts,
+                                            "error": type(error).__name__})
+    if unit.attempts == settings.UNIT_ERROR_AFTER_ATTEMPTS or not again:
+        _records_error_record(unit, _PersistentFailure(error, attempts=unit.attempts, again=again))
+    return "retry" if again else "failed"
+
+
+def _isolate(unit: WorkUnit, error: Exception) -> str:
+    key = next((k for k in RECORD_KEYS if k in unit.payload), None)
+    records = unit.payload.get(key) if key else None
+    if records is not None and len(records) > 1:
+        singles = [{**unit.payload, key: {k: v} if isinstance(records, dict) else [k]}
+                   for k, v in (records.items() if isinstance(records, dict) else ((r, None) for r in records))]
+        units.unit_split(unit=unit, payloads=singles)
+        logger.warning("units.split", extra={"unit_id": unit.pk, "kind": unit.kind, "records": len(singles)})
+        return "split"
+    logger.exception("units.record_failed", extra={"unit_id": unit.pk, "kind": unit.kind})
+    _records_error_record(unit, _UnprocessableRecord(error))
+    units.unit_fail(unit=unit, error=f"{type(error).__name__}: {error}")
+    return "failed"
+
+
+class _PersistentFailure(Exception):
+    """A transient failure that outlasted a unit's first attempts, as its records' error says it."""
+
+    def __init__(self, error: Exception, *, attempts: int, again: bool) -> None:
+        self.category = getattr(error, "category", None) or ErrorCategory.OTHER
+        self.code = getattr(error, "code", None) or type(error).__name__
+        reason = getattr(error, "message", None) or str(error) or type(error).__name__
+        crm = {"salesforce": "Salesforce", "hubspot": "HubSpot"}.get(getattr(error, "crm", ""), "")
+        then = "crmsync keeps retrying and resolves this error once it goes through" if again else "crmsync gave up retrying; use Retry"
+        self.message = f"{crm + ': ' if crm else ''}{reason} (still failing after {attempts} attempts; {then})."
+        super().__init__(self.message)
+
+
+class _UnprocessableRecord(Exception):
+    category = ErrorCategory.OTHER
+
+    def __init__(self, error: Exception) -> None:
+        self.code = type(error).__name__
+        self.message = f"crmsync could not process this record: {rules.text_storable(str(error))[:500]}"
+        super().__init__(self.message)
+
+
+def _records_error_record(unit: WorkUnit, error: Exception) -> None:
+    """Name the unit's records in the error report (so nothing fails silently); a run's unit that
+    names no records says it on its run."""
+    payload = unit.payload
+    try:
+        if "account_ids" in payload or "links" in payload:
+            for account_id in payload.get("account_ids") or payload.get("links") or []:
+                services.sync_error_record(
+                    company=account_sync.company_placeholder({"Id": account_id}), direction=rules.TO_HUBSPOT,
+                    error=error, record_ref=account_id,
+                )
+        elif "hubspot_ids" in payload:
+            model = Contact if unit.kind == Kind.CONTACTS_CHANGED else Company
+            for hubspot_id in payload["hubspot_ids"]:
+                record, _ = model.objects.get_or_create(hubspot_id=str(hubspot_id))
+                services.sync_error_record(
+                    **{"contact" if model is Contact else "company": record}, direction=rules.TO_SALESFORCE,
+                    error=error, record_ref=str(hubspot_id),
+                )
+        elif "company_ids" in payload:
+            direction = rules.TO_HUBSPOT if unit.kind == Kind.HUBSPOT_LINK_BACK else rules.TO_SALESFORCE
+            for company in Company.objects.filter(id__in=payload["company_ids"]):
+                services.sync_error_record(company=company, direction=direction, error=error)
+        elif "event_ids" in payload:
+            detection.webhook_events_error_record(event_ids=payload["event_ids"], error=error)
+        if unit.run_id:
+            services.sync_run_note(run_id=unit.run_id, message=error.message)
+    except DatabaseError:
+        logger.exception("units.error_record_failed", extra={"unit_id": unit.pk})
+

@@ -1,0 +1,80 @@
+"""Importing Salesforce accounts (R2, R4a): one account, a list, or all of them, as a tracked run.
+
+A list becomes units of 100 account IDs. "All" is a chain of page units, each naming the last
+account ID before it: a page syncs up to IMPORT_PAGE_SIZE accounts in Id order and hands the next
+page on in the transaction that marks it done, so a killed worker or an emptied Redis resumes
+the import at the page it was on (its writes are upserts: redoing a page doubles nothing). The
+run is finished by the engine once its last unit is done.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+
+from sync import account_sync, batches, mirror, selectors, services, units
+from sync.clients.salesforce import get_salesforce_client
+from sync.models import IntegrationSettings, SyncRun, WorkUnit
+
+logger = logging.getLogger(__name__)
+
+IMPORT_PAGE_SIZE = 500
+NOTHING_IMPORTED = services.SYNC_COMPANIES_OFF + " Nothing was imported."
+
+
+def accounts_import_start(*, account_ids: list[str] | None = None, user=None) -> SyncRun:
+    """Start importing these accounts (or all of them) as a tracked run on the workers.
+
+    Refuses while Sync companies is off (R2), before anything is written.
+    """
+    if not IntegrationSettings.load().sync_companies:
+        raise services.SyncUnavailable(NOTHING_IMPORTED)
+    ids = list(dict.fromkeys(i.strip() for i in account_ids or [] if i.strip()))
+    with transaction.atomic():
+        run = services.sync_run_start(
+            kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},
+            total=len(ids) or None, user=user, queued=True,
+        )
+        if ids:
+            units.units_add(
+                kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
+                payloads=[{"account_ids": chunk, "run_id": run.id} for chunk in batches.chunks(ids, batches.HUBSPOT_BATCH_SIZE)],
+            )
+        else:
+            units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": ""})
+    logger.info("sync.import_started", extra={"run_id": run.id, "accounts": len(ids) or "all"})
+    return run
+
+
+def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
+    """One page of an import of all accounts: the accounts after ``after``, synced in batches."""
+    run = SyncRun.objects.filter(id=run_id).first()
+    if run is None or run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
+        return None  # cancelled or finished: hand nothing on
+    integration = IntegrationSettings.load()
+    if not integration.sync_companies:
+        services.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=NOTHING_IMPORTED)
+        return None
+    sf = get_salesforce_client()
+    if run.total is None:
+        # Known from the start (one COUNT() call), so progress means something.
+        services.sync_run_progress(run_id=run.id, total=sf.accounts_count())
+    mappings = selectors.field_mappings_enabled()
+    accounts = sf.accounts_page_after(after, fields=mirror.account_fields(mappings), limit=IMPORT_PAGE_SIZE)
+    for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
+        try:
+            account_sync.accounts_batch_sync(
+                accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True
+            )
+        except Exception as error:
+            if units.failure_is_transient(error):
+                raise  # the whole page is tried again later
+            # A record of this batch cannot be processed: the batch becomes a unit of its own, which
+            # the engine splits to isolate it, and the import goes on.
+            logger.warning("sync.import_batch_isolated", extra={"run_id": run.id, "records": len(batch)})
+            units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
+                           payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
+    if len(accounts) < IMPORT_PAGE_SIZE:
+        return None  # the last page
+    return units.FollowUp(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, payloads=[{"run_id": run.id, "after": accounts[-1]["Id"]}])

@@ -1,0 +1,119 @@
+"""What the one-way flows share: the fields and properties they read, the link properties crmsync
+keeps on HubSpot records, CRM times, crmsync's mirror of HubSpot companies, and the record of a
+company's sync to Salesforce (its link and snapshot, its log entry)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from sync import mappers, rules, services
+from sync.models import Company, FieldMapping, SyncRun, SyncStatus
+
+ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+COMPANY_BASE_PROPERTIES = ("name", "domain", "lifecyclestage", "createdate", "hs_lastmodifieddate", "salesforceaccountid")
+# Properties crmsync itself keeps on HubSpot records (SPEC §7, and the unique one upserts key on):
+# never mapped values, and their changes are never news to the sync (that would echo its own writes).
+LINK_PROPERTIES = frozenset(
+    {
+        "salesforceaccountid", "salesforcecontactid", "salesforceleadid", "salesforcedeleted", "salesforcelastsynctime",
+        settings.HUBSPOT_ACCOUNT_ID_PROPERTY,
+    }
+)
+
+
+def account_fields(mappings: list[FieldMapping]) -> list[str]:
+    """The Account fields a sync reads: the ones it always needs, the External ID, the mapped ones."""
+    fields = [*ACCOUNT_BASE_FIELDS, settings.SALESFORCE_EXTERNAL_ID_FIELD, *(m.salesforce_field for m in mappings)]
+    return list(dict.fromkeys(fields))
+
+
+def company_properties(mappings: list[FieldMapping]) -> list[str]:
+    names = [*COMPANY_BASE_PROPERTIES, settings.HUBSPOT_ACCOUNT_ID_PROPERTY, *(m.hubspot_property for m in mappings)]
+    return list(dict.fromkeys(names))
+
+
+def instant(value) -> datetime | None:
+    """A CRM's timestamp (ISO text, epoch milliseconds or a datetime) as an aware datetime."""
+    if isinstance(value, datetime) or not value:
+        return value or None
+    return rules.as_instant(value)
+
+
+def hubspot_now() -> str:
+    """Now as HubSpot's datetime properties take it: epoch milliseconds."""
+    return str(int(timezone.now().timestamp() * 1000))
+
+
+def companies_mirror(records: list[dict], *, handled: bool = False) -> list[Company]:
+    """Store what HubSpot says of these companies; one row per HubSpot company whatever ran before.
+    ``handled``: the caller syncs these versions now, so the safety-net search may skip them
+    (a mere read, for R7 or R8, must not hide a change from it).
+
+    A company HubSpot already links to an account (crmsync's unique property or the connector's
+    ``salesforceaccountid``) is linked here too, unless another row holds that account, so that
+    R7 never creates a second account for it. Values PostgreSQL cannot store (NUL) are left out.
+    """
+    companies = []
+    for record in records:
+        properties = rules.json_storable(record.get("properties") or {})
+        account_id = properties.get(settings.HUBSPOT_ACCOUNT_ID_PROPERTY) or properties.get("salesforceaccountid") or None
+        with transaction.atomic():
+            try:
+                company, _ = Company.objects.select_for_update().get_or_create(hubspot_id=str(record["id"]))
+            except IntegrityError:
+                company = Company.objects.select_for_update().get(hubspot_id=str(record["id"]))
+            if account_id and not company.salesforce_account_id and not company.salesforce_deleted:
+                if not Company.objects.filter(salesforce_account_id=account_id).exists():
+                    company.salesforce_account_id = account_id[:18]
+            company.name = (properties.get("name") or company.name or "")[:255]
+            company.domain = rules.normalise_domain(properties.get("domain"))[:255] or company.domain
+            company.lifecycle_stage = (properties.get("lifecyclestage") or "")[:64]
+            company.properties = {**company.properties, **properties}
+            company.hubspot_created_at = instant(record.get("createdAt") or properties.get("createdate")) or company.hubspot_created_at
+            if handled:
+                company.hubspot_updated_at = instant(record.get("updatedAt") or properties.get("hs_lastmodifieddate"))
+            company.save()
+        companies.append(company)
+    return companies
+
+
+@transaction.atomic
+def company_synced(*, company: Company, write: mappers.AccountWrite, account_id: str, previous: dict) -> None:
+    """Store the link and the snapshot of the fields settled here, under a row lock: the
+    Salesforce → HubSpot half may be saving its own fields of the same snapshot right now."""
+    locked = Company.objects.select_for_update().get(pk=company.pk)
+    settled = {key: value for key, value in write.snapshot.items() if previous.get(key) != value}
+    locked.synced_values = {**locked.synced_values, **settled}
+    locked.salesforce_account_id = account_id
+    locked.salesforce_deleted = False
+    locked.sync_status = SyncStatus.FAILED if write.errors else SyncStatus.SYNCED
+    if write.changes or not locked.last_synced_at:
+        locked.last_synced_at = timezone.now()
+        locked.last_sync_direction = rules.TO_SALESFORCE
+    locked.save()
+    company.synced_values, company.salesforce_account_id = locked.synced_values, account_id
+
+
+def company_failure_record(*, company: Company, error, run: SyncRun | None, api_calls: int = 0, changes: dict | None = None, action: str = "update") -> None:
+    services.company_sync_failure_record(
+        company=company, direction=rules.TO_SALESFORCE, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
+        record_ref=company.hubspot_id or "",
+    )
+
+
+def company_success_record(
+    *, company: Company, write: mappers.AccountWrite, run, api_calls: int, action: str, wrote: bool, message: str = "",
+    fields: list[str] | None = None,
+) -> None:
+    """Log the attempt. A push that found nothing to write outside a run is crmsync seeing its own
+    or the other half's write come back: not an attempt, so not logged (the log stays readable)."""
+    services.company_sync_success_record(
+        company=company, direction=rules.TO_SALESFORCE, action=action, wrote=wrote, run=run, changes=write.changes,
+        api_calls=api_calls, field_errors=[(e.field, e) for e in write.errors], message=message, log_unchanged=run is not None,
+        fields=fields, conflict="Changed on both sides; HubSpot's change was the latest and won: " + ", ".join(write.contested) if write.contested else "",
+    )
+

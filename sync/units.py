@@ -1,0 +1,183 @@
+"""Durable units of work: what is still to sync is a ``WorkUnit`` row, never only an RQ job.
+
+A unit is added in the transaction that caused it (a poll's watermark, a webhook's events, a
+run's start); when that commits, ``units_ready`` is sent and ``sync.jobs`` wakes a worker for it.
+A worker claims a unit with a conditional UPDATE that only one worker can win (on PostgreSQL and
+SQLite alike), holding a lease it renews while it works; a unit whose lease ran out lost its
+worker and can be claimed again. The sweep (``units_due``) finds pending units whose wake-up was
+lost (Redis emptied or down) and leases that ran out. Units hold lists of IDs or a cursor, and
+the work they name is idempotent (upserts keyed by the other side's ID), so working one twice
+doubles nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import redis
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError, transaction
+from django.db.models import F, Q
+from django.dispatch import Signal
+from django.utils import timezone
+
+from sync.clients.exceptions import CrmError, Rejected
+from sync.models import WorkUnit
+
+logger = logging.getLogger(__name__)
+
+Kind = WorkUnit.Kind
+State = WorkUnit.State
+
+SYNC_QUEUE = "sync"
+BULK_QUEUE = "bulk"
+# Long work (imports, bulk resyncs) wakes on its own queue so that it never delays a change.
+BULK_KINDS = frozenset({Kind.ACCOUNTS_IMPORT_PAGE, Kind.BULK_RESYNC})
+
+# Waits before attempt 2, 3, ... of a unit that failed transiently: seconds first, then every 20
+# minutes ten times (as HubSpot's connector), then daily for a week; then it fails permanently.
+RETRY_DELAYS = (2, 5, 15, 30, 60, 120, 300, 600, *(1200,) * 10, *(86400,) * 7)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+# Sent once the units' transaction commits: ``units`` is a list of (unit id, queue name).
+units_ready = Signal()
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """What a unit's work hands on (the next page of an import, the rest of a bulk resync):
+    added in the transaction that marks the unit done."""
+
+    kind: str
+    payloads: list[dict] = field(default_factory=list)
+
+
+def failure_is_transient(error: BaseException) -> bool:
+    """A failure that passes, so its work is tried again later: every CRM failure of a whole call
+    but a refusal of its input (rate limits, 5xx, timeouts, authentication, the daily API limit),
+    a connection not set up yet, and a database or Redis outage."""
+    if isinstance(error, Rejected):
+        return False
+    return isinstance(error, (CrmError, ImproperlyConfigured, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, DatabaseError))
+
+
+def queue_for(kind: str) -> str:
+    return BULK_QUEUE if kind in BULK_KINDS else SYNC_QUEUE
+
+
+def units_add(*, kind: str, payloads: Iterable[dict], run_id: int | None = None) -> list[WorkUnit]:
+    """Add one unit per payload, to be worked once the current transaction commits."""
+    now = timezone.now()
+    units = WorkUnit.objects.bulk_create(
+        [WorkUnit(kind=kind, payload=payload, run_id=run_id, next_attempt_at=now) for payload in payloads]
+    )
+    if units:
+        woken = [(unit.pk, queue_for(kind)) for unit in units]
+        transaction.on_commit(lambda: units_ready.send(sender=WorkUnit, units=woken))
+    return units
+
+
+def unit_add(*, kind: str, payload: dict, run_id: int | None = None) -> WorkUnit:
+    return units_add(kind=kind, payloads=[payload], run_id=run_id)[0]
+
+
+def _claimable(now) -> Q:
+    return Q(state=State.PENDING, next_attempt_at__lte=now) | Q(state=State.LEASED, leased_until__lt=now)
+
+
+def unit_claim(*, unit_id: int) -> WorkUnit | None:
+    """Lease the unit to this worker if it is due (or its last lease ran out); None when it is
+    done, not due yet, or another worker holds it. The returned unit carries its lease token."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = WorkUnit.objects.filter(_claimable(now), id=unit_id).update(
+        state=State.LEASED, leased_until=now + timedelta(seconds=settings.UNIT_LEASE_SECONDS),
+        lease_token=token, attempts=F("attempts") + 1,
+    )
+    return WorkUnit.objects.get(id=unit_id) if claimed else None
+
+
+def _held(unit: WorkUnit):
+    return WorkUnit.objects.filter(id=unit.pk, state=State.LEASED, lease_token=unit.lease_token)
+
+
+def unit_renew(*, unit: WorkUnit) -> bool:
+    """Extend this worker's lease; False when the lease was lost (it ran out and another took it)."""
+    until = timezone.now() + timedelta(seconds=settings.UNIT_LEASE_SECONDS)
+    return bool(_held(unit).update(leased_until=until))
+
+
+def unit_done(*, unit: WorkUnit) -> bool:
+    return bool(_held(unit).update(state=State.DONE, leased_until=None, finished_at=timezone.now(), last_error=""))
+
+
+def retry_delay(attempts: int, *, retry_after: float | None = None) -> float:
+    """Seconds before the next attempt of a unit tried ``attempts`` times (never less than a CRM's Retry-After)."""
+    delay = RETRY_DELAYS[min(attempts, len(RETRY_DELAYS)) - 1] if attempts else 0
+    return max(delay, retry_after or 0)
+
+
+def unit_retry_later(*, unit: WorkUnit, error: str, retry_after: float | None = None) -> bool:
+    """Put the unit back for a later attempt; past MAX_ATTEMPTS it fails permanently. Returns
+    whether it will be tried again."""
+    if unit.attempts >= MAX_ATTEMPTS:
+        unit_fail(unit=unit, error=error)
+        return False
+    due = timezone.now() + timedelta(seconds=retry_delay(unit.attempts, retry_after=retry_after))
+    _held(unit).update(state=State.PENDING, leased_until=None, next_attempt_at=due, last_error=error[:2000])
+    return True
+
+
+def unit_fail(*, unit: WorkUnit, error: str) -> None:
+    """No more attempts: what it names has its sync errors, retryable from the error report."""
+    _held(unit).update(state=State.FAILED, leased_until=None, finished_at=timezone.now(), last_error=error[:2000])
+    logger.warning("units.failed", extra={"unit_id": unit.pk, "kind": unit.kind})
+
+
+def unit_split(*, unit: WorkUnit, payloads: list[dict]) -> list[WorkUnit]:
+    """Replace the unit by smaller ones (to isolate a record that cannot be processed)."""
+    with transaction.atomic():
+        if not _held(unit).update(state=State.DONE, leased_until=None, finished_at=timezone.now(), last_error="split"):
+            return []
+        return units_add(kind=unit.kind, payloads=payloads, run_id=unit.run_id)
+
+
+def unit_finish_with(*, unit: WorkUnit, kind: str, payloads: list[dict]) -> bool:
+    """Mark the unit done and add the units that carry its work on, in one transaction (an import
+    page hands the next page on): a worker killed in between leaves either both or neither."""
+    with transaction.atomic():
+        if not unit_done(unit=unit):
+            return False
+        units_add(kind=kind, payloads=payloads, run_id=unit.run_id)
+    return True
+
+
+def units_due(*, limit: int = 1000) -> list[tuple[int, str]]:
+    """(id, queue) of units a worker should be working on now and maybe is not: pending and due,
+    or leased by a worker whose lease ran out."""
+    rows = WorkUnit.objects.filter(_claimable(timezone.now())).order_by("id").values_list("id", "kind")[:limit]
+    return [(unit_id, queue_for(kind)) for unit_id, kind in rows]
+
+
+def run_has_open_units(*, run_id: int) -> bool:
+    """Whether work of this run is still to do (pending, or leased by a live worker)."""
+    now = timezone.now()
+    return WorkUnit.objects.filter(
+        Q(state=State.PENDING) | Q(state=State.LEASED, leased_until__gte=now), run_id=run_id
+    ).exists()
+
+
+def run_units_cancel(*, run_id: int) -> int:
+    """Drop the run's pending units (a leased one finishes its batch and hands nothing on)."""
+    return WorkUnit.objects.filter(run_id=run_id, state=State.PENDING).update(
+        state=State.DONE, finished_at=timezone.now(), last_error="cancelled"
+    )
+
+
+def units_pending_count() -> int:
+    return WorkUnit.objects.filter(state__in=(State.PENDING, State.LEASED)).count()
