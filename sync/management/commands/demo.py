@@ -1,25 +1,25 @@
 """``make demo``: sandbox emulators, a worker, the cron and the web server, with demo data.
 
-Everything started here is stopped on Ctrl-C, including the embedded Redis when this command
-is what started it.
+A child that dies is restarted (``crmsync.supervisor``: the demo says which and how it ended,
+and backs off while it keeps dying), and so is the embedded Redis. Everything started here is
+stopped on Ctrl-C, the embedded Redis included when this command is what started it.
 """
 
 import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
-import time
-from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from crmsync.embedded_redis import embedded_redis_url, stop_embedded_redis
+from crmsync.embedded_redis import embedded_redis_url, redis_answers, start_embedded_redis, stop_embedded_redis
+from crmsync.supervisor import Supervisor
 
 DEMO_ADMIN = "admin"
+REDIS_CHECK_SECONDS = 2.0
 
 
 class Command(BaseCommand):
@@ -32,51 +32,50 @@ class Command(BaseCommand):
         parser.add_argument("--companies", type=int, default=50, help="HubSpot companies to seed on first run.")
 
     def handle(self, *args, **options):
-        self.children: list[subprocess.Popen] = []
-        # Ctrl-C must stop everything even when started from a shell that ignores SIGINT.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.default_int_handler)
+        # Ctrl-C (or a TERM or a closed terminal) stops everything, even when started from a shell
+        # that ignores SIGINT. The children run in process groups of their own: only we signal them.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.default_int_handler)
         env = {**os.environ, "REDIS_URL": settings.REDIS_URL, "PYTHONUNBUFFERED": "1"}
+        embedded = not os.environ.get("REDIS_URL") and settings.REDIS_URL == embedded_redis_url(settings.VAR_DIR)
         base_url = f"http://{options['host']}:{options['port']}"
+        supervisor = Supervisor(out=self.stdout, env=env, cwd=settings.BASE_DIR)
+        manage = [sys.executable, "manage.py"]
         try:
             settings.SANDBOX_FILE.unlink(missing_ok=True)
-            self._spawn(["sandbox", "--webhook-url", f"{base_url}/webhooks/hubspot/"], env)
-            self._wait_for(settings.SANDBOX_FILE)
+            supervisor.start("sandbox", [*manage, "sandbox", "--webhook-url", f"{base_url}/webhooks/hubspot/"])
+            if not supervisor.run_until(settings.SANDBOX_FILE.exists, timeout=30):
+                raise CommandError(f"the sandbox did not start (no {settings.SANDBOX_FILE})")
             self._seed(json.loads(settings.SANDBOX_FILE.read_text()), options)
             password = self._admin_password()
-            self._spawn(["rqworker", "default", "sync", "bulk"], env)
-            self._spawn(["rqcron", "sync.cron"], env)
-            self.children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "gunicorn", "crmsync.wsgi", "--bind", f"{options['host']}:{options['port']}",
-                     "--workers", "2", "--threads", "4", "--access-logfile", "-"],
-                    env=env,
-                )
-            )
+            supervisor.start("worker", [*manage, "rqworker", "default", "sync", "bulk"])
+            supervisor.start("cron", [*manage, "rqcron_forever", "sync.cron"])
+            supervisor.start("web", [
+                sys.executable, "-m", "gunicorn", "crmsync.wsgi", "--bind", f"{options['host']}:{options['port']}",
+                "--workers", "2", "--threads", "4", "--access-logfile", "-",
+            ])
             self.stdout.write(self.style.SUCCESS(
                 f"\ncrmsync is running at {base_url}/\n  login: {DEMO_ADMIN}\n  password: {password}\n"
                 "Press Ctrl-C to stop everything.\n"
             ))
-            while all(child.poll() is None for child in self.children):
-                time.sleep(0.5)
-            time.sleep(1)  # a Ctrl-C reaches the children too: let ours arrive before calling it a crash
-            raise CommandError("a demo process stopped unexpectedly; see its output above")
+            while True:
+                supervisor.run_until(timeout=REDIS_CHECK_SECONDS)
+                if embedded:
+                    self._embedded_redis_check()
         except KeyboardInterrupt:
             self.stdout.write("\nstopping…")
         finally:
-            self._stop_children()
-            if not os.environ.get("REDIS_URL") and settings.REDIS_URL == embedded_redis_url(settings.VAR_DIR):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the stopping short
+            supervisor.stop(timeout=10)
+            if embedded:
                 stop_embedded_redis(settings.VAR_DIR)
 
-    def _spawn(self, command: list[str], env: dict) -> None:
-        self.children.append(subprocess.Popen([sys.executable, "manage.py", *command], env=env, cwd=settings.BASE_DIR))
-
-    def _wait_for(self, path: Path, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not path.exists():
-            if time.monotonic() > deadline or any(child.poll() is not None for child in self.children):
-                raise CommandError(f"the sandbox did not start (no {path})")
-            time.sleep(0.1)
+    def _embedded_redis_check(self) -> None:
+        """The embedded Redis is a daemon, not a child: start it again when it stopped answering."""
+        if not redis_answers(settings.REDIS_URL):
+            self.stdout.write("demo: the embedded Redis stopped answering; starting it again")
+            start_embedded_redis(settings.VAR_DIR)
 
     def _seed(self, details: dict, options) -> None:
         """Seed the emulators once: their state survives restarts, so a second demo keeps it."""
@@ -100,13 +99,3 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return password
-
-    def _stop_children(self) -> None:
-        for child in reversed(self.children):
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in reversed(self.children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
