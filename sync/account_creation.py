@@ -121,7 +121,7 @@ def accounts_create(
             result = results.get(company.pk)
             failure = result if isinstance(result, CrmError) else (result.error if not result.ok else None)
             if failure is not None:
-                mirror.companymirror.company_failure_record(company=company, error=failure, run=run, changes=write.changes, action="create")
+                mirror.company_failure_record(company=company, error=failure, run=run, changes=write.changes, action="create")
                 counts["failed"] += 1
                 continue
             mirror.company_synced(company=company, write=write, account_id=result.id or account_id, previous={})

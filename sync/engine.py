@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 
 from sync import account_creation, account_sync, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
-from sync.models import Company, Contact, ErrorCategory, WorkUnit
+from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,7 @@ class _PersistentFailure(Exception):
         crm = {"salesforce": "Salesforce", "hubspot": "HubSpot"}.get(getattr(error, "crm", ""), "")
         then = "crmsync keeps retrying and resolves this error once it goes through" if again else "crmsync gave up retrying; use Retry"
         self.message = f"{crm + ': ' if crm else ''}{reason} (still failing after {attempts} attempts; {then})."
+        self.again = again
         super().__init__(self.message)
 
 
@@ -171,8 +172,12 @@ def _records_error_record(unit: WorkUnit, error: Exception) -> None:
                 services.sync_error_record(company=company, direction=direction, error=error)
         elif "event_ids" in payload:
             detection.webhook_events_error_record(event_ids=payload["event_ids"], error=error)
-        if unit.run_id:
-            services.sync_run_note(run_id=unit.run_id, message=error.message)
+        if unit.run_id and not any(key in payload for key in RECORD_KEYS):
+            # The unit is its run's own work (a resync, a bulk slice, an import page).
+            if isinstance(error, _PersistentFailure) and error.again:
+                services.sync_run_note(run_id=unit.run_id, message=error.message)
+            else:
+                services.sync_run_finish(run_id=unit.run_id, status=SyncRun.Status.FAILED, message=error.message)
     except DatabaseError:
         logger.exception("units.error_record_failed", extra={"unit_id": unit.pk})
 

@@ -1,17 +1,21 @@
 """R5 bulk resync as a service: batches by keyset, the rule's directions, cursor and progress after each
-batch, resume after a killed worker without redoing finished batches, cancel, Retry failed.
+batch, resume after a killed worker (its unit's lease runs out) without redoing finished batches,
+cancel, Retry failed.
 
 The per-batch primitives are replaced by recorders here (they are the engine's, tested end to end
 through the sandboxes elsewhere, and again with this service in test_dashboard_e2e); the job runs
 on a real burst worker on the real Redis.
 """
 
+from datetime import timedelta
+
 import django_rq
 import pytest
+from django.utils import timezone
 from rq import SimpleWorker
 
-from sync import account_sync, bulk, company_sync, services
-from sync.models import Company, FieldMapping, SyncError, SyncEvent, SyncRun
+from sync import account_sync, bulk, company_sync, engine, jobs, resync, services
+from sync.models import Company, FieldMapping, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import CompanyFactory
 
 
@@ -25,7 +29,7 @@ class Primitives:
         self.on_call = None
         monkeypatch.setattr(account_sync, "accounts_sync_to_hubspot", self._to_hubspot)
         monkeypatch.setattr(company_sync, "companies_sync_to_salesforce", self._to_salesforce)
-        monkeypatch.setattr(company_sync, "company_resync", self._resync)
+        monkeypatch.setattr(resync, "company_resync", self._resync)
 
     def _record(self, direction, keys, companies, run_id, **options):
         self.calls.append((direction, list(keys), options))
@@ -73,6 +77,12 @@ def work(queue_names=("bulk",)):
     return worker
 
 
+def run_units(run: SyncRun) -> None:
+    """Work the run's units in this process, as a worker would, until none is left."""
+    while unit := WorkUnit.objects.filter(run=run, state=WorkUnit.State.PENDING).order_by("id").first():
+        engine.unit_work(unit_id=unit.id)
+
+
 def set_rule(name: str, rule: str) -> FieldMapping:
     mapping = FieldMapping.objects.get(hubspot_property=name)
     mapping.sync_rule = rule
@@ -93,7 +103,9 @@ def test_r05_bulk_resync_streams_every_linked_record_in_batches_on_the_bulk_queu
     mapping = FieldMapping.objects.get(hubspot_property="phone")  # Prefer Salesforce unless blank: both ways
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
     assert (run.status, run.total, run.mapping_id) == (SyncRun.Status.QUEUED, 20, mapping.id)
-    assert [job.func_name for job in django_rq.get_queue("bulk").get_jobs()] == ["sync.jobs.bulk_resync_run"]
+    unit = WorkUnit.objects.get(run=run)
+    assert (unit.kind, unit.payload) == (WorkUnit.Kind.BULK_RESYNC, {"run_id": run.id})
+    assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()] == [{"unit_id": unit.id}]
     work()
     run.refresh_from_db()
     assert (run.status, run.processed, run.succeeded, run.failed, run.message) == (SyncRun.Status.DONE, 20, 20, 0, "")
@@ -110,7 +122,7 @@ def test_r05_always_use_salesforce_pushes_only_to_hubspot_and_dont_sync_is_refus
     mapping = set_rule("name", "always_use_salesforce")
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
     assert run.total == 3
-    bulk.bulk_resync_run(run_id=run.id)
+    run_units(run)
     assert {direction for direction, _, _ in primitives.calls} == {"sf_to_hs"}
     dont = set_rule("city", "dont_sync")
     with pytest.raises(bulk.BulkResyncRefused, match="Don't sync"):
@@ -121,7 +133,7 @@ def test_r05_resync_all_mappings_pushes_every_syncing_field(db, redis_queues, pr
     linked_companies(2)
     set_rule("city", "dont_sync")
     run = bulk.bulk_resync_start(mapping_id=None)
-    bulk.bulk_resync_run(run_id=run.id)
+    run_units(run)
     fields = primitives.calls[0][2]["only_fields"]
     assert "name" in fields and "phone" in fields and "city" not in fields
     assert run.mapping_id is None
@@ -140,25 +152,24 @@ def test_r05_a_killed_worker_resumes_from_the_last_finished_batch(
             raise SystemExit("worker killed")
 
     primitives.on_call = killed_in_second_batch
+    unit = WorkUnit.objects.get(run=run)
     with pytest.raises(SystemExit):
-        bulk.bulk_resync_run(run_id=run.id)
+        engine.unit_work(unit_id=unit.id)
     run.refresh_from_db()
-    # The second batch's events and counters rolled back with it; the cursor marks the first.
+    # The cursor and counters mark the end of the first batch; the second one's never got written.
     assert (run.status, run.processed, run.cursor) == (SyncRun.Status.RUNNING, 3, str(companies[2].id))
     assert SyncEvent.objects.filter(run=run).count() == 3
 
-    # A SIGKILLed worker leaves its lock until it expires: the run is still "live" until then.
-    redis = django_rq.get_connection("bulk")
-    redis.set(bulk._lock_key(run.id), "1", ex=60)
+    # A SIGKILLed worker's unit stays leased until its lease runs out: the run is live until then.
     assert bulk.bulk_run_is_live(run=run) and not bulk.bulk_resync_resume(run_id=run.id)
-    redis.delete(bulk._lock_key(run.id))
-    assert not bulk.bulk_run_is_live(run=run)
+    assert engine.unit_work(unit_id=unit.id) == "not claimed"
+    WorkUnit.objects.filter(id=unit.id).update(leased_until=timezone.now() - timedelta(seconds=1))
 
     primitives.on_call = None
     with django_capture_on_commit_callbacks(execute=True):
-        assert bulk.bulk_runs_resume_stale() == 1
-    assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()][-1] == {"run_id": run.id}
-    bulk.bulk_resync_run(run_id=run.id)
+        assert jobs.units_sweep() == 1  # the sweep wakes a worker for the unit whose lease ran out
+    assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()][-1] == {"unit_id": unit.id}
+    assert engine.unit_work(unit_id=unit.id) == "done"
     run.refresh_from_db()
     assert (run.status, run.processed, run.total) == (SyncRun.Status.DONE, 9, 9)
     # Batch one once, batch two attempted twice (its first attempt died), batch three once.
@@ -167,11 +178,12 @@ def test_r05_a_killed_worker_resumes_from_the_last_finished_batch(
     assert SyncEvent.objects.filter(run=run).count() == 9  # nothing doubled
 
 
-def test_r05_a_second_job_for_a_running_run_does_nothing(db, redis_queues, primitives):
+def test_r05_a_second_worker_for_a_running_run_does_nothing(db, redis_queues, primitives):
     linked_companies(2)
     run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
-    django_rq.get_connection("bulk").set(bulk._lock_key(run.id), "1", ex=60)
-    bulk.bulk_resync_run(run_id=run.id)
+    unit = WorkUnit.objects.get(run=run)
+    WorkUnit.objects.filter(id=unit.id).update(state=WorkUnit.State.LEASED, leased_until=timezone.now() + timedelta(minutes=1))
+    assert engine.unit_work(unit_id=unit.id) == "not claimed"
     assert primitives.calls == []
 
 
@@ -180,7 +192,7 @@ def test_r05_cancel_stops_after_the_current_batch(db, redis_queues, primitives, 
     linked_companies(6)
     run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
     primitives.on_call = lambda n: bulk.bulk_resync_cancel(run_id=run.id)
-    bulk.bulk_resync_run(run_id=run.id)
+    run_units(run)
     run.refresh_from_db()
     assert (run.status, run.processed, len(primitives.calls)) == (SyncRun.Status.CANCELLED, 2, 1)
     assert not bulk.bulk_resync_cancel(run_id=run.id)
@@ -191,7 +203,7 @@ def test_r05_failed_records_are_listed_and_retry_failed_reruns_only_them(db, red
     mapping = set_rule("phone", "always_use_salesforce")
     primitives.fail_records = {companies[1].id, companies[3].id}
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
-    bulk.bulk_resync_run(run_id=run.id)
+    run_units(run)
     run.refresh_from_db()
     assert (run.status, run.failed) == (SyncRun.Status.DONE, 2)
     assert run.message.startswith(bulk.COULD_NOT_SYNC_ALL)
@@ -206,7 +218,7 @@ def test_r05_failed_records_are_listed_and_retry_failed_reruns_only_them(db, red
     retry = SyncRun.objects.exclude(id=run.id).get()
     assert response["Location"] == f"/bulk-resyncs/{retry.id}/"
     assert (retry.mapping_id, retry.total, retry.params["company_ids"]) == (mapping.id, 2, [companies[1].id, companies[3].id])
-    bulk.bulk_resync_run(run_id=retry.id)
+    run_units(retry)
     assert [keys for _, keys, _ in primitives.calls] == [[companies[1].salesforce_account_id, companies[3].salesforce_account_id]]
 
 
@@ -246,10 +258,10 @@ def test_r12_error_retry_job_reruns_each_record_in_its_direction(transactional_d
 def test_r05_a_queued_run_whose_job_was_lost_is_resumed(transactional_db, redis_queues, primitives):
     linked_companies(2)
     run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
-    assert bulk.bulk_run_is_live(run=run) and bulk.bulk_runs_resume_stale() == 0  # its job waits in the queue
-    redis_queues.flushdb()  # Redis restarted empty: the job is gone, the run still says queued
-    assert not bulk.bulk_run_is_live(run=run)
-    assert bulk.bulk_runs_resume_stale() == 1 and bulk.bulk_runs_resume_stale() == 0
+    assert bulk.bulk_run_is_live(run=run) and jobs.units_sweep() == 0  # its wake-up waits in the queue
+    redis_queues.flushdb()  # Redis restarted empty: the wake-up is gone, the unit is not
+    assert bulk.bulk_run_is_live(run=run)
+    assert jobs.units_sweep() == 1 and jobs.units_sweep() == 0
     work()
     run.refresh_from_db()
     assert (run.status, run.processed) == (SyncRun.Status.DONE, 2)

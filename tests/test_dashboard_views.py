@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from sync import selectors, services
-from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEvent, SyncRun
+from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import (
     CompanyFactory,
     ContactFactory,
@@ -408,8 +408,10 @@ def test_r12_retry_one_queues_a_job_with_that_error(admin_client, redis_queues, 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(reverse("sync:sync_errors_action"), {"action": "retry", "error_id": error.id})
     assert response.status_code == 302
+    (unit,) = WorkUnit.objects.all()
+    assert (unit.kind, unit.payload) == (WorkUnit.Kind.ERRORS_RETRY, {"error_ids": [error.id]})
     jobs = django_rq.get_queue("sync").get_jobs()
-    assert [(job.func_name, job.kwargs) for job in jobs] == [("sync.jobs.sync_errors_retry", {"error_ids": [error.id]})]
+    assert [(job.func_name, job.kwargs) for job in jobs] == [("sync.jobs.unit_work", {"unit_id": unit.id})]
 
 
 def test_r12_retry_all_in_filter_and_dismiss_all_in_filter(admin_client, redis_queues, django_capture_on_commit_callbacks):
@@ -418,7 +420,7 @@ def test_r12_retry_all_in_filter_and_dismiss_all_in_filter(admin_client, redis_q
     with django_capture_on_commit_callbacks(execute=True):
         admin_client.post(reverse("sync:sync_errors_action"), {"action": "retry", "category": "validation_rule", "status": "open"})
     (job,) = django_rq.get_queue("sync").get_jobs()
-    assert job.kwargs == {"error_ids": sorted(e.id for e in validation)}
+    assert WorkUnit.objects.get(id=job.kwargs["unit_id"]).payload == {"error_ids": sorted(e.id for e in validation)}
     admin_client.post(reverse("sync:sync_errors_action"), {"action": "dismiss", "category": "validation_rule"})
     assert set(SyncError.objects.filter(status="dismissed").values_list("id", flat=True)) == {e.id for e in validation}
     other.refresh_from_db()

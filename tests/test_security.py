@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 
 from sync import selectors, services
-from sync.models import SyncRun, SyncState
+from sync.models import SyncRun, SyncState, WorkUnit
 from tests.factories import CompanyFactory, SyncErrorFactory
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,8 @@ def test_admin_resync_is_queued(admin_client, redis_queues, django_capture_on_co
         response = admin_client.post(reverse("sync:company_resync", args=[company.id]))
     assert response.status_code == 302
     assert SyncRun.objects.get().kind == SyncRun.Kind.RECORD_RESYNC
-    assert queued_jobs()["sync"] == ["sync.jobs.company_resync"]
+    assert queued_jobs()["sync"] == ["sync.jobs.unit_work"]
+    assert WorkUnit.objects.get().kind == WorkUnit.Kind.COMPANY_RESYNC
 
 
 def test_company_page_tells_non_admins_that_resync_needs_an_admin(plain_user, admin_user):

@@ -2,7 +2,7 @@
 it; a contact's own errors (no company) re-run that contact's sync. The entry points are replaced by
 recorders here; tests/e2e/test_company_sync.py retries a contact's error through the sandboxes."""
 
-from sync import account_sync, bulk, company_sync, contact_sync
+from sync import account_sync, bulk, company_sync, contact_changes
 from sync.models import SyncError
 from tests.factories import CompanyFactory, ContactFactory
 
@@ -18,7 +18,7 @@ def test_r12_retry_of_a_contact_error_reruns_that_contacts_sync(db, monkeypatch)
         lambda **kwargs: calls.append(("companies", sorted(kwargs["company_ids"]))) or {"succeeded": 1, "failed": 0, "skipped": 0},
     )
     monkeypatch.setattr(
-        contact_sync, "contacts_sync_retry",
+        contact_changes, "contacts_sync_retry",
         lambda *, contact_ids: calls.append(("contacts", contact_ids)) or {"succeeded": 1, "failed": 1, "skipped": 0},
     )
     company = CompanyFactory(hubspot_id="501", salesforce_account_id="001000000000000501")

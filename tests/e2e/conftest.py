@@ -3,7 +3,10 @@ change detection on either side followed by every job it enqueued (as the cron a
 
 import pytest
 
-from sync import detection, services
+from django.utils import timezone
+
+from sync import detection, jobs, services
+from sync.models import WorkUnit
 
 
 @pytest.fixture
@@ -19,6 +22,18 @@ def sync_on():
         services.integration_settings_update(actor="test", sync_companies=True, **settings_values)
 
     return switch_on
+
+
+@pytest.fixture
+def retry_due_units(run_jobs):
+    """Make every unit waiting for a later attempt due now, wake it as the sweep would, and run it."""
+
+    def retry() -> int:
+        WorkUnit.objects.filter(state=WorkUnit.State.PENDING).update(next_attempt_at=timezone.now())
+        jobs.units_sweep()
+        return run_jobs()
+
+    return retry
 
 
 @pytest.fixture

@@ -6,11 +6,12 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 
 from sync import account_sync, detection, selectors, services
-from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun
+from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun, WorkUnit
 from tests.factories import CompanyFactory
 from tests.sandbox_fixtures import clients_reset
 
@@ -190,8 +191,8 @@ def test_r10_retried_job_after_a_crash_does_not_duplicate(
     assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
 
 
-def test_r10_change_job_that_crashes_runs_again_without_duplicating(
-    sandbox, salesforce_control, hubspot_control, sync_on, poll, monkeypatch
+def test_r10_change_unit_that_crashes_runs_again_without_duplicating(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll, retry_due_units, monkeypatch
 ):
     sync_on()
     account_id = account(salesforce_control, Name="Crashy")
@@ -201,12 +202,14 @@ def test_r10_change_job_that_crashes_runs_again_without_duplicating(
     def crash_once(*args, **kwargs):
         if not crashes:
             crashes.append(1)
-            raise RuntimeError("worker lost its database connection after writing to HubSpot")
+            raise OperationalError("the database connection was lost after writing to HubSpot")
         return real_link(*args, **kwargs)
 
     monkeypatch.setattr(account_sync, "_company_link_once", crash_once)
-    poll()  # the job fails once, RQ runs it again
-    assert crashes and hubspot_control.count("companies") == 1
+    poll()  # the unit fails once and waits for its next attempt
+    assert crashes and WorkUnit.objects.get(kind=WorkUnit.Kind.ACCOUNTS_CHANGED).state == WorkUnit.State.PENDING
+    retry_due_units()
+    assert hubspot_control.count("companies") == 1
     assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
 
 
@@ -311,23 +314,28 @@ def test_r12_picklist_value_missing_from_the_value_map_is_an_error_on_that_field
     assert company_in_hubspot(hubspot_control, error.company.hubspot_id)["name"] == "Misc"
 
 
-def test_r12_outage_outlasting_the_retries_is_an_error_and_the_retry_links_the_same_record(
-    sandbox, salesforce_control, hubspot_control, sync_on, poll
+def test_r12_outage_outlasting_the_retries_is_an_error_until_it_passes(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll, retry_due_units, settings
 ):
+    settings.UNIT_ERROR_AFTER_ATTEMPTS = 2
     sync_on()
     account_id = account(salesforce_control, Name="Patient")
-    hubspot_control.add_fault(kind="error_503", endpoint="/crm/v3/objects/companies/batch/upsert", count=50)
-    poll()
+    hubspot_control.add_fault(kind="error_503", endpoint="/crm/v3/objects/companies/batch/upsert", count=1000)
+    poll()  # the first attempt fails: the unit waits for a later one, no error yet
+    unit = WorkUnit.objects.get(kind=WorkUnit.Kind.ACCOUNTS_CHANGED)
+    assert (unit.state, unit.attempts) == (WorkUnit.State.PENDING, 1) and not SyncError.objects.exists()
+    retry_due_units()  # the outage persists: now the account's error says so
     error = SyncError.objects.get()
     assert (error.category, error.record_ref, error.company.hubspot_id) == ("other", account_id, None)
-    assert error.company.sync_status == "failed" and hubspot_control.count("companies") == 0
+    assert "keeps retrying" in error.message and hubspot_control.count("companies") == 0
 
     hubspot_control.clear_faults()
-    assert account_sync.accounts_sync_to_hubspot(account_ids=[account_id])["succeeded"] == 1  # the error's retry
+    retry_due_units()  # the outage is over: the next attempt goes through and resolves the error
     error.refresh_from_db()
     company = Company.objects.get(salesforce_account_id=account_id)
     assert error.status == "resolved" and company.pk == error.company_id and company.hubspot_id
-    assert list(company.events.values_list("outcome", flat=True)) == ["success", "failed"]
+    assert hubspot_control.count("companies") == 1
+    assert WorkUnit.objects.get(id=unit.id).state == WorkUnit.State.DONE
 
 
 # --- Deletions -----------------------------------------------------------------------------------
@@ -337,7 +345,7 @@ def test_r12_outage_outlasting_the_retries_is_an_error_and_the_retry_links_the_s
 def test_deleted_account_unlinks_company_and_archives_only_when_set(
     sandbox, salesforce_control, hubspot_control, sync_on, poll, monkeypatch, archive
 ):
-    monkeypatch.setattr(account_sync, "DELETED_POLL_INTERVAL", timedelta(0))
+    monkeypatch.setattr(detection, "DELETED_POLL_INTERVAL", timedelta(0))
     services.integration_settings_update(actor="test", archive_deleted_companies=archive)
     sync_on()
     account_id = account(salesforce_control)

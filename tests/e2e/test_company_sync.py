@@ -5,7 +5,7 @@ by a real burst worker on the real Redis."""
 import pytest
 
 from sync import account_sync, bulk, company_sync, contact_changes, detection, resync
-from sync.models import Company, Contact, FieldMapping, SyncEvent, SyncRun, SyncRule
+from sync.models import Company, Contact, FieldMapping, SyncError, SyncEvent, SyncRun, SyncRule, WorkUnit
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
 EXTERNAL_ID = "HubSpot_Company_ID__c"
@@ -331,23 +331,25 @@ def test_r11_owner_two_way_matched_by_email(linked, salesforce_control, hubspot_
 
 
 def test_r12_api_limit_becomes_a_retryable_error_and_the_retry_creates_the_account(
-    sandbox, salesforce_control, hubspot_control, sync_on, detect
+    sandbox, salesforce_control, hubspot_control, sync_on, detect, retry_due_units, settings
 ):
+    settings.UNIT_ERROR_AFTER_ATTEMPTS = 1  # the error shows at the first failed attempt
     sync_on()
     company_id = hs_company(hubspot_control)
-    hs_contact(hubspot_control, company_id)
+    hs_contact_id = hs_contact(hubspot_control, company_id)
     salesforce_control.set_api_limit(100, used=100)
-    detect()  # the failing jobs are left to RQ's retries; the company holds the error meanwhile
+    detect()  # the contact's unit fails on the limit and waits for a later attempt, its error says why
 
-    company = Company.objects.get(hubspot_id=company_id)
-    error = company.errors.get(status="open")
-    assert error.category == "api_limit" and error.direction == "hs_to_sf" and error.message
-    assert salesforce_control.count("Account") == 0
+    error = SyncError.objects.get(status="open")
+    assert error.category == "api_limit" and error.direction == "hs_to_sf" and "keeps retrying" in error.message
+    assert error.contact.hubspot_id == hs_contact_id and salesforce_control.count("Account") == 0
+    unit = WorkUnit.objects.get(kind=WorkUnit.Kind.CONTACTS_CHANGED)
+    assert unit.state == WorkUnit.State.PENDING
 
     salesforce_control.set_api_limit(15000, used=0)
-    assert company_sync.companies_sync_to_salesforce(company_ids=[company.id])["succeeded"] == 1
-    company.refresh_from_db()
-    assert company.salesforce_account_id and not company.errors.filter(status="open").exists()
+    retry_due_units()  # the limit was raised: the next attempt goes through and R7 creates the account
+    company = Company.objects.get(hubspot_id=company_id)
+    assert company.salesforce_account_id and not SyncError.objects.filter(status="open").exists()
 
 
 
