@@ -22,6 +22,7 @@ import redis
 import rq
 from django.db import connections
 from django_rq.cron import DjangoCronScheduler
+from rq import worker_registration
 from rq.exceptions import StopRequested
 from rq.utils import now
 
@@ -59,7 +60,8 @@ def redis_wait(connection: redis.Redis, *, who: str) -> None:
 class _ReconnectingWorker:
     """Mixin for rq's worker classes: a work loop that ended on an error is started again once
     Redis answers, under the same name; a stop signal, burst mode, ``--max-jobs`` and
-    ``--max-idle-time`` end it as in rq."""
+    ``--max-idle-time`` end it as in rq. A worker that Redis forgot (restarted empty) registers
+    again, so that RQ's dashboards and ``Worker.all()`` list it."""
 
     # rq's own retry while waiting for a job doubles up to this (rq: 60 s): a worker idle through
     # an outage takes work again at most 10 s after Redis is back.
@@ -85,6 +87,17 @@ class _ReconnectingWorker:
                 return worked
             self._session_forget()
             logger.warning("workers.worker_loop_restart", extra={"worker": self.name})
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        super().heartbeat(timeout, pipeline)
+        if pipeline is None and not self.connection.hexists(self.key, "birth"):
+            # Redis came back empty while rq's own retry kept us waiting for a job: be listed again.
+            with self.connection.pipeline() as registration:
+                registration.hset(self.key, mapping=self.serialize())
+                worker_registration.register(self, registration)
+                registration.expire(self.key, timeout or self.worker_ttl + 60)
+                registration.execute()
+            logger.warning("workers.worker_registered_again", extra={"worker": self.name})
 
     def execute_job(self, job, queue):
         # As Django does per request: a job in this process (SimpleWorker) gets a new database
