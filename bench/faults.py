@@ -2,7 +2,7 @@
 crmsync runs as in production and a seeded chaos loop breaks it, then how it converged.
 
 crmsync runs as real processes: ``--workers`` ``rqworker`` processes (``rq.SimpleWorker``) and the
-cron (``rqcron sync.cron``), supervised (started again when one dies), on the bench database and
+cron (``rqcron_forever sync.cron``), supervised (started again when one dies), on the bench database and
 on a redis-server of the script's own on a free port (never the system Redis). While the import
 runs, the chaos (tests/faults/chaos.py) SIGKILLs workers at random moments (one of them while the
 import is under way, after Redis came back), empties Redis once (FLUSHALL), restarts it once, and

@@ -2,7 +2,7 @@
 side in seconds (p95 ≤ 5 s), where HubSpot's own connector works on a 15-minute schedule.
 
 Runs crmsync as in production, each its own process: the web app (``runserver``, for the
-HubSpot webhooks), one ``rqworker`` on every queue and the cron (``rqcron sync.cron``: the
+HubSpot webhooks), one ``rqworker`` on every queue and the cron (``rqcron_forever sync.cron``: the
 Salesforce poll every CRMSYNC_POLL_INTERVAL_SECONDS). The sandboxes deliver HubSpot webhooks to
 the web app. One Two-way mapping, Phone ↔ phone, over a few linked pairs. Then, one change at a
 time, alternately: a Salesforce user edits an account's Phone (control API ``update_record``),
@@ -50,7 +50,7 @@ def crmsync_start(processes, *, port: int, poll_interval: int) -> None:
     timing = {"CRMSYNC_POLL_INTERVAL_SECONDS": str(poll_interval)}
     processes.manage("web", "runserver", f"127.0.0.1:{port}", "--noreload", env=timing)
     processes.manage("worker", "rqworker", "default", "sync", "bulk", env=timing)
-    processes.manage("cron", "rqcron", "sync.cron", env=timing)
+    processes.manage("cron", "rqcron_forever", "sync.cron", env=timing)
     session = requests.Session()
     session.trust_env = False
 

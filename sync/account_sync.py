@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -24,7 +24,7 @@ from sync.clients import RecordResult
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, FieldMapping, IntegrationSettings, SyncEvent, SyncRun, SyncStatus, WorkUnit
+from sync.models import Company, FieldMapping, IntegrationSettings, SyncRun, SyncStatus, WorkUnit
 
 logger = logging.getLogger(__name__)
 
@@ -100,8 +100,6 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -
                 linked = Company.objects.filter(salesforce_account_id=account_id).first()
                 _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
             batch_counts = {"succeeded": 0, "failed": len(chunk), "skipped": 0}
-            if run is not None:
-                services.sync_run_progress(run_id=run.id, processed=len(chunk), failed=len(chunk))
         for key in counts:
             counts[key] += batch_counts[key]
     return counts
@@ -167,8 +165,6 @@ def accounts_batch_sync(
         written.append((plan.account, company))
         counts["failed" if plan.field_errors else "succeeded"] += 1
     _salesforce_links_request(written)
-    if run is not None:
-        services.sync_run_progress(run_id=run.id, processed=len(accounts), succeeded=counts["succeeded"], failed=counts["failed"])
     return counts
 
 
@@ -311,8 +307,8 @@ def _company_link_once(plan: _Planned, hubspot_id: str, now: datetime) -> Compan
                 other.delete()
     company.hubspot_id = hubspot_id
     company.salesforce_account_id = account["Id"]
-    company.name = (account.get("Name") or company.name)[:255]
-    company.domain = rules.normalise_domain(account.get("Website")) or company.domain
+    company.name = rules.text_storable(account.get("Name") or company.name)[:255]
+    company.domain = rules.normalise_domain(account.get("Website"))[:255] or company.domain
     company.properties = {**company.properties, **plan.write.properties}
     company.synced_values = plan.write.snapshot
     company.sync_status = SyncStatus.FAILED if plan.field_errors else SyncStatus.SYNCED
@@ -388,53 +384,6 @@ def salesforce_links_write(*, links: dict[str, str]) -> None:
             services.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)
 
 
-# --- Deletions ----------------------------------------------------------------------------------
-
-
-def accounts_deleted_handle(*, account_ids: list[str]) -> int:
-    """Accounts deleted in Salesforce: mark their companies ``salesforcedeleted`` and unlink them.
-    Nothing is deleted in HubSpot unless the archive setting is on (as the native connector)."""
-    companies = list(Company.objects.filter(salesforce_account_id__in=account_ids))
-    if not companies:
-        return 0
-    integration = IntegrationSettings.load()
-    hs = get_hubspot_client()
-    calls_before = hs.api_calls
-    in_hubspot = [c for c in companies if c.hubspot_id]
-    failures: dict[str, CrmError] = {}
-    if in_hubspot:
-        stamp = mirror.hubspot_now()
-        try:
-            for result in hs.companies_update(
-                [{"id": c.hubspot_id, "properties": {"salesforcedeleted": "true", "salesforcelastsynctime": stamp}} for c in in_hubspot]
-            ):
-                if not result.ok:
-                    failures[result.key] = result.error
-            if integration.archive_deleted_companies:
-                hs.companies_archive([c.hubspot_id for c in in_hubspot if c.hubspot_id not in failures])
-        except Rejected as error:
-            failures.update({c.hubspot_id: error for c in in_hubspot if c.hubspot_id not in failures})
-    calls = batches.api_calls_share(hs.api_calls - calls_before, len(companies))
-    for company, api_calls in zip(companies, calls):
-        account_id = company.salesforce_account_id
-        error = failures.get(company.hubspot_id or "")
-        if error is not None:
-            services.sync_error_record(company=company, direction=TO_HUBSPOT, error=error, record_ref=account_id)
-            continue
-        Company.objects.filter(pk=company.pk).update(
-            salesforce_account_id=None, salesforce_deleted=True, sync_status=SyncStatus.DELETED_IN_SALESFORCE,
-            synced_values={}, last_synced_at=timezone.now(), last_sync_direction=TO_HUBSPOT,
-        )
-        services.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
-        archived = integration.archive_deleted_companies and company.hubspot_id
-        services.sync_event_record(
-            company=company, direction=TO_HUBSPOT, action="unlink", outcome=SyncEvent.Outcome.SUCCESS, api_calls=api_calls,
-            message=f"Salesforce account {account_id} was deleted; the company was unlinked"
-            + (" and archived in HubSpot." if archived else "."),
-        )
-    logger.info("sync.accounts_deleted", extra={"accounts": len(companies), "failed": len(failures)})
-    return len(companies) - len(failures)
-
 
 # --- Change detection ---------------------------------------------------------------------------
 
@@ -453,5 +402,3 @@ def accounts_deleted_handle(*, account_ids: list[str]) -> int:
 
 
 # --- One whole cycle ----------------------------------------------------------------------------
-
-

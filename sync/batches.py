@@ -5,20 +5,14 @@ for the per-record log."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from more_itertools import chunked
 
 from sync import mappers
 from sync.models import FieldMapping, FieldType, SyncRule
 
 HUBSPOT_BATCH_SIZE = 100  # HubSpot batch endpoints take 100 inputs a call
-
-
-def chunks(items: Iterable, size: int) -> Iterator[list]:
-    """``items`` in lists of ``size`` (the last one shorter), read lazily: fit for an iterator of millions."""
-    iterator = iter(items)
-    while chunk := list(islice(iterator, size)):
-        yield chunk
+# ``items`` in lists of ``size`` (the last one shorter), read lazily: fit for an iterator of millions.
+chunks = chunked
 
 
 def owner_directory(sf, hs, mappings: list[FieldMapping]) -> mappers.OwnerDirectory | None:

@@ -122,12 +122,12 @@ def bulk_resync_slice(*, run_id: int) -> units.FollowUp | None:
         if not batch:
             break
         before = SyncRun.objects.values("processed", "succeeded", "failed").get(id=run_id)
-        counts = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=fields)
+        counts, handed_on = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=fields)
         cursor = batch[-1][0]
-        # The run's counters are this service's: set from the batch's own counts, whatever the
-        # flows added to them on the way (they record their events and errors under the run).
+        # Set from the batch's own counts, in one statement with the cursor: a batch redone after
+        # a crash counts once. Records handed on to units of their own count when those are done.
         SyncRun.objects.filter(id=run_id).update(
-            processed=before["processed"] + len(batch) * len(directions),
+            processed=before["processed"] + len(batch) * len(directions) - handed_on,
             succeeded=before["succeeded"] + sum(c["succeeded"] for c in counts),
             failed=before["failed"] + sum(c["failed"] for c in counts),
             cursor=str(cursor),
@@ -140,16 +140,17 @@ def bulk_resync_slice(*, run_id: int) -> units.FollowUp | None:
     return None
 
 
-def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[str], fields: list[str]) -> list[dict]:
-    """One batch both ways as the run's mappings sync. A batch holding a record that cannot be
-    processed becomes units of its own (which the engine splits to isolate it) and the run goes on."""
+def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[str], fields: list[str]) -> tuple[list[dict], int]:
+    """One batch both ways as the run's mappings sync: the counts of each direction, and how many
+    records were handed on. A batch holding a record that cannot be processed becomes a unit of
+    its own (which the engine splits to isolate it) and the run goes on."""
     account_ids, company_ids = [a for _, a in batch], [c for c, _ in batch]
     steps = []
     if rules.TO_HUBSPOT in directions:
         steps.append((account_sync.accounts_sync_to_hubspot, WorkUnit.Kind.ACCOUNTS_SYNC, {"account_ids": account_ids}))
     if rules.TO_SALESFORCE in directions:
         steps.append((company_sync.companies_sync_to_salesforce, WorkUnit.Kind.COMPANIES_SYNC, {"company_ids": company_ids}))
-    counts = []
+    counts, handed_on = [], 0
     for sync, kind, ids in steps:
         options = {**ids, "run_id": run_id, "only_fields": fields, "force": True}
         try:
@@ -159,7 +160,8 @@ def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[s
                 raise  # the unit is tried again later, from this batch
             logger.warning("bulk.batch_isolated", extra={"run_id": run_id, "records": len(batch)})
             units.unit_add(kind=kind, run_id=run_id, payload=options)
-    return counts
+            handed_on += len(batch)
+    return counts, handed_on
 
 
 def _batch_size(directions: list[str]) -> int:

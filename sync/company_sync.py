@@ -73,8 +73,6 @@ def companies_sync_to_salesforce(
     )
     for key in counts:
         counts[key] += synced[key]
-    if run is not None and counts["failed"]:
-        services.sync_run_progress(run_id=run.id, failed=counts["failed"])
     return counts
 
 

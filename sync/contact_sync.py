@@ -16,7 +16,7 @@ from sync import batches, mirror, rules, services
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, Contact, DefaultObject, IntegrationSettings, SalesforceContactType, SyncError, SyncEvent
+from sync.models import Company, Contact, DefaultObject, IntegrationSettings, SalesforceContactType, SyncEvent
 
 logger = logging.getLogger(__name__)
 

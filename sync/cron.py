@@ -1,11 +1,15 @@
-"""Periodic work, run by RQ's own cron: ``python manage.py rqcron sync.cron``."""
+"""Periodic work, run by RQ's own cron: ``python manage.py rqcron_forever sync.cron``."""
 
 from django.conf import settings
 from rq import cron
 
 from sync import jobs
 
-cron.register(jobs.worker_heartbeat, queue_name="default", interval=settings.HEARTBEAT_INTERVAL_SECONDS)
+# A heartbeat still queued when the next one is due proves nothing: it expires instead of piling up.
+cron.register(
+    jobs.worker_heartbeat, queue_name="default", interval=settings.HEARTBEAT_INTERVAL_SECONDS,
+    ttl=settings.HEARTBEAT_MAX_AGE_SECONDS, result_ttl=0,
+)
 cron.register(jobs.salesforce_poll, queue_name="sync", interval=settings.POLL_INTERVAL_SECONDS, result_ttl=0)
 # The sweep runs on the default queue, ahead of the sync work it wakes (workers take "default" first).
 cron.register(jobs.units_sweep, queue_name="default", interval=settings.UNIT_SWEEP_INTERVAL_SECONDS, result_ttl=0)

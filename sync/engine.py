@@ -21,9 +21,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from sync import account_creation, account_sync, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync import account_creation, account_deletions, account_sync, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ Kind = WorkUnit.Kind
 HANDLERS: dict[str, Callable[..., units.FollowUp | None | object]] = {
     Kind.ACCOUNTS_CHANGED: account_sync.account_changes_sync,
     Kind.ACCOUNTS_SYNC: account_sync.accounts_sync_to_hubspot,
-    Kind.ACCOUNTS_DELETED: account_sync.accounts_deleted_handle,
+    Kind.ACCOUNTS_DELETED: account_deletions.accounts_deleted_handle,
     Kind.ACCOUNTS_IMPORT_PAGE: imports.accounts_import_page,
     Kind.SALESFORCE_LINK_BACK: account_sync.salesforce_links_write,
     Kind.COMPANIES_CHANGED: company_sync.hubspot_companies_changed,
@@ -64,13 +64,34 @@ def unit_work(*, unit_id: int) -> str:
         if units.failure_is_transient(error):
             return _retry_later(unit, error)
         return _isolate(unit, error)
-    if isinstance(follow_up, units.FollowUp):
-        units.unit_finish_with(unit=unit, kind=follow_up.kind, payloads=follow_up.payloads)
-    else:
-        units.unit_done(unit=unit)
+    _settle_done(unit, follow_up if isinstance(follow_up, units.FollowUp) else units.FollowUp(progress=_counts(follow_up)))
     if unit.run_id and not units.run_has_open_units(run_id=unit.run_id):
         services.sync_run_complete(run_id=unit.run_id)
     return "done"
+
+
+def _counts(result) -> dict:
+    """A handler's {"succeeded", "failed", "skipped"} counts, when it returns them."""
+    if not isinstance(result, dict):
+        return {}
+    return {key: result[key] for key in ("succeeded", "failed", "skipped") if isinstance(result.get(key), int)}
+
+
+def _settle_done(unit: WorkUnit, follow_up: units.FollowUp) -> None:
+    """The unit is done: what it hands on and what it adds to its run's counters, in one
+    transaction with marking it done (a unit whose lease was lost meanwhile settles nothing)."""
+    with transaction.atomic():
+        if not units.unit_done(unit=unit):
+            logger.warning("units.lease_lost_before_done", extra={"unit_id": unit.pk})
+            return
+        if follow_up.kind:
+            units.units_add(kind=follow_up.kind, payloads=follow_up.payloads, run_id=unit.run_id)
+        progress = follow_up.progress
+        if unit.run_id and progress:
+            services.sync_run_progress(
+                run_id=unit.run_id, processed=sum(progress.values()),
+                succeeded=progress.get("succeeded", 0), failed=progress.get("failed", 0),
+            )
 
 
 @contextmanager

@@ -48,7 +48,9 @@ def accounts_import_start(*, account_ids: list[str] | None = None, user=None) ->
 
 
 def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
-    """One page of an import of all accounts: the accounts after ``after``, synced in batches."""
+    """One page of an import of all accounts: the accounts after ``after``, synced in batches;
+    the next page and this one's counts are handed to the engine, which writes them with the
+    unit's end (a page redone after a crash counts once)."""
     run = SyncRun.objects.filter(id=run_id).first()
     if run is None or run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
         return None  # cancelled or finished: hand nothing on
@@ -62,19 +64,23 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         services.sync_run_progress(run_id=run.id, total=sf.accounts_count())
     mappings = selectors.field_mappings_enabled()
     accounts = sf.accounts_page_after(after, fields=mirror.account_fields(mappings), limit=IMPORT_PAGE_SIZE)
+    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
         try:
-            account_sync.accounts_batch_sync(
+            done = account_sync.accounts_batch_sync(
                 accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True
             )
+            counts = {key: counts[key] + done[key] for key in counts}
         except Exception as error:
             if units.failure_is_transient(error):
                 raise  # the whole page is tried again later
             # A record of this batch cannot be processed: the batch becomes a unit of its own, which
-            # the engine splits to isolate it, and the import goes on.
+            # the engine splits to isolate it (and counts into the run), and the import goes on.
             logger.warning("sync.import_batch_isolated", extra={"run_id": run.id, "records": len(batch)})
             units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
                            payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
     if len(accounts) < IMPORT_PAGE_SIZE:
-        return None  # the last page
-    return units.FollowUp(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, payloads=[{"run_id": run.id, "after": accounts[-1]["Id"]}])
+        return units.FollowUp(progress=counts)  # the last page
+    return units.FollowUp(
+        kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, payloads=[{"run_id": run.id, "after": accounts[-1]["Id"]}], progress=counts
+    )

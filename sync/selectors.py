@@ -14,6 +14,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django_rq.contrib.prometheus import RQCollector
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
@@ -30,6 +31,7 @@ from sync.models import (
     SyncEvent,
     SyncRun,
     SyncState,
+    WorkUnit,
 )
 
 
@@ -498,9 +500,13 @@ def metrics_text() -> bytes:
     calls = Gauge("crmsync_api_calls_today", "API calls made today (UTC)", ["crm"], registry=registry)
     for crm in ("salesforce", "hubspot"):
         calls.labels(crm).set(ratelimit.api_calls_today(crm))
-    depth = Gauge("crmsync_queue_depth", "Jobs waiting per RQ queue", ["queue"], registry=registry)
-    for name, count in queue_depths().items():
-        depth.labels(name).set(count)
+    # Queues, jobs by status and workers: django-rq's own collector (rq_jobs, rq_workers, ...).
+    registry.register(RQCollector())
+    work = Gauge("crmsync_work_units", "Durable work units still to do", ["state"], registry=registry)
+    for state in (WorkUnit.State.PENDING, WorkUnit.State.LEASED):
+        work.labels(state).set(0)
+    for row in WorkUnit.objects.filter(state__in=(WorkUnit.State.PENDING, WorkUnit.State.LEASED)).order_by().values("state").annotate(n=Count("id")):
+        work.labels(row["state"]).set(row["n"])
     heartbeat = sync_state_time(key="worker_heartbeat")
     age = Gauge("crmsync_worker_heartbeat_age_seconds", "Seconds since the last worker heartbeat", registry=registry)
     age.set(_age_seconds(heartbeat, timezone.now()) if heartbeat else float("inf"))

@@ -50,11 +50,13 @@ units_ready = Signal()
 
 @dataclass(frozen=True)
 class FollowUp:
-    """What a unit's work hands on (the next page of an import, the rest of a bulk resync):
-    added in the transaction that marks the unit done."""
+    """What a unit's work hands on (the next page of an import, the rest of a bulk resync) and
+    adds to its run's counters ({"succeeded", "failed", "skipped"}): both are written in the
+    transaction that marks the unit done, so a unit redone after a crash counts once."""
 
-    kind: str
+    kind: str | None = None
     payloads: list[dict] = field(default_factory=list)
+    progress: dict = field(default_factory=dict)
 
 
 def failure_is_transient(error: BaseException) -> bool:
@@ -147,16 +149,6 @@ def unit_split(*, unit: WorkUnit, payloads: list[dict]) -> list[WorkUnit]:
         return units_add(kind=unit.kind, payloads=payloads, run_id=unit.run_id)
 
 
-def unit_finish_with(*, unit: WorkUnit, kind: str, payloads: list[dict]) -> bool:
-    """Mark the unit done and add the units that carry its work on, in one transaction (an import
-    page hands the next page on): a worker killed in between leaves either both or neither."""
-    with transaction.atomic():
-        if not unit_done(unit=unit):
-            return False
-        units_add(kind=kind, payloads=payloads, run_id=unit.run_id)
-    return True
-
-
 def units_due(*, limit: int = 1000) -> list[tuple[int, str]]:
     """(id, queue) of units a worker should be working on now and maybe is not: pending and due,
     or leased by a worker whose lease ran out."""
@@ -165,11 +157,9 @@ def units_due(*, limit: int = 1000) -> list[tuple[int, str]]:
 
 
 def run_has_open_units(*, run_id: int) -> bool:
-    """Whether work of this run is still to do (pending, or leased by a live worker)."""
-    now = timezone.now()
-    return WorkUnit.objects.filter(
-        Q(state=State.PENDING) | Q(state=State.LEASED, leased_until__gte=now), run_id=run_id
-    ).exists()
+    """Whether work of this run is still to do: a unit pending or leased (a lease that ran out is
+    taken over by the sweep, so its run is not lost either)."""
+    return WorkUnit.objects.filter(state__in=(State.PENDING, State.LEASED), run_id=run_id).exists()
 
 
 def run_units_cancel(*, run_id: int) -> int:

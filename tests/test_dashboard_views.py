@@ -503,7 +503,7 @@ def test_metrics_export_syncs_errors_calls_and_queues(client, redis_queues, sett
     body = client.get(reverse("sync:metrics")).content.decode()
     assert 'crmsync_sync_events{direction="sf_to_hs",outcome="success"} 2.0' in body
     assert 'crmsync_open_sync_errors{category="value_too_long"} 1.0' in body
-    assert 'crmsync_api_calls_today{crm="salesforce"}' in body and 'crmsync_queue_depth{queue="bulk"} 0.0' in body
+    assert 'crmsync_api_calls_today{crm="salesforce"}' in body and 'rq_jobs{queue="bulk",status="queued"} 0.0' in body and 'crmsync_work_units{state="pending"} 0.0' in body
     settings.METRICS_TOKEN = "metrics-secret"
     assert client.get(reverse("sync:metrics")).status_code == 401
     assert client.get(reverse("sync:metrics"), headers={"Authorization": "Bearer metrics-secret"}).status_code == 200

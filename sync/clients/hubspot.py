@@ -18,6 +18,7 @@ from datetime import datetime
 from types import ModuleType
 
 import urllib3
+from more_itertools import chunked
 from django.conf import settings
 from hubspot import HubSpot
 from hubspot.crm import companies as companies_package
@@ -64,11 +65,6 @@ class _ObjectApis:
 def webhook_signature_v3(*, secret: str, body: str, uri: str, method: str, timestamp: str) -> str:
     """The v3 signature HubSpot sends with a webhook, as the SDK computes it."""
     return Signature.get_signature(secret, body, "v3", http_uri=uri, http_method=method, timestamp=timestamp)
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _json_body(body) -> dict:
@@ -196,7 +192,7 @@ class HubSpotClient:
 
     def _write(self, inputs: list[dict], *, key_of: Callable[[dict], str], send: Callable[[list[dict]], list[RecordResult]]) -> list[RecordResult]:
         results: list[RecordResult] = []
-        for chunk in _chunks(inputs, BATCH_SIZE):
+        for chunk in chunked(inputs, BATCH_SIZE):
             results.extend(self._write_bisecting(chunk, key_of=key_of, send=send))
         return results
 
@@ -265,7 +261,7 @@ class HubSpotClient:
 
     def _batch_read(self, apis: _ObjectApis, ids: list[str], properties: list[str]) -> list[dict]:
         records = []
-        for chunk in _chunks(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
+        for chunk in chunked(list(dict.fromkeys(str(i) for i in ids)), BATCH_SIZE):
             body = apis.models.BatchReadInputSimplePublicObjectId(
                 inputs=[apis.models.SimplePublicObjectId(id=object_id) for object_id in chunk],
                 properties=properties,
@@ -378,7 +374,7 @@ class HubSpotClient:
 
     def companies_archive(self, ids: list[str]) -> None:
         models = self._companies.models
-        for chunk in _chunks([str(i) for i in ids], BATCH_SIZE):
+        for chunk in chunked([str(i) for i in ids], BATCH_SIZE):
             body = models.BatchInputSimplePublicObjectId(inputs=[models.SimplePublicObjectId(id=object_id) for object_id in chunk])
             self._call("companies.batch_archive", self._companies.batch.archive_with_http_info, body)
 
@@ -386,7 +382,7 @@ class HubSpotClient:
         """Companies whose ``domain`` is one of these (exact values; HubSpot keeps bare domains)."""
         models = self._companies.models
         records = []
-        for chunk in _chunks(list(dict.fromkeys(d for d in domains if d)), BATCH_SIZE):
+        for chunk in chunked(list(dict.fromkeys(d for d in domains if d)), BATCH_SIZE):
             after = 0
             while True:
                 request = models.PublicObjectSearchRequest(
@@ -424,7 +420,7 @@ class HubSpotClient:
     def _associated_ids(self, from_type: str, to_type: str, ids: list[str]) -> dict[str, list[str]]:
         models = associations_v4_package.models
         found: dict[str, list[str]] = {str(i): [] for i in ids}
-        for chunk in _chunks(list(found), BATCH_SIZE):
+        for chunk in chunked(list(found), BATCH_SIZE):
             body = models.BatchInputPublicFetchAssociationsBatchRequest(
                 inputs=[models.PublicFetchAssociationsBatchRequest(id=object_id) for object_id in chunk]
             )

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 from django.conf import settings
+from more_itertools import chunked
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from simple_salesforce.format import format_soql
@@ -84,11 +85,6 @@ class _CrmSession(requests.Session):
     def request(self, method, url, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
         return super().request(method, url, **kwargs)
-
-
-def _chunks(items: list, size: int) -> Iterator[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def _plain(record: dict) -> dict:
@@ -360,7 +356,7 @@ class SalesforceClient:
 
     def _get_by(self, sobject: str, column: str, values: list[str], fields: list[str]) -> list[dict]:
         records = []
-        for chunk in _chunks(list(dict.fromkeys(values)), QUERY_IN_CHUNK):
+        for chunk in chunked(list(dict.fromkeys(values)), QUERY_IN_CHUNK):
             soql = format_soql(f"SELECT {_field_list(fields)} FROM {sobject} WHERE {column} IN {{}}", chunk)
             records.extend(self._query(soql))
         return records
@@ -368,7 +364,7 @@ class SalesforceClient:
     def _collection(self, path: str, method: str, sobject: str, records: list[dict], *, key_of, retry_ambiguous: bool) -> list[RecordResult]:
         """sObject Collections, 200 records a call, allOrNone false: one result per record, in order."""
         results = []
-        for chunk in _chunks(records, COLLECTION_SIZE):
+        for chunk in chunked(records, COLLECTION_SIZE):
             body = {"allOrNone": False, "records": [{"attributes": {"type": sobject}, **record} for record in chunk]}
             answers = self._call(
                 f"{sobject}.collection_{method.lower()}",
@@ -511,7 +507,7 @@ class SalesforceClient:
         """Accounts whose Website contains one of these domains (R10 on the way back). LIKE
         over-matches ("acme.example" is in "notacme.example"): callers compare normalised domains."""
         records = []
-        for chunk in _chunks(list(dict.fromkeys(d for d in domains if d)), 50):
+        for chunk in chunked(list(dict.fromkeys(d for d in domains if d)), 50):
             condition = " OR ".join(format_soql("Website LIKE '%{:like}%'", domain) for domain in chunk)
             records.extend(self._query(f"SELECT {_field_list([*fields, 'Website', 'CreatedDate'])} FROM Account WHERE {condition}"))
         return records

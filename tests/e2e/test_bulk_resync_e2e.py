@@ -4,12 +4,12 @@ sync logged twice."""
 
 import time
 
-import django_rq
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from sync import bulk, services
-from sync.models import Company, FieldMapping, SyncEvent, SyncRun
+from sync import bulk, jobs, services
+from sync.models import Company, FieldMapping, SyncEvent, SyncRun, WorkUnit
 from tests.worker_process import worker_process_start, worker_process_stop
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -59,11 +59,12 @@ def test_r05_worker_killed_mid_run_resumes_nothing_lost_nothing_doubled(
     assert run.processed == done_before_kill  # only finished batches count
     assert SyncEvent.objects.filter(run=run).values("company").distinct().count() == done_before_kill
 
-    # The dead worker's lock expires after bulk.LOCK_SECONDS; the test expires it now.
-    django_rq.get_connection("bulk").delete(bulk._lock_key(run.id))
+    # The run is not lost: its unit is still leased by the dead worker, and the sweep hands it to
+    # another worker once the lease runs out (after CRMSYNC_UNIT_LEASE_SECONDS; the test ends it now).
     page = admin_client.get(reverse("sync:bulk_run", args=[run.id])).content.decode()
-    assert "no worker is on it" in page and ">Resume</button>" in page
-    admin_client.post(reverse("sync:bulk_run_action", args=[run.id, "resume"]))
+    assert "no worker is on it" not in page and ">Resume</button>" not in page
+    WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).update(leased_until=timezone.now())
+    assert jobs.units_sweep() == 1
     run_jobs()
 
     run.refresh_from_db()

@@ -4,7 +4,7 @@ by a real burst worker on the real Redis."""
 
 import pytest
 
-from sync import account_sync, bulk, company_sync, contact_changes, detection, resync
+from sync import account_sync, bulk, contact_changes, detection, resync
 from sync.models import Company, Contact, FieldMapping, SyncError, SyncEvent, SyncRun, SyncRule, WorkUnit
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
@@ -356,7 +356,6 @@ def test_r12_api_limit_becomes_a_retryable_error_and_the_retry_creates_the_accou
 def test_r12_failed_salesforce_contact_creation_is_retryable_and_the_retry_creates_it(
     sandbox, salesforce_control, hubspot_control, sync_on, detect
 ):
-    from sync import bulk
 
     sync_on()
     too_long = "a" * 80 + "@acme.example"  # Salesforce's Email holds 80 characters
@@ -380,7 +379,6 @@ def test_r12_failed_salesforce_contact_creation_is_retryable_and_the_retry_creat
 
 
 def test_company_change_read_by_a_contact_job_is_still_found_by_the_safety_net(linked, salesforce_control, hubspot_control, detect):
-    from sync import contact_sync
 
     company, account_id = linked
     hubspot_control.update_record("companies", company.hubspot_id, {"description": "Changed in HubSpot"})

@@ -24,8 +24,8 @@ from redis.retry import Retry
 
 ROOT = Path(__file__).resolve().parents[2]
 QUEUES = ("default", "sync", "bulk")
-WORKER_ARGS = ["manage.py", "rqworker", *QUEUES, "--worker-class", "rq.SimpleWorker"]
-CRON_ARGS = ["manage.py", "rqcron", "sync.cron"]
+WORKER_ARGS = ["manage.py", "rqworker", *QUEUES, "--worker-class", "crmsync.workers.SimpleWorker"]
+CRON_ARGS = ["manage.py", "rqcron_forever", "sync.cron"]
 # RQ's worker log: a job starts ("Worker 1f2e…: sync: sync.jobs.x(ids=[…]) (job id)") and ends.
 JOB_START = re.compile(r"Worker [\w.-]+: [\w-]+: ([\w.]+)\(")
 JOB_END_MARKS = ("Job OK", "Successfully completed", "FailedJobRegistry", "exception raised", "Traceback")

@@ -1,0 +1,160 @@
+"""The durable engine end to end (real SDKs → sandbox → crmsync → sandbox): a record that cannot be
+processed fails alone, a rate limit that passes leaves no error, a success resolves only the
+errors it fixed, link-backs are retried until they hold, and the poll never queues a version twice."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from sync import account_sync, detection, engine, jobs, units
+from sync.models import Company, SyncError, WorkUnit
+
+pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
+
+Kind, State = WorkUnit.Kind, WorkUnit.State
+
+
+def account(salesforce_control, **fields) -> str:
+    return salesforce_control.create_record("Account", {"Name": "Acme", **fields})["Id"]
+
+
+def test_r12_a_nul_byte_and_an_overflowing_number_fail_only_their_record(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    sync_on()
+    fine = [account(salesforce_control, Name=f"Fine {i}") for i in range(3)]
+    nul = account(salesforce_control, Name="Bad\x00Name")
+    huge = account(salesforce_control, Name="Huge", AnnualRevenue=1e300)
+    poll()
+
+    for account_id in fine:
+        assert Company.objects.get(salesforce_account_id=account_id).hubspot_id  # the batch went on
+    nul_errors = SyncError.objects.filter(record_ref=nul, status="open")
+    assert nul_errors.exists() and all("NUL" in e.message for e in nul_errors)
+    assert not any("\x00" in name for name in Company.objects.values_list("name", flat=True))
+    huge_error = SyncError.objects.get(record_ref=huge, status="open")
+    assert huge_error.field == "AnnualRevenue" and "out of range" in huge_error.message
+    # Its other fields synced: the company exists with its name.
+    assert Company.objects.get(salesforce_account_id=huge).name == "Huge"
+    assert not WorkUnit.objects.filter(state__in=(State.PENDING, State.LEASED)).exists()
+
+
+def test_r12_a_record_whose_row_write_crashes_gets_its_own_error_and_the_others_sync(
+    sandbox, salesforce_control, hubspot_control, sync_on, poll, monkeypatch
+):
+    sync_on()
+    ids = [account(salesforce_control, Name=f"Co {i}") for i in range(4)]
+    real_link = account_sync._company_link_once
+
+    def crash_on_co_2(plan, hubspot_id, now):
+        if plan.account["Name"] == "Co 2":
+            raise ValueError("a value this row cannot hold")
+        return real_link(plan, hubspot_id, now)
+
+    monkeypatch.setattr(account_sync, "_company_link_once", crash_on_co_2)
+    poll()  # the batch unit fails, is split into one unit per account, and only Co 2's fails
+    assert sorted(WorkUnit.objects.filter(kind=Kind.ACCOUNTS_CHANGED).values_list("state", flat=True)) == [
+        "done", "done", "done", "done", "failed"]  # the split batch, three accounts synced, one failed
+    error = SyncError.objects.get(status="open")
+    assert error.record_ref == ids[2] and "could not process this record" in error.message
+    assert all(Company.objects.get(salesforce_account_id=i).hubspot_id for i in ids if i != ids[2])
+    assert hubspot_control.count("companies") == 4  # Co 2 reached HubSpot once; its link row is what failed
+
+
+def test_r12_a_rate_limit_lasting_30_seconds_leaves_no_error(sandbox, salesforce_control, hubspot_control, sync_on, poll, run_jobs):
+    sync_on()
+    account_id = account(salesforce_control, Name="Patient")
+    hubspot_control.add_fault(kind="rate_limit", endpoint="/crm/v3/objects/companies/batch/upsert")
+    lifted = threading.Timer(30, hubspot_control.clear_faults)
+    lifted.start()
+    try:
+        poll()
+        unit = WorkUnit.objects.get(kind=Kind.ACCOUNTS_CHANGED)
+        deadline = time.monotonic() + 120
+        while unit.state != State.DONE and time.monotonic() < deadline:
+            unit.refresh_from_db()
+            if unit.state == State.PENDING and unit.next_attempt_at <= timezone.now():
+                jobs.units_sweep()  # as the cron does every few seconds
+                run_jobs()
+            time.sleep(0.2)
+    finally:
+        lifted.cancel()
+        hubspot_control.clear_faults()
+    assert unit.state == State.DONE and unit.attempts > 1
+    assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
+    assert not SyncError.objects.exists()  # a limit that passed is no error for anyone to read
+
+
+def test_r05_a_resync_of_one_field_resolves_only_that_fields_errors(sandbox, salesforce_control, hubspot_control, sync_on, poll):
+    sync_on()
+    account_id = account(salesforce_control, Phone="1", Industry="Technology")
+    poll()
+    company = Company.objects.get(salesforce_account_id=account_id)
+    phone = SyncError.objects.create(company=company, direction="sf_to_hs", field="phone", category="other", message="x")
+    industry = SyncError.objects.create(company=company, direction="sf_to_hs", field="industry", category="invalid_picklist_value", message="y")
+    whole = SyncError.objects.create(company=company, direction="sf_to_hs", field="", category="other", message="z")
+    account_sync.accounts_sync_to_hubspot(account_ids=[account_id], only_fields=["phone"], force=True)
+    statuses = dict(SyncError.objects.values_list("id", "status"))
+    assert (statuses[phone.id], statuses[industry.id], statuses[whole.id]) == ("resolved", "open", "open")
+    account_sync.accounts_sync_to_hubspot(account_ids=[account_id], force=True)  # the whole record
+    assert SyncError.objects.get(id=industry.id).status == "resolved" and SyncError.objects.get(id=whole.id).status == "resolved"
+
+
+def test_r07_the_hubspot_link_back_is_retried_until_it_holds(
+    sandbox, salesforce_control, hubspot_control, sync_on, run_jobs, retry_due_units
+):
+    from sync import resync
+
+    sync_on()
+    hubspot_id = hubspot_control.create_record("companies", {"name": "Linky", "domain": "linky.example"})["id"]
+    company = Company.objects.create(hubspot_id=hubspot_id)
+    hubspot_control.add_fault(kind="rate_limit", endpoint="/crm/v3/objects/companies/batch/update")
+    resync.company_resync_request(company_id=company.id)
+    run_jobs()  # the account is created and linked here; writing the link to HubSpot waits
+    company.refresh_from_db()
+    assert company.salesforce_account_id
+    link_back = WorkUnit.objects.get(kind=Kind.HUBSPOT_LINK_BACK)
+    assert link_back.state == State.PENDING and link_back.payload == {"company_ids": [company.id]}
+    assert not hubspot_control.get_record("companies", hubspot_id)["properties"].get("salesforceaccountid")
+
+    hubspot_control.clear_faults()
+    retry_due_units()
+    assert hubspot_control.get_record("companies", hubspot_id)["properties"]["salesforceaccountid"] == company.salesforce_account_id
+    assert WorkUnit.objects.get(id=link_back.id).state == State.DONE
+
+
+def test_r04_the_poll_never_queues_a_version_twice(sandbox, salesforce_control, hubspot_control, sync_on):
+    before = account(salesforce_control, Name="Changed just before the switch")
+    sync_on()
+    after = account(salesforce_control, Name="Created after")
+    for _ in range(3):
+        detection.salesforce_changes_detect()
+    queued = [i for unit in WorkUnit.objects.filter(kind=Kind.ACCOUNTS_CHANGED) for i in unit.payload["account_ids"]]
+    assert queued == [after] and before not in queued
+    salesforce_control.update_record("Account", after, {"Phone": "2"})
+    detection.salesforce_changes_detect()
+    detection.salesforce_changes_detect()
+    queued = [i for unit in WorkUnit.objects.filter(kind=Kind.ACCOUNTS_CHANGED) for i in unit.payload["account_ids"]]
+    assert queued == [after, after]  # the new version once
+
+
+def test_an_emptied_redis_loses_no_unit(sandbox, salesforce_control, hubspot_control, sync_on, redis_queues, run_jobs):
+    sync_on()
+    account_id = account(salesforce_control, Name="Survivor")
+    detection.salesforce_changes_detect()
+    redis_queues.flushall()  # every wake-up gone
+    assert run_jobs() == 0 and not Company.objects.filter(salesforce_account_id=account_id).exists()
+    assert jobs.units_sweep() == 1  # the unit is still in the database: the sweep wakes it again
+    run_jobs()
+    assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
+
+
+def test_a_unit_whose_worker_died_is_taken_over_once_its_lease_runs_out():
+    unit = WorkUnit.objects.create(kind=Kind.WEBHOOK_EVENTS, payload={"event_ids": []},
+                                   state=State.LEASED, leased_until=timezone.now() + timedelta(seconds=30),
+                                   next_attempt_at=timezone.now())
+    assert engine.unit_work(unit_id=unit.id) == "not claimed"  # its worker may still be at it
+    WorkUnit.objects.filter(id=unit.id).update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert units.units_due() == [(unit.id, "sync")]  # the sweep wakes a worker for it
+    assert engine.unit_work(unit_id=unit.id) == "done" and WorkUnit.objects.get(id=unit.id).attempts == 1
