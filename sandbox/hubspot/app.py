@@ -14,8 +14,13 @@ from werkzeug.wrappers import Request, Response
 
 from sandbox.core import SHARED_CONTROL_RULES, SandboxApp, control_authorised, json_response
 from sandbox.hubspot import catalog
-from sandbox.hubspot.api import API_SOURCE, ApiError, CrmApi, object_type_of
+from sandbox.hubspot.associations import AssociationsApi
+from sandbox.hubspot.errors import API_SOURCE, ApiError, object_type_of
+from sandbox.hubspot.objects import ObjectsApi
+from sandbox.hubspot.owners import OwnersApi
+from sandbox.hubspot.properties import PropertiesApi
 from sandbox.hubspot.ratelimit import RateLimiter
+from sandbox.hubspot.search import SearchApi
 from sandbox.hubspot.store import HubSpotStore, UniqueConflict, fake_records
 from sandbox.hubspot.values import check_properties
 from sandbox.hubspot.webhooks import WebhookDispatcher
@@ -76,7 +81,11 @@ class HubSpotApp(SandboxApp):
     ) -> None:
         super().__init__()
         self.store = store
-        self.api = CrmApi(store)
+        self.objects = ObjectsApi(store)
+        self.searcher = SearchApi(self.objects)
+        self.properties = PropertiesApi(store)
+        self.owners = OwnersApi(store)
+        self.associations = AssociationsApi(store)
         self.access_token = access_token
         self.control_token = control_token
         self.webhooks = webhooks
@@ -161,81 +170,81 @@ class HubSpotApp(SandboxApp):
             raise ApiError(400, "VALIDATION_ERROR", f"Invalid input JSON on line {error.lineno}: {error.msg}") from None
 
     def _dispatch(self, endpoint: str, args: dict, request: Request):
-        api, query = self.api, request.args
+        objects, query = self.objects, request.args
         if "object_type" in args and endpoint not in ("association_batch",):
             args["object_type"] = object_type_of(args["object_type"])
         object_type = args.get("object_type")
         if endpoint == "list_objects":
-            return 200, api.list_objects(object_type, query)
+            return 200, objects.list_objects(object_type, query)
         if endpoint == "create_object":
-            return 201, api.create_object(object_type, self._json(request))
+            return 201, objects.create_object(object_type, self._json(request))
         if endpoint == "get_object":
-            return 200, api.get_object(object_type, args["object_id"], query)
+            return 200, objects.get_object(object_type, args["object_id"], query)
         if endpoint == "update_object":
-            return 200, api.update_object(object_type, args["object_id"], self._json(request), query)
+            return 200, objects.update_object(object_type, args["object_id"], self._json(request), query)
         if endpoint == "archive_object":
-            api.archive_object(object_type, args["object_id"])
+            objects.archive_object(object_type, args["object_id"])
             return 204, None
         if endpoint == "search":
-            return 200, api.search(object_type, self._json(request))
+            return 200, self.searcher.search(object_type, self._json(request))
         if endpoint == "batch":
             action, body = args["action"], self._json(request)
             if action == "read":
-                return api.batch_read(object_type, body, query)
+                return objects.batch_read(object_type, body, query)
             if action == "create":
-                return api.batch_create(object_type, body)
+                return objects.batch_create(object_type, body)
             if action == "update":
-                return api.batch_update(object_type, body)
+                return objects.batch_update(object_type, body)
             if action == "upsert":
-                return api.batch_upsert(object_type, body)
+                return objects.batch_upsert(object_type, body)
             if action == "archive":
-                api.batch_archive(object_type, body)
+                objects.batch_archive(object_type, body)
                 return 204, None
             raise ApiError(404, "OBJECT_NOT_FOUND", "resource not found")
         if endpoint == "list_properties":
-            return 200, api.list_properties(object_type)
+            return 200, self.properties.list_properties(object_type)
         if endpoint == "create_property":
-            return 201, api.create_property(object_type, self._json(request))
+            return 201, self.properties.create_property(object_type, self._json(request))
         if endpoint == "get_property":
-            return 200, api.get_property(object_type, args["name"])
+            return 200, self.properties.get_property(object_type, args["name"])
         if endpoint == "update_property":
-            return 200, api.update_property(object_type, args["name"], self._json(request))
+            return 200, self.properties.update_property(object_type, args["name"], self._json(request))
         if endpoint == "archive_property":
-            api.archive_property(object_type, args["name"])
+            self.properties.archive_property(object_type, args["name"])
             return 204, None
         if endpoint == "list_owners":
-            return 200, api.list_owners(query)
+            return 200, self.owners.list_owners(query)
         if endpoint == "get_owner":
-            return 200, api.get_owner(args["owner_id"], query)
+            return 200, self.owners.get_owner(args["owner_id"], query)
         if endpoint == "association_page":
-            return 200, api.association_page(object_type, args["object_id"], args["to_type"], query)
+            return 200, self.associations.association_page(object_type, args["object_id"], args["to_type"], query)
         if endpoint == "association_create":
-            return 201, api.association_create(
+            return 201, self.associations.association_create(
                 object_type, args["object_id"], args["to_type"], args["to_id"], self._json(request)
             )
         if endpoint == "association_create_default":
-            return 200, api.association_create_default(object_type, args["object_id"], args["to_type"], args["to_id"])
+            return 200, self.associations.association_create_default(object_type, args["object_id"], args["to_type"], args["to_id"])
         if endpoint == "association_archive":
-            api.association_archive(object_type, args["object_id"], args["to_type"], args["to_id"])
+            self.associations.association_archive(object_type, args["object_id"], args["to_type"], args["to_id"])
             return 204, None
         if endpoint == "association_batch":
             return self._association_batch(args, self._json(request))
         raise ApiError(404, "OBJECT_NOT_FOUND", "resource not found")
 
     def _association_batch(self, args: dict, body):
-        api, action = self.api, args["action"].strip("/")
+        associations, action = self.associations, args["action"].strip("/")
         from_name, to_name = args["object_type"], args["to_type"]
         if action == "create":
-            return api.association_batch_create(from_name, to_name, body)
+            return associations.association_batch_create(from_name, to_name, body)
         if action == "associate/default":
-            return 200, api.association_batch_default(from_name, to_name, body)
+            return 200, associations.association_batch_default(from_name, to_name, body)
         if action == "read":
-            return api.association_batch_read(from_name, to_name, body)
+            return associations.association_batch_read(from_name, to_name, body)
         if action == "archive":
-            api.association_batch_archive(from_name, to_name, body)
+            associations.association_batch_archive(from_name, to_name, body)
             return 204, None
         if action == "labels/archive":
-            api.association_batch_archive_labels(from_name, to_name, body)
+            associations.association_batch_archive_labels(from_name, to_name, body)
             return 204, None
         raise ApiError(404, "OBJECT_NOT_FOUND", "resource not found")
 
@@ -300,7 +309,7 @@ class HubSpotApp(SandboxApp):
         return json_response(created)
 
     def _add_owner(self, owner: dict) -> dict:
-        return self.api._wire_owner(
+        return self.owners.wire_owner(
             self.store.add_owner(
                 email=owner["email"], first_name=owner.get("firstName", ""), last_name=owner.get("lastName", "")
             )
@@ -376,7 +385,7 @@ class HubSpotApp(SandboxApp):
             obj = self.store.create(object_type, self._user_values(object_type, body.get("properties", {})), source=USER_SOURCE)
         except UniqueConflict as error:
             raise ApiError(409, "CONFLICT", str(error)) from None
-        return json_response(self.api.wire_object(object_type, obj), 201)
+        return json_response(self.objects.wire_object(object_type, obj), 201)
 
     def control_record(self, request, body, object_type, object_id):
         object_type = object_type_of(object_type)
@@ -393,7 +402,7 @@ class HubSpotApp(SandboxApp):
         elif request.method == "DELETE":
             self.store.archive(object_type, obj["id"], source=USER_SOURCE)
             return json_response({"archived": True})
-        wire = self.api.wire_object(object_type, obj)
+        wire = self.objects.wire_object(object_type, obj)
         wire["associations"] = {
             other: [str(to_id) for to_id, _ in self.store.associations_of(object_type, obj["id"], other)]
             for other in ("companies", "contacts")
