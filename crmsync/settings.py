@@ -190,6 +190,17 @@ METRICS_TOKEN = env("CRMSYNC_METRICS_TOKEN", default="")
 # its own HEARTBEAT_MAX_AGE_SECONDS).
 HEALTH_MAX_AGE_SECONDS = env.int("CRMSYNC_HEALTH_MAX_AGE_SECONDS", default=300)
 
+# --- E-mail and alerts ------------------------------------------------------------------------
+# Alerts (sync/alerts.py) go to admins through Django's e-mail backend. EMAIL_URL picks it:
+# smtp+tls://user:password@smtp.example.com:587 (or smtps://... on 465); consolemail:// prints
+# them (the default, and what `make demo` uses). CRMSYNC_ALERT_WEBHOOK_SECRET signs the optional
+# outgoing webhook's JSON (X-Crmsync-Signature: sha256=HMAC of the body).
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="crmsync <crmsync@localhost>")
+ALERT_WEBHOOK_SECRET = env("CRMSYNC_ALERT_WEBHOOK_SECRET", default="")
+# The same cause (one error category, one suspension, the workers stopping) alerts at most this often.
+ALERT_REPEAT_SECONDS = env.int("CRMSYNC_ALERT_REPEAT_SECONDS", default=3600)
+
 # --- Logging -----------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,
