@@ -13,7 +13,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from sandbox.core import SHARED_CONTROL_RULES, SandboxApp, control_authorised, json_response
-from sandbox.hubspot import catalog
+from sandbox.hubspot import catalog, scopes
 from sandbox.hubspot.associations import AssociationsApi
 from sandbox.hubspot.errors import API_SOURCE, ApiError, object_type_of
 from sandbox.hubspot.objects import ObjectsApi
@@ -51,6 +51,7 @@ API_RULES = [
     Rule(f"{V4}/<to_type>/<to_id>", methods=["PUT"], endpoint="association_create"),
     Rule(f"{V4}/<to_type>/<to_id>", methods=["DELETE"], endpoint="association_archive"),
     Rule("/crm/v4/associations/<object_type>/<to_type>/batch/<path:action>", methods=["POST"], endpoint="association_batch"),
+    Rule("/oauth/v1/access-tokens/<token>", methods=["GET"], endpoint="access_token_info"),
 ]
 CONTROL_RULES = [
     *SHARED_CONTROL_RULES,
@@ -62,6 +63,9 @@ CONTROL_RULES = [
     Rule("/__sandbox__/count/<object_type>", methods=["GET"], endpoint="count"),
     Rule("/__sandbox__/associate", methods=["POST"], endpoint="associate"),
     Rule("/__sandbox__/owners", methods=["POST"], endpoint="owner_create"),
+    Rule("/__sandbox__/token_scopes", methods=["GET", "POST"], endpoint="token_scopes"),
+    Rule("/__sandbox__/properties/<object_type>", methods=["POST"], endpoint="property_create"),
+    Rule("/__sandbox__/properties/<object_type>/<name>", methods=["PATCH", "DELETE"], endpoint="property"),
 ]
 ID_SEGMENT = re.compile(r"^/(\w+)$")
 
@@ -107,6 +111,10 @@ class HubSpotApp(SandboxApp):
         faulted = self.count_and_fault(request, environ, label)
         if faulted is not None:
             return faulted
+        if endpoint == "access_token_info":  # no bearer: the token is in the path
+            if not secrets.compare_digest(args["token"], self.access_token):
+                return json_response(hubspot_error(404, "OBJECT_NOT_FOUND", "Token not found"), 404)
+            return json_response(scopes.token_info(args["token"], self.store.setting("token_scopes", scopes.ALL_SCOPES)), 200)
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer ") or not secrets.compare_digest(token[7:].strip(), self.access_token):
             message = (
@@ -114,6 +122,10 @@ class HubSpotApp(SandboxApp):
                 "details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
             )
             return json_response(hubspot_error(401, "INVALID_AUTHENTICATION", message), 401)
+        kind = catalog.OBJECT_TYPES.get(str(args.get("object_type", "")).lower())
+        needed = scopes.required_scope(endpoint, request.method, kind, args.get("action"))
+        if needed and needed not in self.store.setting("token_scopes", scopes.ALL_SCOPES):
+            return json_response(scopes.missing_scopes_body(needed), 403)
         broken, headers = self.limiter.take(self.access_token, search=endpoint == "search")
         if broken:
             return self._rate_limited(broken, headers)
@@ -265,8 +277,39 @@ class HubSpotApp(SandboxApp):
         except (ValueError, TypeError, KeyError) as error:
             return json_response({"error": str(error)}, 400)
 
+    def control_token_scopes(self, request, body):
+        if request.method == "POST":
+            self.store.set_setting("token_scopes", list(body["scopes"]))
+        return json_response({"scopes": self.store.setting("token_scopes", scopes.ALL_SCOPES)})
+
+    def control_property_create(self, request, body, object_type):
+        """A custom property created by a HubSpot admin (the properties API's own rules)."""
+        return json_response(self.properties.create_property(object_type_of(object_type), body))
+
+    def control_property(self, request, body, object_type, name):
+        """PATCH: change a property as a HubSpot admin can (``options``, ``type``/``fieldType``,
+        ``read_only``: its value no longer writable); DELETE: archive it, even a HubSpot-defined one."""
+        object_type = object_type_of(object_type)
+        definition = self.store.definition(object_type, name)
+        if definition is None:
+            raise NotFound(f"no property {name}")
+        if request.method == "DELETE":
+            self.store.archive_definition(object_type, name)
+            return json_response({"archived": name})
+        definition = {**definition, "modificationMetadata": dict(definition.get("modificationMetadata") or {})}
+        for key in ("type", "fieldType", "label"):
+            if key in body:
+                definition[key] = body[key]
+        if "options" in body:
+            definition["options"] = self.properties.options_wire(body["options"])
+        if "read_only" in body:
+            definition["modificationMetadata"]["readOnlyValue"] = bool(body["read_only"])
+        self.store.save_definition(object_type, definition)
+        return json_response(self.properties.get_property(object_type, name))
+
     def control_reset(self, request, body):
         self.store.reset()
+        self.store.set_setting("token_scopes", list(scopes.ALL_SCOPES))
         self.faults.clear()
         self.stats.reset()
         self.limiter.reset()

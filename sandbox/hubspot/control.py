@@ -24,6 +24,13 @@
     control.add_owner(email="jo@example.com", first_name="Jo", last_name="Doe")
     control.count("companies")
 
+    control.create_property("companies", {"name": "region", "label": "Region", "type": "enumeration",
+                            "fieldType": "select", "groupName": "companyinformation", "options": [...]})
+    control.change_property("companies", "region", options=[...], read_only=True, type=..., fieldType=...)
+    control.delete_property("companies", "region")        # archived, even a HubSpot-defined one
+    control.set_token_scopes([...])                       # the private app's scopes (reset: all of them);
+        # a call needing a missing one answers 403 MISSING_SCOPES; GET /oauth/v1/access-tokens/{token} lists them
+
 Changes made through ``create_record``/``update_record`` carry ``changeSource`` "CRM_UI" in their
 webhook events and history; changes through the CRM API carry "INTEGRATION".
 """
@@ -95,3 +102,15 @@ class HubSpotControl(ControlClient):
 
     def count(self, object_type: str) -> int:
         return self._call("GET", f"count/{object_type}")["count"]
+
+    def create_property(self, object_type: str, definition: dict) -> dict:
+        return self._call("POST", f"properties/{object_type}", definition)
+
+    def change_property(self, object_type: str, name: str, **changes) -> dict:
+        return self._call("PATCH", f"properties/{object_type}/{name}", changes)
+
+    def delete_property(self, object_type: str, name: str) -> None:
+        self._call("DELETE", f"properties/{object_type}/{name}")
+
+    def set_token_scopes(self, scopes: list[str]) -> list[str]:
+        return self._call("POST", "token_scopes", {"scopes": scopes})["scopes"]

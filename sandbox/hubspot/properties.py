@@ -52,7 +52,7 @@ class PropertiesApi:
             "fieldType": body["fieldType"],
             "groupName": body["groupName"],
             "description": body.get("description") or "",
-            "options": self._options(body.get("options") or []),
+            "options": self.options_wire(body.get("options") or []),
             "displayOrder": body.get("displayOrder", -1),
             "calculated": False,
             "externalOptions": bool(body.get("externalOptions")),
@@ -69,7 +69,7 @@ class PropertiesApi:
         return self._wire_property(definition)
 
     @staticmethod
-    def _options(options: list) -> list:
+    def options_wire(options: list) -> list:
         return [
             {
                 "label": option.get("label", option.get("value")),
@@ -89,7 +89,7 @@ class PropertiesApi:
             if key in body:
                 definition[key] = body[key]
         if "options" in body:
-            definition["options"] = self._options(body["options"])
+            definition["options"] = self.options_wire(body["options"])
         definition["updatedAt"] = iso_now()
         self.store.save_definition(object_type, definition)
         return self._wire_property(definition)

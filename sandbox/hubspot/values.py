@@ -99,7 +99,7 @@ def check_properties(
         if definition is None:
             errors.append(_error(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
             continue
-        if name in READ_ONLY or definition.get("calculated"):
+        if name in READ_ONLY or definition.get("calculated") or (definition.get("modificationMetadata") or {}).get("readOnlyValue"):
             errors.append(_error(name, "READ_ONLY_VALUE", f'Property "{name}" is read-only'))
             continue
         value, error = normalise(definition, raw)

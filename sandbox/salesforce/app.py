@@ -18,7 +18,7 @@ from sandbox.core import SHARED_CONTROL_RULES, SandboxApp, control_authorised, j
 from sandbox.salesforce import schema
 from sandbox.salesforce.bulk import BulkApi
 from sandbox.salesforce.oauth import OAuthEndpoints
-from sandbox.salesforce.rest import RestApi, object_or_404, record_body
+from sandbox.salesforce.rest import RestApi, describe_field, object_or_404, record_body
 from sandbox.salesforce.store import SalesforceError, SalesforceStore, ValidationRule, not_found
 from sandbox.salesforce.values import now, parse_datetime, format_datetime
 
@@ -79,6 +79,12 @@ CONTROL_RULES = [
     Rule("/__sandbox__/records/<sobject>", methods=["POST"], endpoint="record_create"),
     Rule("/__sandbox__/records/<sobject>/<record_id>", methods=["GET", "PATCH", "DELETE"], endpoint="record"),
     Rule("/__sandbox__/count/<sobject>", methods=["GET"], endpoint="count"),
+    Rule("/__sandbox__/schema", methods=["GET"], endpoint="schema"),
+    Rule("/__sandbox__/schema/<sobject>/fields", methods=["POST"], endpoint="field_add"),
+    Rule("/__sandbox__/schema/<sobject>/fields/<field_name>", methods=["DELETE"], endpoint="field_delete"),
+    Rule("/__sandbox__/schema/<sobject>/fields/<field_name>/access", methods=["POST"], endpoint="field_access"),
+    Rule("/__sandbox__/schema/<sobject>/fields/<field_name>/picklist", methods=["POST"], endpoint="field_picklist"),
+    Rule("/__sandbox__/schema/<sobject>/access", methods=["POST"], endpoint="object_access"),
 ]
 UNCOUNTED = ("rest.versions", "oauth.authorize", "oauth.token")
 
@@ -263,6 +269,74 @@ class SalesforceApp(SandboxApp):
         if row is None:
             raise not_found()
         return {**record_body(s, row, "v59.0"), "IsDeleted": bool(row["IsDeleted"])}
+
+    # -- the org's schema: custom fields, field-level access, picklists, object permissions --------
+
+    def control_schema(self, request, body) -> dict:
+        return {"changes": self.store.org_changes()}
+
+    @staticmethod
+    def _described(s, field_name: str | None = None) -> dict:
+        if field_name is None:
+            return {"sobject": s.name, "createable": s.createable, "updateable": s.updateable}
+        f = s.field(field_name)
+        return {"sobject": s.name, "field": describe_field(f) if f else None}
+
+    def control_field_add(self, request, body, sobject: str) -> dict:
+        """A custom field (``__c``) added, or a deleted one restored with its data (its name again)."""
+        definition = {**body, "name": body["name"]}
+
+        def add(changes: dict) -> None:
+            if schema.sobject(sobject).field(definition["name"]) and definition["name"] not in changes.get("deleted", []):
+                raise SalesforceError(400, "DUPLICATE_DEVELOPER_NAME", f"A field named {definition['name']} already exists")
+            changes.setdefault("deleted", [])
+            changes["deleted"] = [name for name in changes["deleted"] if name.lower() != definition["name"].lower()]
+            standard = schema.SOBJECTS_BY_LOWER[sobject.lower()]
+            if standard.field(definition["name"]) is None:
+                changes.setdefault("added", {})[definition["name"]] = definition
+
+        return self._described(self.store.org_change(sobject, add), definition["name"])
+
+    def control_field_delete(self, request, body, sobject: str, field_name: str) -> dict:
+        def delete(changes: dict) -> None:
+            f = schema.sobject(sobject).field(field_name)
+            if f is None:
+                raise not_found()
+            if not f.name.endswith("__c"):
+                raise SalesforceError(400, "CANNOT_DELETE_STANDARD_FIELD", f"{f.name} is a standard field and cannot be deleted")
+            changes.setdefault("deleted", []).append(f.name)
+
+        return self._described(self.store.org_change(sobject, delete), field_name)
+
+    def control_field_access(self, request, body, sobject: str, field_name: str) -> dict:
+        """Field-level security for the integration user: ``{"readable": bool, "editable": bool}``."""
+        def access(changes: dict) -> None:
+            known = schema.SOBJECTS_BY_LOWER[sobject.lower()].field(field_name) or field_name in changes.get("added", {})
+            if not known:
+                raise not_found()
+            changes.setdefault("access", {})[field_name] = {
+                "readable": bool(body.get("readable", True)), "editable": bool(body.get("editable", True))
+            }
+
+        return self._described(self.store.org_change(sobject, access), field_name)
+
+    def control_field_picklist(self, request, body, sobject: str, field_name: str) -> dict:
+        """A picklist's values and whether it is restricted: ``{"values": [...], "restricted": bool}``."""
+        def picklist(changes: dict) -> None:
+            f = schema.sobject(sobject).field(field_name)
+            if f is None or f.type != "picklist":
+                raise ValueError(f"{sobject}.{field_name} is not a picklist")
+            changes.setdefault("picklists", {})[f.name] = {"values": body.get("values"), "restricted": body.get("restricted", f.restricted)}
+
+        return self._described(self.store.org_change(sobject, picklist), field_name)
+
+    def control_object_access(self, request, body, sobject: str) -> dict:
+        """The integration user's object permissions: ``{"createable": bool, "updateable": bool}``."""
+        def access(changes: dict) -> None:
+            changes["object_access"] = {"createable": bool(body.get("createable", True)),
+                                        "updateable": bool(body.get("updateable", True))}
+
+        return self._described(self.store.org_change(sobject, access))
 
     def control_count(self, request, body, sobject: str) -> dict:
         s = object_or_404(sobject)

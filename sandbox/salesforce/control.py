@@ -29,6 +29,17 @@
     control.delete_record("Account", account_id)
     control.get_record("Account", account_id)                # every field, deleted or not
     control.count("Account", include_deleted=False)
+    control.add_field("Account", "Region__c", type="picklist", picklist=["EMEA", "APAC"], restricted=True)
+        # a custom field (types as describe names them; length, label, external_id, unique);
+        # the same name again restores a deleted custom field with its data
+    control.delete_field("Account", "Region__c")             # custom fields only
+    control.set_field_access("Account", "Phone", readable=True, editable=False)
+        # field-level security: unreadable = absent from describe and SOQL; read-only = neither
+        # createable nor updateable (INVALID_FIELD_FOR_INSERT_UPDATE on writes)
+    control.set_picklist("Account", "Industry", values=[...], restricted=True)
+    control.set_object_access("Account", createable=True, updateable=False)
+        # object permissions (INSUFFICIENT_ACCESS_OR_READONLY on writes); describe says so
+    control.schema_changes()                                 # every customisation, per sObject
 """
 
 from __future__ import annotations
@@ -87,3 +98,21 @@ class SalesforceControl(ControlClient):
 
     def count(self, sobject: str, *, include_deleted: bool = False) -> int:
         return self._call("GET", f"count/{sobject}", params={"include_deleted": str(include_deleted).lower()})["count"]
+
+    def add_field(self, sobject: str, name: str, *, type: str = "string", **options) -> dict:
+        return self._call("POST", f"schema/{sobject}/fields", {"name": name, "type": type, **options})["field"]
+
+    def delete_field(self, sobject: str, name: str) -> None:
+        self._call("DELETE", f"schema/{sobject}/fields/{name}")
+
+    def set_field_access(self, sobject: str, name: str, *, readable: bool = True, editable: bool = True) -> dict | None:
+        return self._call("POST", f"schema/{sobject}/fields/{name}/access", {"readable": readable, "editable": editable})["field"]
+
+    def set_picklist(self, sobject: str, name: str, *, values: list[str] | None = None, restricted: bool = True) -> dict:
+        return self._call("POST", f"schema/{sobject}/fields/{name}/picklist", {"values": values, "restricted": restricted})["field"]
+
+    def set_object_access(self, sobject: str, *, createable: bool = True, updateable: bool = True) -> dict:
+        return self._call("POST", f"schema/{sobject}/access", {"createable": createable, "updateable": updateable})
+
+    def schema_changes(self) -> dict:
+        return self._call("GET", "schema")["changes"]

@@ -103,12 +103,12 @@ def sobject_urls(sobject: SObject, version: str) -> dict:
 
 def sobject_summary(sobject: SObject, version: str) -> dict:
     return {
-        "activateable": False, "createable": True, "custom": False, "customSetting": False,
+        "activateable": False, "createable": sobject.createable, "custom": False, "customSetting": False,
         "deletable": sobject.deletable, "deprecatedAndHidden": False, "feedEnabled": True,
         "keyPrefix": sobject.key_prefix, "label": sobject.label, "labelPlural": sobject.label_plural,
         "layoutable": True, "mergeable": sobject.name != "User", "mruEnabled": True, "name": sobject.name,
         "queryable": True, "replicateable": True, "retrieveable": True, "searchable": True,
-        "triggerable": True, "undeletable": sobject.deletable, "updateable": True,
+        "triggerable": True, "undeletable": sobject.deletable, "updateable": sobject.updateable,
         "urls": sobject_urls(sobject, version),
     }
 

@@ -1,6 +1,12 @@
 """The sObjects the sandbox knows: Account, Contact, Lead and User with their real API names,
 types, lengths, required fields and picklists, plus the org's custom External ID field on Account.
 
+An admin can customise the org through the control API (``org_customise``): add and delete custom
+fields, take away field-level access (an unreadable field is absent from describe and SOQL, as in
+Salesforce; a read-only one is neither createable nor updateable), change or restrict a picklist,
+and take away the object permissions (create/edit). ``sobject()`` answers with the customised
+sObject; the sandbox serves one org per process.
+
 The org is configured the way crmsync expects a customer's org to be: Account's ``Industry``,
 ``Type``, ``Rating``, ``Ownership`` and ``AccountSource`` picklists are restricted (an admin switch
 in a real org), so a bad value answers ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``.
@@ -8,7 +14,7 @@ in a real org), so a bad value answers ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 INDUSTRIES = (
     "Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications", "Construction",
@@ -82,6 +88,8 @@ class SObject:
     key_prefix: str
     fields: tuple[Field, ...]
     deletable: bool = True
+    createable: bool = True
+    updateable: bool = True
     by_lower: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -270,8 +278,70 @@ SOBJECTS_BY_LOWER = {name.lower(): s for name, s in SOBJECTS.items()}
 SOBJECTS_BY_PREFIX = {s.key_prefix: s for s in SOBJECTS.values()}
 
 
+FIELD_TYPES = tuple(SOAP_TYPES)
+_customised: dict[str, SObject] = {}
+
+
 def sobject(name: str) -> SObject | None:
-    return SOBJECTS_BY_LOWER.get(name.lower())
+    """The sObject as the org has it now (its customisations applied)."""
+    standard = SOBJECTS_BY_LOWER.get(name.lower())
+    return _customised.get(standard.name, standard) if standard else None
+
+
+def custom_field(definition: dict) -> Field:
+    """A custom field from its control-API definition: ``{"name": "Region__c", "type": "picklist",
+    "label", "length", "picklist": [...], "restricted", "external_id", "unique"}``."""
+    name, type_ = definition["name"], definition.get("type", "string")
+    if not name.endswith("__c") or not name[:-3].replace("_", "a").isalnum():
+        raise ValueError(f"a custom field's API name ends in __c: {name!r}")
+    if type_ not in FIELD_TYPES or type_ in ("id",):
+        raise ValueError(f"unknown field type {type_!r}")
+    length = int(definition.get("length") or (255 if type_ in TEXT_TYPES else 0))
+    precision = 18 if type_ in NUMERIC_TYPES else 0
+    return Field(
+        name, type_, label=definition.get("label", ""), length=length, picklist=tuple(definition.get("picklist") or ()),
+        restricted=bool(definition.get("restricted")), external_id=bool(definition.get("external_id")),
+        unique=bool(definition.get("unique")), precision=precision,
+    )
+
+
+def _customised_field(f: Field, access: dict, picklist_change: dict | None) -> Field:
+    editable = access.get("editable", True)
+    options = {}
+    if not editable:
+        options.update(createable=False, updateable=False)
+    if picklist_change is not None:
+        options["restricted"] = bool(picklist_change.get("restricted", f.restricted))
+        if picklist_change.get("values") is not None:
+            options["picklist"] = tuple(picklist_change["values"])
+    return replace(f, **options) if options else f
+
+
+def customised_sobject(standard: SObject, changes: dict) -> SObject:
+    """``standard`` with an org's changes: ``{"added": {name: definition}, "deleted": [names],
+    "access": {name: {"readable", "editable"}}, "picklists": {name: {"values", "restricted"}},
+    "object_access": {"createable", "updateable"}}``."""
+    deleted = {name.lower() for name in changes.get("deleted", [])}
+    access = {name.lower(): value for name, value in changes.get("access", {}).items()}
+    picklists = {name.lower(): value for name, value in changes.get("picklists", {}).items()}
+    fields = [*standard.fields, *(custom_field(d) for d in changes.get("added", {}).values())]
+    kept = tuple(
+        _customised_field(f, access.get(f.name.lower(), {}), picklists.get(f.name.lower()))
+        for f in fields
+        if f.name.lower() not in deleted and access.get(f.name.lower(), {}).get("readable", True)
+    )
+    permissions = changes.get("object_access", {})
+    return SObject(
+        standard.name, standard.label, standard.label_plural, standard.key_prefix, kept, standard.deletable,
+        createable=permissions.get("createable", True), updateable=permissions.get("updateable", True),
+    )
+
+
+def org_customise(changes: dict[str, dict]) -> None:
+    """Apply the org's changes per sObject name (``{}``: the standard org again)."""
+    _customised.clear()
+    for name, object_changes in changes.items():
+        _customised[SOBJECTS_BY_LOWER[name.lower()].name] = customised_sobject(SOBJECTS_BY_LOWER[name.lower()], object_changes)
 
 
 def field_label(f: Field) -> str:

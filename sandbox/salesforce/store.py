@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sandbox.core import connect_sqlite
 from sandbox.salesforce import schema
-from sandbox.salesforce.schema import SOBJECTS, Field, SObject
+from sandbox.salesforce.schema import SOBJECTS, SOBJECTS_BY_LOWER, Field, SObject
 from sandbox.salesforce.values import BadValue, make_id, timestamp, to_id18, to_storage, website_key
 
 DEFAULT_API_LIMIT = 100_000
@@ -184,6 +184,7 @@ class SalesforceStore:
             self.db.executescript(SUPPORT_SCHEMA)
             for sobject in SOBJECTS.values():
                 self.db.executescript(table_sql(sobject))
+            schema.org_customise(self.setting("org_changes", {}))
             if self.integration_user_id() is None:
                 with self.transaction():
                     self._create_integration_user()
@@ -230,7 +231,32 @@ class SalesforceStore:
         with self.transaction():
             for table in (*DATA_TABLES, *WORK_TABLES, "settings", "sessions"):
                 self.db.execute(f'DELETE FROM "{table}"')
+            schema.org_customise({})
             self._create_integration_user()
+
+    # -- the org's customisations (custom fields, field-level access, picklists) -----------------
+
+    def org_changes(self) -> dict[str, dict]:
+        return self.setting("org_changes", {})
+
+    def org_change(self, sobject_name: str, change) -> SObject:
+        """Apply ``change(changes_of_that_sobject)`` (it edits the dict in place), keep it, and
+        answer the customised sObject. A new custom field gets its column."""
+        standard = SOBJECTS_BY_LOWER.get(sobject_name.lower())
+        if standard is None:
+            raise not_found()
+        with self.transaction():
+            changes = self.org_changes()
+            object_changes = changes.setdefault(standard.name, {})
+            change(object_changes)
+            customised = schema.customised_sobject(standard, object_changes)  # raises on a bad definition
+            columns = {row["name"] for row in self.db.execute(f'PRAGMA table_info("{standard.name}")')}
+            for f in customised.fields:
+                if f.name not in columns:
+                    self.db.execute(f'ALTER TABLE "{standard.name}" ADD COLUMN "{f.name}" {SQL_TYPES.get(f.type, "TEXT")}')
+            self.set_setting("org_changes", changes)
+            schema.org_customise(changes)
+        return customised
 
     # -- users and sessions ---------------------------------------------------------------------
 
@@ -312,6 +338,11 @@ class SalesforceStore:
     def _prepare(self, sobject: SObject, values: dict, existing, *, system_write: bool = False) -> dict:
         """Field values checked and converted as the API does; raises the API's first error."""
         creating = existing is None
+        if not system_write and not (sobject.createable if creating else sobject.updateable):
+            raise SalesforceError(
+                400, "INSUFFICIENT_ACCESS_OR_READONLY",
+                f"insufficient access rights on object: your profile cannot {'create' if creating else 'edit'} {sobject.label} records", [],
+            )
         prepared: dict = {}
         for name, value in values.items():
             if name == "attributes" or (name.lower() == "id"):
