@@ -113,7 +113,7 @@ def accounts_create(
                 write.fields.setdefault("Website", properties["domain"])
         planned.append((company, reason, account.get("Id"), write))
     results = _accounts_write(sf, planned)
-    linked = []
+    linked, synced = [], []
     with transaction.atomic():
         # The links and the unit that writes them back to HubSpot commit together: a worker
         # killed in between cannot leave a company linked here but not in HubSpot.
@@ -124,21 +124,25 @@ def accounts_create(
                 mirror.company_failure_record(company=company, error=failure, run=run, changes=write.changes, action="create")
                 counts["failed"] += 1
                 continue
-            mirror.company_synced(company=company, write=write, account_id=result.id or account_id, previous={})
+            company.synced_values = {}  # a new link: every value of the write is settled here
+            synced.append((company, write, result.id or account_id))
             linked.append((company, reason, write, result.created))
+        mirror.companies_synced(synced)
         if linked:
             units.unit_add(kind=WorkUnit.Kind.HUBSPOT_LINK_BACK, payload={"company_ids": [c.pk for c, *_ in linked]})
     attached = _private_contacts_attach(sf, [company for company, *_ in linked], company_contacts or {}, run)
     share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(linked))
+    outcomes = []
     for (company, reason, write, created), calls in zip(linked, share):
         note = f" Private contacts attached: {', '.join(attached[company.pk])}." if attached.get(company.pk) else ""
         write.changes.setdefault("Id", [None, company.salesforce_account_id])
-        mirror.company_success_record(
-            company=company, write=write, run=run, api_calls=calls, action="create" if created else "link", wrote=True,
+        outcomes.append(mirror.company_outcome(
+            company=company, write=write, api_calls=calls, action="create" if created else "link", wrote=True,
             message=f"Salesforce account {company.salesforce_account_id} {'created' if created else 'linked'}: {reason}.{note}",
-        )
+        ))
         logger.info("sync.account_created", extra={"company_id": company.id, "account_id": company.salesforce_account_id, "reason": reason})
         counts["succeeded"] += 1
+    mirror.companies_success_record(outcomes=outcomes, run=run)
     return counts
 
 

@@ -149,7 +149,7 @@ def accounts_batch_sync(
     results.update(_hubspot_write(hs, rewrite))
     now = timezone.now()
     share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
-    written = []
+    went_through = []
     for plan, calls in zip(planned, share):
         result = results.get(id(plan))
         if isinstance(result, CrmError) or (result is not None and not result.ok):
@@ -159,11 +159,14 @@ def accounts_batch_sync(
             )
             counts["failed"] += 1
             continue
-        hubspot_id = result.id if result is not None else plan.hubspot_id
-        company = _company_link(plan, hubspot_id, now)
-        _record_success(plan, company, run, calls, wrote=result is not None, resolves=resolves)
-        written.append((plan.account, company))
+        went_through.append((plan, result.id if result is not None else plan.hubspot_id, calls, result is not None))
         counts["failed" if plan.field_errors else "succeeded"] += 1
+    companies = _companies_link([(plan, hubspot_id) for plan, hubspot_id, _, _ in went_through], now)
+    services.company_syncs_record(
+        outcomes=[_outcome(plan, companies[id(plan)], calls, wrote=wrote) for plan, _, calls, wrote in went_through],
+        direction=TO_HUBSPOT, run=run, fields=resolves,
+    )
+    written = [(plan.account, companies[id(plan)]) for plan, *_ in went_through]
     _salesforce_links_request(written)
     return counts
 
@@ -279,8 +282,67 @@ def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
     return results
 
 
+def _companies_link(links: list[tuple[_Planned, str]], now: datetime) -> dict[int, Company]:
+    """Store each link account ↔ company (one row per account and per company whatever ran before):
+    {id(plan): its company row}. The rows of the batch are locked and written in a few statements;
+    a link that meets a row of another account or company (a relink, a placeholder of an earlier
+    failed create) is settled record by record."""
+    if not links:
+        return {}
+    with transaction.atomic():
+        rows = list(Company.objects.select_for_update().filter(
+            Q(salesforce_account_id__in=[p.account["Id"] for p, _ in links]) | Q(hubspot_id__in=[h for _, h in links])
+        ))
+        by_account = {r.salesforce_account_id: r for r in rows if r.salesforce_account_id}
+        by_hubspot = {r.hubspot_id: r for r in rows if r.hubspot_id}
+        linked, updates, creates, tangled = {}, [], [], []
+        for plan, hubspot_id in links:
+            of_account, of_company = by_account.get(plan.account["Id"]), by_hubspot.get(hubspot_id)
+            if of_account is not None and of_company is not None and of_account is not of_company:
+                tangled.append((plan, hubspot_id))
+                continue
+            company = of_account or of_company
+            if company is None:
+                company = Company()
+                creates.append(company)
+            else:
+                updates.append(company)
+            linked[id(plan)] = _link_fields_set(company, plan, hubspot_id, now)
+        Company.objects.bulk_create(creates)
+        Company.objects.bulk_update(updates, fields=LINK_ROW_FIELDS)
+    for plan, hubspot_id in tangled:
+        linked[id(plan)] = _company_link(plan, hubspot_id, now)
+    return linked
+
+
+# What a link writes on a company row (``_link_fields_set``).
+LINK_ROW_FIELDS = [
+    "hubspot_id", "salesforce_account_id", "name", "domain", "properties", "synced_values", "sync_status", "salesforce_deleted",
+    "possible_duplicate_of", "last_synced_at", "last_sync_direction", "salesforce_updated_at", "hubspot_created_at", "updated_at",
+]
+
+
+def _link_fields_set(company: Company, plan: _Planned, hubspot_id: str, now: datetime) -> Company:
+    account = plan.account
+    company.hubspot_id = hubspot_id
+    company.salesforce_account_id = account["Id"]
+    company.name = rules.text_storable(account.get("Name") or company.name)[:255]
+    company.domain = rules.normalise_domain(account.get("Website"))[:255] or company.domain
+    company.properties = {**company.properties, **plan.write.properties}
+    company.synced_values = plan.write.snapshot
+    company.sync_status = SyncStatus.FAILED if plan.field_errors else SyncStatus.SYNCED
+    company.salesforce_deleted = False
+    company.possible_duplicate_of = None
+    company.last_synced_at = now
+    company.last_sync_direction = TO_HUBSPOT
+    company.salesforce_updated_at = mirror.instant(account.get("SystemModstamp"))
+    company.hubspot_created_at = company.hubspot_created_at or now
+    company.updated_at = now
+    return company
+
+
 def _company_link(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
-    """Store the link account ↔ company; one row per account and per company whatever ran before."""
+    """One link whose account and company have rows of their own: settled under their row locks."""
     try:
         return _company_link_once(plan, hubspot_id, now)
     except IntegrityError:
@@ -305,20 +367,7 @@ def _company_link_once(plan: _Planned, hubspot_id: str, now: datetime) -> Compan
                 other.events.update(company=company)
                 other.errors.update(company=company)
                 other.delete()
-    company.hubspot_id = hubspot_id
-    company.salesforce_account_id = account["Id"]
-    company.name = rules.text_storable(account.get("Name") or company.name)[:255]
-    company.domain = rules.normalise_domain(account.get("Website"))[:255] or company.domain
-    company.properties = {**company.properties, **plan.write.properties}
-    company.synced_values = plan.write.snapshot
-    company.sync_status = SyncStatus.FAILED if plan.field_errors else SyncStatus.SYNCED
-    company.salesforce_deleted = False
-    company.possible_duplicate_of = None
-    company.last_synced_at = now
-    company.last_sync_direction = TO_HUBSPOT
-    company.salesforce_updated_at = mirror.instant(account.get("SystemModstamp"))
-    company.hubspot_created_at = company.hubspot_created_at or now
-    company.save()
+    _link_fields_set(company, plan, hubspot_id, now).save()
     return company
 
 
@@ -347,11 +396,11 @@ def _account_failure_record(
     )
 
 
-def _record_success(plan: _Planned, company: Company, run: SyncRun | None, calls: int, *, wrote: bool, resolves: list[str] | None) -> None:
+def _outcome(plan: _Planned, company: Company, calls: int, *, wrote: bool) -> services.SyncOutcome:
     conflicts = plan.write.conflicts
-    services.company_sync_success_record(
-        company=company, direction=TO_HUBSPOT, action=plan.action, wrote=wrote, run=run, changes=plan.write.changes,
-        api_calls=calls, field_errors=plan.field_errors, record_ref=plan.account["Id"], fields=resolves,
+    return services.SyncOutcome(
+        company=company, action=plan.action, wrote=wrote, changes=plan.write.changes, api_calls=calls,
+        field_errors=plan.field_errors, record_ref=plan.account["Id"],
         conflict="Changed on both sides at the same time; Salesforce's value won: " + ", ".join(conflicts) if conflicts else "",
     )
 

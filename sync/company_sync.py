@@ -149,6 +149,7 @@ def _companies_push(
         except Rejected as error:
             results = {a["Id"]: error for _, a, _ in to_write}
     share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
+    synced, outcomes = [], []
     for (company, account, write), calls in zip(planned, share):
         result = results.get(account["Id"]) if write.fields else None
         failure = result if isinstance(result, CrmError) else (result.error if result is not None and not result.ok else None)
@@ -156,12 +157,12 @@ def _companies_push(
             mirror.company_failure_record(company=company, error=failure, run=run, api_calls=calls, changes=write.changes)
             counts["failed"] += 1
             continue
-        mirror.company_synced(company=company, write=write, account_id=account["Id"], previous=company.synced_values)
+        synced.append((company, write, account["Id"]))
         wrote = bool(write.changes)
-        mirror.company_success_record(
-            company=company, write=write, run=run, api_calls=calls, action="update", wrote=wrote, fields=resolves
-        )
+        outcomes.append(mirror.company_outcome(company=company, write=write, api_calls=calls, action="update", wrote=wrote))
         counts["failed" if write.errors else ("succeeded" if wrote or run else "skipped")] += 1
+    mirror.companies_synced(synced)
+    mirror.companies_success_record(outcomes=outcomes, run=run, fields=resolves)
     return counts
 
 

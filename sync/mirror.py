@@ -81,21 +81,31 @@ def companies_mirror(records: list[dict], *, handled: bool = False) -> list[Comp
     return companies
 
 
-@transaction.atomic
-def company_synced(*, company: Company, write: mappers.AccountWrite, account_id: str, previous: dict) -> None:
-    """Store the link and the snapshot of the fields settled here, under a row lock: the
-    Salesforce → HubSpot half may be saving its own fields of the same snapshot right now."""
-    locked = Company.objects.select_for_update().get(pk=company.pk)
-    settled = {key: value for key, value in write.snapshot.items() if previous.get(key) != value}
-    locked.synced_values = {**locked.synced_values, **settled}
-    locked.salesforce_account_id = account_id
-    locked.salesforce_deleted = False
-    locked.sync_status = SyncStatus.FAILED if write.errors else SyncStatus.SYNCED
-    if write.changes or not locked.last_synced_at:
-        locked.last_synced_at = timezone.now()
-        locked.last_sync_direction = rules.TO_SALESFORCE
-    locked.save()
-    company.synced_values, company.salesforce_account_id = locked.synced_values, account_id
+def companies_synced(synced: list[tuple[Company, mappers.AccountWrite, str]]) -> None:
+    """Store each (company, write, account ID): the link and the snapshot of the fields settled
+    here, for the whole batch in a few statements under the rows' locks (the Salesforce → HubSpot
+    half may be saving its own fields of the same snapshots right now)."""
+    if not synced:
+        return
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Company.objects.select_for_update().in_bulk([company.pk for company, _, _ in synced])
+        for company, write, account_id in synced:
+            row = locked[company.pk]
+            settled = {key: value for key, value in write.snapshot.items() if company.synced_values.get(key) != value}
+            row.synced_values = {**row.synced_values, **settled}
+            row.salesforce_account_id = account_id
+            row.salesforce_deleted = False
+            row.sync_status = SyncStatus.FAILED if write.errors else SyncStatus.SYNCED
+            if write.changes or not row.last_synced_at:
+                row.last_synced_at = now
+                row.last_sync_direction = rules.TO_SALESFORCE
+            row.updated_at = now
+            company.synced_values, company.salesforce_account_id = row.synced_values, account_id
+        Company.objects.bulk_update(list(locked.values()), fields=[
+            "synced_values", "salesforce_account_id", "salesforce_deleted", "sync_status", "last_synced_at", "last_sync_direction",
+            "updated_at",
+        ])
 
 
 def company_failure_record(*, company: Company, error, run: SyncRun | None, api_calls: int = 0, changes: dict | None = None, action: str = "update") -> None:
@@ -105,15 +115,18 @@ def company_failure_record(*, company: Company, error, run: SyncRun | None, api_
     )
 
 
-def company_success_record(
-    *, company: Company, write: mappers.AccountWrite, run, api_calls: int, action: str, wrote: bool, message: str = "",
-    fields: list[str] | None = None,
-) -> None:
-    """Log the attempt. A push that found nothing to write outside a run is crmsync seeing its own
-    or the other half's write come back: not an attempt, so not logged (the log stays readable)."""
-    services.company_sync_success_record(
-        company=company, direction=rules.TO_SALESFORCE, action=action, wrote=wrote, run=run, changes=write.changes,
-        api_calls=api_calls, field_errors=[(e.field, e) for e in write.errors], message=message, log_unchanged=run is not None,
-        fields=fields, conflict="Changed on both sides; HubSpot's change was the latest and won: " + ", ".join(write.contested) if write.contested else "",
+def company_outcome(
+    *, company: Company, write: mappers.AccountWrite, api_calls: int, action: str, wrote: bool, message: str = ""
+) -> services.SyncOutcome:
+    """A company's sync to Salesforce that went through, as its log entry and errors keep it."""
+    return services.SyncOutcome(
+        company=company, action=action, wrote=wrote, changes=write.changes, api_calls=api_calls,
+        field_errors=[(e.field, e) for e in write.errors], message=message, record_ref=company.hubspot_id or "",
+        conflict="Changed on both sides; HubSpot's change was the latest and won: " + ", ".join(write.contested) if write.contested else "",
     )
 
+
+def companies_success_record(*, outcomes: list[services.SyncOutcome], run: SyncRun | None, fields: list[str] | None = None) -> None:
+    """Log the attempts. A push that found nothing to write outside a run is crmsync seeing its own
+    or the other half's write come back: not an attempt, so not logged (the log stays readable)."""
+    services.company_syncs_record(outcomes=outcomes, direction=rules.TO_SALESFORCE, run=run, fields=fields, log_unchanged=run is not None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import F
@@ -234,43 +235,66 @@ def company_sync_failure_record(
     )
 
 
-def company_sync_success_record(
-    *,
-    company: Company,
-    direction: str,
-    action: str,
-    wrote: bool,
-    run: SyncRun | None = None,
-    changes: dict | None = None,
-    api_calls: int = 0,
-    field_errors: list[tuple[str, Exception]] = (),
-    conflict: str = "",
-    message: str = "",
-    record_ref: str = "",
+@dataclass
+class SyncOutcome:
+    """A company's sync in one direction that went through, as the log and the error report keep it:
+    ``wrote`` whether anything was written; ``field_errors`` the values the other side refused (or
+    crmsync could not convert), each its own error; ``conflict`` how a conflict was settled."""
+
+    company: Company
+    action: str
+    wrote: bool
+    changes: dict = field(default_factory=dict)
+    api_calls: int = 0
+    field_errors: list[tuple[str, Exception]] = field(default_factory=list)
+    conflict: str = ""
+    message: str = ""
+    record_ref: str = ""
+
+
+def company_syncs_record(
+    *, outcomes: list[SyncOutcome], direction: str, run: SyncRun | None = None, fields: Collection[str] | None = None,
     log_unchanged: bool = True,
-    fields: Collection[str] | None = None,
 ) -> None:
-    """A company's sync in one direction went through: its open errors there are resolved, each
-    value the other side refused (or crmsync could not convert) becomes its own error, and the
-    attempt is logged, as a conflict when ``conflict`` says how one was settled, failed when
-    some values were refused, else a success (``wrote``) or a skip. ``log_unchanged=False``: a
-    skip is not logged (crmsync seeing its own write come back is not an attempt)."""
-    sync_error_resolve_for(company=company, direction=direction, fields=fields)
-    for field_name, error in field_errors:
-        sync_error_record(company=company, run=run, direction=direction, error=error, field=field_name, record_ref=record_ref)
-    if conflict:
-        outcome, message = SyncEvent.Outcome.CONFLICT, conflict
-    elif field_errors:
-        outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{name}: {e.message}" for name, e in field_errors)
-    elif wrote:
-        outcome = SyncEvent.Outcome.SUCCESS
-    elif log_unchanged:
-        outcome, message = SyncEvent.Outcome.SKIPPED, message or "no changes"
-    else:
+    """A batch of companies synced in one direction, in a few statements whatever its size: their
+    open errors there (of ``fields``; None: all) are resolved, each refused value becomes its own
+    error, and each attempt is logged: a conflict, failed when some values were refused, else a
+    success or a skip. ``log_unchanged=False``: a skip is not logged (crmsync seeing its own write
+    come back is not an attempt)."""
+    if not outcomes:
         return
-    sync_event_record(
-        company=company, run=run, direction=direction, action=action if wrote else "skip", outcome=outcome,
-        changes=changes, api_calls=api_calls, message=message,
+    errors = SyncError.objects.filter(company__in=[o.company.pk for o in outcomes], direction=direction, status=SyncError.Status.OPEN)
+    if fields is not None:
+        errors = errors.filter(field__in=list(fields))
+    errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+    events = []
+    for o in outcomes:
+        for field_name, error in o.field_errors:
+            sync_error_record(company=o.company, run=run, direction=direction, error=error, field=field_name, record_ref=o.record_ref)
+        if o.conflict:
+            outcome, message = SyncEvent.Outcome.CONFLICT, o.conflict
+        elif o.field_errors:
+            outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{name}: {e.message}" for name, e in o.field_errors)
+        elif o.wrote:
+            outcome, message = SyncEvent.Outcome.SUCCESS, o.message
+        elif log_unchanged:
+            outcome, message = SyncEvent.Outcome.SKIPPED, o.message or "no changes"
+        else:
+            continue
+        events.append(SyncEvent(
+            company=o.company, run=run, direction=direction, action=o.action if o.wrote else "skip", outcome=outcome,
+            changes=o.changes or {}, api_calls=o.api_calls, message=message, object_type=ObjectType.COMPANY,
+        ))
+    SyncEvent.objects.bulk_create(events)
+
+
+def company_sync_success_record(
+    *, company: Company, direction: str, run: SyncRun | None = None, fields: Collection[str] | None = None,
+    log_unchanged: bool = True, **outcome,
+) -> None:
+    """One company's sync that went through (see ``company_syncs_record``)."""
+    company_syncs_record(
+        outcomes=[SyncOutcome(company=company, **outcome)], direction=direction, run=run, fields=fields, log_unchanged=log_unchanged
     )
 
 

@@ -55,14 +55,14 @@ def test_r12_a_record_whose_row_write_crashes_gets_its_own_error_and_the_others_
 ):
     sync_on()
     ids = [account(salesforce_control, Name=f"Co {i}") for i in range(4)]
-    real_link = account_sync._company_link_once
+    real_link = account_sync._link_fields_set
 
-    def crash_on_co_2(plan, hubspot_id, now):
+    def crash_on_co_2(company, plan, hubspot_id, now):
         if plan.account["Name"] == "Co 2":
             raise ValueError("a value this row cannot hold")
-        return real_link(plan, hubspot_id, now)
+        return real_link(company, plan, hubspot_id, now)
 
-    monkeypatch.setattr(account_sync, "_company_link_once", crash_on_co_2)
+    monkeypatch.setattr(account_sync, "_link_fields_set", crash_on_co_2)
     poll()  # the batch unit fails, is split into one unit per account, and only Co 2's fails
     assert sorted(WorkUnit.objects.filter(kind=Kind.ACCOUNTS_CHANGED).values_list("state", flat=True)) == [
         "done", "done", "done", "done", "failed"]  # the split batch, three accounts synced, one failed
