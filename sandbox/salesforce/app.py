@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
@@ -18,6 +19,7 @@ from sandbox.core import SHARED_CONTROL_RULES, SandboxApp, control_authorised, j
 from sandbox.salesforce import schema
 from sandbox.salesforce.bulk import BulkApi
 from sandbox.salesforce.oauth import OAuthEndpoints
+from sandbox.salesforce.pubsub import RETENTION, ChangeEvents, change_origin, writing_as
 from sandbox.salesforce.rest import RestApi, describe_field, object_or_404, record_body
 from sandbox.salesforce.store import SalesforceError, SalesforceStore, ValidationRule, not_found
 from sandbox.salesforce.values import now, parse_datetime, format_datetime
@@ -78,6 +80,8 @@ CONTROL_RULES = [
     Rule("/__sandbox__/sessions/expire", methods=["POST"], endpoint="expire_sessions"),
     Rule("/__sandbox__/records/<sobject>", methods=["POST"], endpoint="record_create"),
     Rule("/__sandbox__/records/<sobject>/<record_id>", methods=["GET", "PATCH", "DELETE"], endpoint="record"),
+    Rule("/__sandbox__/records/<sobject>/<record_id>/undelete", methods=["POST"], endpoint="record_undelete"),
+    Rule("/__sandbox__/pubsub", methods=["GET", "POST"], endpoint="pubsub"),
     Rule("/__sandbox__/count/<sobject>", methods=["GET"], endpoint="count"),
     Rule("/__sandbox__/schema", methods=["GET"], endpoint="schema"),
     Rule("/__sandbox__/schema/<sobject>/fields", methods=["POST"], endpoint="field_add"),
@@ -105,10 +109,11 @@ FAULT_ERRORS = {"error_503": server_unavailable, "rate_limit": limit_exceeded, "
 
 
 class SalesforceApp(SandboxApp):
-    def __init__(self, *, store: SalesforceStore, access_token: str, control_token: str, client_id: str,
-                 client_secret: str, base_url: str) -> None:
+    def __init__(self, *, store: SalesforceStore, events: ChangeEvents, access_token: str, control_token: str,
+                 client_id: str, client_secret: str, base_url: str) -> None:
         super().__init__()
         self.store = store
+        self.events = events
         self.access_token = access_token
         self.control_token = control_token
         self.base_url = base_url
@@ -155,8 +160,10 @@ class SalesforceApp(SandboxApp):
         handler = getattr(self.handlers[group], name)
         if "user_id" in inspect.signature(handler).parameters:
             args["user_id"] = user_id
+        origin = change_origin(group if group == "rest" else "bulkapi", args.get("version", ""), request.headers.get("Sforce-Call-Options", ""))
         try:
-            answer = handler(request, **args)
+            with writing_as(origin, user_id or ""):
+                answer = handler(request, **args)
         except SalesforceError as error:
             return json_response(error.body(), error.status, headers)
         except Exception:
@@ -201,6 +208,7 @@ class SalesforceApp(SandboxApp):
     def control_reset(self, request, body) -> dict:
         self.store.reset()
         self.store.add_session(self.access_token)
+        self.events.reset()
         self.faults.clear()
         self.stats.reset()
         return {"reset": True}
@@ -337,6 +345,26 @@ class SalesforceApp(SandboxApp):
                                         "updateable": bool(body.get("updateable", True))}
 
         return self._described(self.store.org_change(sobject, access))
+
+    def control_record_undelete(self, request, body, sobject: str, record_id: str) -> dict:
+        """A user restores the record from the Recycle Bin."""
+        s = object_or_404(sobject)
+        row = self.store.row(s, self.store.undelete(s, record_id))
+        return {**record_body(s, row, "v59.0"), "IsDeleted": False}
+
+    def control_pubsub(self, request, body) -> dict:
+        """Change Data Capture faults: ``drop_streams`` closes every open Subscribe stream
+        (UNAVAILABLE); ``publish_as`` "gap" / "overflow" / null publishes the next changes as GAP_*
+        events (no field values) or as one GAP_OVERFLOW per transaction (no record IDs);
+        ``age_hours`` lets that much time pass for the events stored (72 and more: past retention)."""
+        if request.method == "POST":
+            if "publish_as" in body:
+                self.events.publish_next_as(body["publish_as"])
+            if body.get("age_hours"):
+                self.events.purge(older_than=time.time() - (RETENTION.total_seconds() - float(body["age_hours"]) * 3600))
+            if body.get("drop_streams"):
+                self.events.drop_streams()
+        return {"publish_as": self.events.publish_as, "latest": self.events.latest(), "retained_after": self.events.retained_after()}
 
     def control_count(self, request, body, sobject: str) -> dict:
         s = object_or_404(sobject)

@@ -19,6 +19,7 @@ import time
 from werkzeug.wrappers import Request, Response
 
 from sandbox.salesforce import schema
+from sandbox.salesforce.pubsub import change_origin, writing_as
 from sandbox.salesforce.soql import compile_soql
 from sandbox.salesforce.store import SalesforceError, SalesforceStore
 from sandbox.salesforce.values import now, random_id, timestamp
@@ -81,7 +82,8 @@ class BulkApi:
                 self._save(job, state="InProgress")
                 started = time.monotonic()
                 if job["jobType"] == "V2Ingest":
-                    self._ingest(job)
+                    with writing_as(job.get("_changeOrigin", ""), job["createdById"]):
+                        self._ingest(job)
                 else:
                     self._snapshot(job)
                 job = self._job(job_id)
@@ -131,6 +133,7 @@ class BulkApi:
             "systemModstamp": moment, "concurrencyMode": "Parallel", "contentType": "CSV",
             "apiVersion": float(version.lstrip("v")), "jobType": job_type, "lineEnding": line_ending,
             "columnDelimiter": delimiter, "numberRecordsProcessed": 0, "retries": 0, "totalProcessingTime": 0,
+            "_changeOrigin": change_origin("bulkapi", version, request.headers.get("Sforce-Call-Options", "")),
         }
         return job
 
@@ -180,7 +183,7 @@ class BulkApi:
         state = (request.get_json(silent=True) or {}).get("state")
         if state == "Aborted":
             if job["state"] in TERMINAL:
-                raise bulk_error(409, "INVALIDJOBSTATE", f"Job {job['id']} is already {job['state']}")
+                raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {job['state']}")
             return self._save(job, state="Aborted")
         if state == "UploadComplete" and job["state"] == "Open":
             has_data = self.store.query("SELECT 1 FROM bulk_uploads WHERE job_id = ?", (job["id"],))

@@ -96,6 +96,19 @@ class SalesforceControl(ControlClient):
     def get_record(self, sobject: str, record_id: str) -> dict:
         return self._call("GET", f"records/{sobject}/{record_id}")
 
+    def undelete_record(self, sobject: str, record_id: str) -> dict:
+        """Restore a deleted record from the Recycle Bin, as a user does."""
+        return self._call("POST", f"records/{sobject}/{record_id}/undelete")
+
+    def pubsub(self, *, publish_as: str | None | bool = False, age_hours: float = 0, drop_streams: bool = False) -> dict:
+        """Change Data Capture faults: publish the next changes as "gap" events or one "overflow"
+        event (None: normally again), let ``age_hours`` pass for the stored events (72: past
+        retention), close every open stream. Answers the bus's state."""
+        body = {"age_hours": age_hours, "drop_streams": drop_streams}
+        if publish_as is not False:
+            body["publish_as"] = publish_as
+        return self._call("POST", "pubsub", body)
+
     def count(self, sobject: str, *, include_deleted: bool = False) -> int:
         return self._call("GET", f"count/{sobject}", params={"include_deleted": str(include_deleted).lower()})["count"]
 

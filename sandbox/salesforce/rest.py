@@ -16,8 +16,8 @@ from werkzeug.wrappers import Request
 from sandbox.salesforce import schema
 from sandbox.salesforce.schema import SOAP_TYPES, SObject, field_label
 from sandbox.salesforce.soql import CompiledQuery, attributes, compile_soql
-from sandbox.salesforce.store import SalesforceError, SalesforceStore, not_found
-from sandbox.salesforce.values import BASE62, format_datetime, now, parse_datetime, to_id18, to_wire
+from sandbox.salesforce.store import SalesforceError, SalesforceStore, malformed_id, not_found
+from sandbox.salesforce.values import BASE62, bad_checksum, format_datetime, now, parse_datetime, to_id18, to_wire
 
 PAGE_SIZE = 2000
 MIN_PAGE_SIZE = 200
@@ -197,6 +197,8 @@ class RestApi:
 
     def record_get(self, request: Request, version: str, sobject: str, record_id: str, user_id: str) -> tuple[int, object]:
         s = object_or_404(sobject)
+        if bad_checksum(record_id):
+            raise malformed_id(s, record_id)
         id18 = to_id18(record_id)
         row = self.store.row(s, id18, include_deleted=False) if id18 else None
         if row is None:

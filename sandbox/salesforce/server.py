@@ -17,7 +17,8 @@ import secrets
 
 from sandbox.core import SandboxServer, load_or_create_secret
 from sandbox.salesforce.app import SalesforceApp
-from sandbox.salesforce.oauth import new_access_token
+from sandbox.salesforce.oauth import ORG_ID, new_access_token
+from sandbox.salesforce.pubsub import ChangeEvents, PubSubServer
 from sandbox.salesforce.store import SalesforceStore
 from sandbox.salesforce.tls import ensure_certificates, server_context
 
@@ -35,7 +36,7 @@ def _load_or_create(path: pathlib.Path, make) -> str:
 
 
 class SalesforceSandbox:
-    def __init__(self, *, state_dir: pathlib.Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, *, state_dir: pathlib.Path, host: str = "127.0.0.1", port: int = 0, pubsub_port: int = 0) -> None:
         state_dir = pathlib.Path(state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         self.ca_path, cert_path, key_path = ensure_certificates(state_dir)
@@ -46,8 +47,10 @@ class SalesforceSandbox:
                                              lambda: secrets.token_hex(32).upper())
         self.store = SalesforceStore(state_dir / "salesforce.sqlite3")
         self._server = SandboxServer(self._dispatch, host=host, port=port, ssl_context=server_context(cert_path, key_path))
+        self.events = ChangeEvents(self.store)
+        self.pubsub = PubSubServer(self.events, host=host, port=pubsub_port, cert_path=cert_path, key_path=key_path)
         self.app = SalesforceApp(
-            store=self.store, access_token=self.access_token, control_token=self.control_token,
+            store=self.store, events=self.events, access_token=self.access_token, control_token=self.control_token,
             client_id=self.client_id, client_secret=self.client_secret, base_url=self.base_url,
         )
 
@@ -62,18 +65,22 @@ class SalesforceSandbox:
 
     def start(self) -> SalesforceSandbox:
         self.app.bulk.start()
+        self.pubsub.start()
         self._server.start()
         return self
 
     def serve_forever(self) -> None:
         self.app.bulk.start()
+        self.pubsub.start()
         try:
             self._server.serve_forever()
         finally:
+            self.pubsub.stop()
             self.app.bulk.stop()
 
     def stop(self) -> None:
         self._server.stop()
+        self.pubsub.stop()
         self.app.bulk.stop()
         self.store.db.close()
 
@@ -86,6 +93,8 @@ class SalesforceSandbox:
             "api_version": API_VERSION,
             "client_id": self.client_id,
             "client_secret": self.client_secret,
+            "pubsub_endpoint": self.pubsub.endpoint,
+            "tenant_id": ORG_ID,
             "control_url": self.base_url + "/__sandbox__",
             "control_token": self.control_token,
         }

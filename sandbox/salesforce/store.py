@@ -16,6 +16,7 @@ import json
 import random
 import re
 import threading
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from pathlib import Path
 from sandbox.core import connect_sqlite
 from sandbox.salesforce import schema
 from sandbox.salesforce.schema import SOBJECTS, SOBJECTS_BY_LOWER, Field, SObject
-from sandbox.salesforce.values import BadValue, make_id, timestamp, to_id18, to_storage, website_key
+from sandbox.salesforce.values import BadValue, bad_checksum, make_id, timestamp, to_id18, to_storage, website_key
 
 DEFAULT_API_LIMIT = 100_000
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -154,6 +155,10 @@ def not_found() -> SalesforceError:
     return SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
 
 
+def malformed_id(sobject: SObject, record_id: str) -> SalesforceError:
+    return SalesforceError(400, "MALFORMED_ID", f"{sobject.label} ID: id value of incorrect type: {record_id}", ["Id"])
+
+
 def entity_deleted() -> SalesforceError:
     return SalesforceError(404, "ENTITY_IS_DELETED", "entity is deleted", [])
 
@@ -180,6 +185,9 @@ class SalesforceStore:
         self.path = Path(path)
         self.db = connect_sqlite(self.path)
         self.lock = threading.RLock()
+        # Called inside each record write's transaction (sandbox.salesforce.pubsub publishes the change event).
+        self.change_hook = None
+        self.transaction_key = ""
         with self.lock:
             self.db.executescript(SUPPORT_SCHEMA)
             for sobject in SOBJECTS.values():
@@ -198,12 +206,18 @@ class SalesforceStore:
                 yield self.db
                 return
             self.db.execute("BEGIN IMMEDIATE")
+            self.transaction_key = uuid.uuid4().hex
             try:
                 yield self.db
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
             self.db.execute("COMMIT")
+
+    def _changed(self, sobject: SObject, change_type: str, record_id: str, fields: dict) -> None:
+        if self.change_hook is not None:
+            self.change_hook(sobject=sobject, change_type=change_type, record_id=record_id, fields=fields,
+                             transaction_key=self.transaction_key)
 
     def query(self, sql: str, params=()) -> list:
         with self.lock:
@@ -314,6 +328,8 @@ class SalesforceStore:
 
     def live_row(self, sobject: SObject, record_id: str):
         """The record to write to, or the error the API gives for a bad, unknown or deleted ID."""
+        if bad_checksum(record_id):
+            raise malformed_id(sobject, record_id)
         id18 = to_id18(record_id)
         if id18 is None or not id18.startswith(sobject.key_prefix):
             raise SalesforceError(
@@ -453,6 +469,7 @@ class SalesforceStore:
             self._check_rules(sobject, prepared, None, allow_duplicates=allow_duplicates)
             record_id = self.next_ids(sobject)[0]
             self._insert_row(sobject, prepared, record_id, user_id)
+            self._changed(sobject, "CREATE", record_id, dict(self.row(sobject, record_id)))
         return record_id
 
     def update(self, sobject: SObject, record_id: str, values: dict, *, user_id: str,
@@ -468,6 +485,8 @@ class SalesforceStore:
                        "SystemModstamp": moment, "LastModifiedById": user_id}
             assignments = ", ".join(f'"{name}" = ?' for name in changes)
             self.db.execute(f'UPDATE "{sobject.name}" SET {assignments} WHERE "Id" = ?', [*changes.values(), existing["Id"]])
+            self._changed(sobject, "UPDATE", existing["Id"],
+                          {name: value for name, value in changes.items() if name in existing.keys() and existing[name] != value})
         return existing["Id"]
 
     def upsert(self, sobject: SObject, field_name: str, value: str, values: dict, *, user_id: str,
@@ -496,7 +515,19 @@ class SalesforceStore:
                 f'UPDATE "{sobject.name}" SET "IsDeleted" = 1, "_DeletedDate" = ?, "SystemModstamp" = ? WHERE "Id" = ?',
                 (moment, moment, existing["Id"]),
             )
+            self._changed(sobject, "DELETE", existing["Id"], {})
         return existing["Id"]
+
+    def undelete(self, sobject: SObject, record_id: str) -> str:
+        """Restore a deleted record from the Recycle Bin (what a user does in Salesforce)."""
+        with self.transaction():
+            row = self.row(sobject, to_id18(record_id) or record_id)
+            if row is None or not row["IsDeleted"]:
+                raise SalesforceError(400, "UNDELETE_FAILED", "Entity is not in the recycle bin", [])
+            self.db.execute(f'UPDATE "{sobject.name}" SET "IsDeleted" = 0, "_DeletedDate" = NULL, "SystemModstamp" = ? WHERE "Id" = ?',
+                            (timestamp(), row["Id"]))
+            self._changed(sobject, "UNDELETE", row["Id"], dict(self.row(sobject, row["Id"])))
+        return row["Id"]
 
     def count(self, sobject: SObject, *, include_deleted: bool = False) -> int:
         where = "" if include_deleted else ' WHERE "IsDeleted" = 0'

@@ -42,6 +42,11 @@ def to_id18(value: str) -> str | None:
     return value + checksum(value)
 
 
+def bad_checksum(value: str) -> bool:
+    """An 18-character ID whose last three characters are not its checksum (MALFORMED_ID, not NOT_FOUND)."""
+    return bool(ID_PATTERN.match(value)) and len(value) == 18 and to_id18(value) is None
+
+
 def random_id(key_prefix: str) -> str:
     id15 = key_prefix + POD + "".join(secrets.choice(BASE62) for _ in range(9))
     return id15 + checksum(id15)

@@ -31,6 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="Loopback host to listen on (not [::1]: simple-salesforce breaks on it).")
         parser.add_argument("--salesforce-port", type=int, default=8443)
         parser.add_argument("--hubspot-port", type=int, default=8081)
+        parser.add_argument("--pubsub-port", type=int, default=7443, help="The Salesforce emulator's Pub/Sub API (gRPC over TLS).")
         parser.add_argument(
             "--webhook-url",
             default="http://127.0.0.1:8000/webhooks/hubspot/",
@@ -42,7 +43,9 @@ class Command(BaseCommand):
         stopping = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopping.set())
         signal.signal(signal.SIGINT, lambda *_: stopping.set())
-        salesforce = SalesforceSandbox(state_dir=state / "salesforce", host=options["host"], port=options["salesforce_port"])
+        salesforce = SalesforceSandbox(
+            state_dir=state / "salesforce", host=options["host"], port=options["salesforce_port"], pubsub_port=options["pubsub_port"]
+        )
         hubspot = HubSpotSandbox(
             state_dir=state / "hubspot", host=options["host"], port=options["hubspot_port"], webhook_target_url=options["webhook_url"]
         )
