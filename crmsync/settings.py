@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "django_htmx",
     "django_rq",
     "sync",
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "sync.middleware.admin_time_zone",  # pages show times in the browser's time zone
 ]
 
 ROOT_URLCONF = "crmsync.urls"
@@ -130,7 +132,8 @@ STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
+# Until the browser has said its zone (and for e-mails): CRMSYNC_TIME_ZONE, e.g. Europe/Rome.
+TIME_ZONE = env("CRMSYNC_TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -182,19 +185,6 @@ POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)
 # once the last one is older than the max age (keep it a few intervals long).
 HEARTBEAT_INTERVAL_SECONDS = env.int("CRMSYNC_HEARTBEAT_INTERVAL_SECONDS", default=10)
 HEARTBEAT_MAX_AGE_SECONDS = env.int("CRMSYNC_HEARTBEAT_MAX_AGE_SECONDS", default=30)
-
-# --- Salesforce Change Data Capture (sync/cdc.py, manage.py salesforce_listen) -----------------
-# The Pub/Sub API endpoint and the org ID it wants as tenantid (the sandbox's come from its file).
-# crmsync names itself in Sforce-Call-Options (client=...) on every REST call: Salesforce writes it
-# into each change event's changeOrigin, and the listener drops crmsync's own changes by it. While
-# the listener's stream is open (its heartbeat younger than CDC_HEALTHY_SECONDS) the poll is only
-# the safety net and runs every POLL_STREAM_INTERVAL_SECONDS; otherwise every POLL_INTERVAL_SECONDS.
-SALESFORCE_PUBSUB_ENDPOINT = env("SALESFORCE_PUBSUB_ENDPOINT", default="api.pubsub.salesforce.com:7443")
-SALESFORCE_ORG_ID = env("SALESFORCE_ORG_ID", default="")
-SALESFORCE_CALL_OPTIONS_CLIENT = env("SALESFORCE_CALL_OPTIONS_CLIENT", default="crmsync")
-POLL_STREAM_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_STREAM_INTERVAL_SECONDS", default=900)
-CDC_HEALTHY_SECONDS = env.int("CRMSYNC_CDC_HEALTHY_SECONDS", default=30)
-CDC_BATCH_SIZE = env.int("CRMSYNC_CDC_BATCH_SIZE", default=100)
 
 # --- Operations --------------------------------------------------------------------------------
 # /metrics answers only with "Authorization: Bearer <this>" when set; open (no login) when empty.

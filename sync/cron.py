@@ -17,4 +17,5 @@ cron.register(jobs.units_sweep, queue_name="default", interval=settings.UNIT_SWE
 # carry the changes within seconds anyway; the search only catches what they missed.
 cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL_INTERVAL_SECONDS, 15))
 cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=15 * 60)  # each read costs a Salesforce API call
-cron.register(jobs.schemas_refresh, queue_name="sync", interval=5 * 60, result_ttl=0)  # two API calls each
+cron.register(jobs.api_usage_record, queue_name="default", interval=60, result_ttl=0)  # per-hour usage kept in the database
+cron.register(jobs.alerts_check, queue_name="default", interval=60, result_ttl=0)

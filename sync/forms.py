@@ -117,7 +117,8 @@ class MappingRuleForm(forms.Form):
 
 
 class CompanyFilterForm(forms.Form):
-    q = forms.CharField(required=False, label="Search", help_text="Name or domain (starts with), HubSpot or Salesforce ID")
+    q = forms.CharField(required=False, max_length=200, label="Search", help_text="Name or domain (starts with), HubSpot or Salesforce ID",
+                        error_messages={"max_length": "Search for at most %(limit_value)d characters (this is %(show_value)d)."})
     sync_status = forms.ChoiceField(required=False, choices=[("", "Any sync status"), *SyncStatus.choices], label="Sync status")
     linked = forms.ChoiceField(
         required=False, choices=[("", "Linked or not"), ("yes", "Linked"), ("no", "Not linked")], label="Salesforce link"
@@ -133,9 +134,12 @@ class CompanyFilterForm(forms.Form):
         label="Sort by",
     )
 
+    run = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
     def filters(self) -> CompanyFilters:
         data = self.cleaned_data if self.is_valid() else {}
         return CompanyFilters(
+            run_id=data.get("run"),
             search=data.get("q", ""),
             sync_status=data.get("sync_status", ""),
             linked=data.get("linked", ""),

@@ -11,7 +11,7 @@ import redis
 from django.dispatch import receiver
 from rq.job import Job, JobStatus
 
-from sync import detection, engine, oauth, schemas, services, units
+from sync import alerts, detection, engine, oauth, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,16 @@ def worker_heartbeat() -> None:
     services.worker_heartbeat_record()
 
 
+def api_usage_record() -> None:
+    """Run by RQ's cron every minute: the API calls counted in Redis, kept per hour in the database."""
+    services.api_usage_record()
+
+
+def alerts_check() -> None:
+    """Run by RQ's cron every minute: e-mail (and post) the alerts whose cause just appeared."""
+    alerts.alerts_check()
+
+
 def salesforce_poll() -> None:
     """Run by RQ's cron every POLL_INTERVAL_SECONDS: the changed and deleted accounts become units."""
     try:
@@ -109,12 +119,3 @@ def salesforce_limits_refresh() -> None:
         oauth.salesforce_limits_refresh()
     except (CrmError, NotConfigured) as error:
         logger.warning("sync.salesforce_limits_failed", extra={"error": type(error).__name__})
-
-
-def schemas_refresh() -> None:
-    """Both CRMs' schemas read again (the cron, every 5 minutes): suspends the mappings they break,
-    resumes and catches up the ones they no longer break."""
-    try:
-        schemas.schemas_refresh()
-    except NotConfigured as error:
-        logger.warning("sync.schemas_refresh_failed", extra={"error": type(error).__name__})

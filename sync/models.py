@@ -171,7 +171,15 @@ class SyncRun(models.Model):
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} #{self.pk} ({self.get_status_display()})"
+        return f"{self.get_kind_display()} #{self.pk} ({self.status_label})"
+
+    @property
+    def status_label(self) -> str:
+        """The state in words: "Done with N failures" when a run that ended Done lost some records
+        (a run where nothing succeeded ends Failed, see ``services.sync_run_finish``)."""
+        if self.status == self.Status.DONE and self.failed:
+            return f"Done with {self.failed:,} failure{'s' if self.failed != 1 else ''}"
+        return self.get_status_display()
 
 
 class SyncEvent(models.Model):
@@ -343,63 +351,59 @@ class WorkUnit(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.get_state_display()})"
 
+class ApiUsageHour(models.Model):
+    """API calls crmsync made to one CRM in one hour (UTC), persisted by the cron from the shared
+    Redis counters so the dashboard's usage survives restarts and Redis flushes."""
 
-class SchemaField(models.Model):
-    """One field of a CRM object as crmsync last read it: Salesforce's describe of an sObject, or
-    HubSpot's properties of an object type. The mapping editor's pickers and checks read these."""
-
-    class Crm(models.TextChoices):
-        SALESFORCE = "salesforce", "Salesforce"
-        HUBSPOT = "hubspot", "HubSpot"
-
-    crm = models.CharField(max_length=16, choices=Crm)
-    object_name = models.CharField(max_length=64, help_text="Account, Contact, Lead; companies, contacts.")
-    name = models.CharField(max_length=100)
-    label = models.CharField(max_length=255, blank=True)
-    type = models.CharField(max_length=32, help_text="Salesforce field type; HubSpot property type.")
-    field_type = models.CharField(max_length=32, blank=True, help_text="HubSpot fieldType (select, text, ...).")
-    length = models.PositiveIntegerField(default=0)
-    options = models.JSONField(default=list, blank=True, help_text='[{"value": ..., "label": ...}]')
-    restricted = models.BooleanField(default=False, help_text="Only its options are accepted.")
-    createable = models.BooleanField(default=True)
-    updateable = models.BooleanField(default=True)
-    external_id = models.BooleanField(default=False)
-    unique = models.BooleanField(default=False)
-    refreshed_at = models.DateTimeField()
+    crm = models.CharField(max_length=16, choices=Connection.Crm)
+    hour = models.DateTimeField()
+    calls = models.PositiveBigIntegerField(default=0)
 
     class Meta:
-        ordering = ["crm", "object_name", "label", "name"]
-        constraints = [models.UniqueConstraint(fields=["crm", "object_name", "name"], name="schema_field_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.label or self.name} ({self.name})"
-
-    @property
-    def writable(self) -> bool:
-        return self.createable or self.updateable
+        constraints = [models.UniqueConstraint(fields=["crm", "hour"], name="api_usage_one_row_per_hour")]
+        ordering = ["hour"]
 
 
-class ConfigurationProblem(models.Model):
-    """A field that cannot be read or written. With a mapping: that mapping is suspended by itself
-    (every other mapping keeps syncing) until a schema refresh finds the field usable again.
-    Without one: a field or property crmsync itself needs is missing (a setup problem)."""
+class AlertCause(models.TextChoices):
+    NEW_ERROR_CATEGORY = "new_error_category", "A new kind of sync error appears"
+    SUSPENSION = "suspension", "The integration is suspended (API limit, authentication, permission)"
+    WORKERS_STOPPED = "workers_stopped", "The workers stop (no heartbeat)"
 
-    mapping = models.ForeignKey(FieldMapping, null=True, blank=True, on_delete=models.CASCADE, related_name="problems")
-    crm = models.CharField(max_length=16, choices=SchemaField.Crm)
-    field = models.CharField(max_length=100)
-    message = models.CharField(max_length=500, help_text="The CRM's message (or crmsync's finding), cut to a readable length.")
-    details = models.TextField(blank=True, help_text="The CRM's full answer.")
-    fix = models.TextField(help_text="What the admin does about it.")
-    opened_at = models.DateTimeField(auto_now_add=True)
-    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+class AlertSettings(models.Model):
+    """The one row of alert settings: the optional outgoing webhook (chat tools) and its causes.
+    Who gets which e-mail is in ``AlertSubscription``."""
+
+    webhook_url = models.URLField("Outgoing webhook URL", blank=True, max_length=500)
+    webhook_causes = models.JSONField(default=list, blank=True, help_text="AlertCause values posted to the webhook.")
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["crm", "field"], condition=Q(resolved_at__isnull=True), name="configuration_problem_open_once"
-            )
-        ]
+        verbose_name = verbose_name_plural = "alert settings"
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="alert_settings_single_row")]
 
-    def __str__(self) -> str:
-        return f"{self.get_crm_display()} {self.field}: {self.message}"
+    @classmethod
+    def load(cls) -> "AlertSettings":
+        instance, _ = cls.objects.get_or_create(id=1)
+        return instance
+
+
+class AlertSubscription(models.Model):
+    """One admin receives e-mail for one cause."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_subscriptions")
+    cause = models.CharField(max_length=32, choices=AlertCause)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "cause"], name="alert_subscription_unique")]
+
+
+class AlertState(models.Model):
+    """What the alert check last saw of one cause (``new_error_category:value_too_long``,
+    ``suspension:api_limit``, ``workers_stopped``) and when it last alerted about it."""
+
+    key = models.CharField(max_length=100, unique=True)
+    active = models.BooleanField(default=False)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+

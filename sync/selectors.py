@@ -5,30 +5,32 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db import DatabaseError
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce, Lower, TruncHour
+from django.db import DatabaseError, connection
+from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce, Lower, TruncHour, TruncMinute
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_rq.contrib.prometheus import RQCollector
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from sync import rules
+from sync import charts, rules
+from sync.labels import LIFECYCLE_STAGES  # noqa: F401  (the company filter's choices)
 from sync.clients import ratelimit
 from sync.clients.config import sandbox_details
 from sync.models import (
+    AlertState,
+    ApiUsageHour,
     Company,
-    ConfigurationProblem,
     Connection,
+    Direction,
     ErrorCategory,
     FieldMapping,
     IntegrationSettings,
-    SchemaField,
     SyncError,
     SyncEvent,
     SyncRun,
@@ -50,26 +52,13 @@ def sync_state_time(*, key: str) -> datetime | None:
 
 
 def field_mappings_enabled(*, only_fields: list[str] | None = None) -> list[FieldMapping]:
-    """The mappings a sync applies: every enabled one that is not suspended (``mapping_suspensions``),
-    or only those of ``only_fields`` (HubSpot property or Salesforce field names), as a bulk resync
-    of one mapping asks."""
-    suspended = ConfigurationProblem.objects.filter(resolved_at__isnull=True, mapping__isnull=False).values("mapping_id")
-    mappings = list(FieldMapping.objects.filter(enabled=True).exclude(id__in=suspended))
+    """The mappings a sync applies: every enabled one, or only those of ``only_fields`` (HubSpot
+    property or Salesforce field names), as a bulk resync of one mapping asks."""
+    mappings = list(FieldMapping.objects.filter(enabled=True))
     if only_fields:
         wanted = set(only_fields)
         mappings = [m for m in mappings if m.hubspot_property in wanted or m.salesforce_field in wanted]
     return mappings
-
-
-def mapping_suspensions() -> list[ConfigurationProblem]:
-    """Open configuration problems, for the dashboard: each suspended mapping (with the field, the
-    CRM's message and the fix) and each field crmsync itself needs that is missing (no mapping)."""
-    return list(ConfigurationProblem.objects.filter(resolved_at__isnull=True).select_related("mapping").order_by("id"))
-
-
-def schema_fields(*, crm: str, object_name: str) -> list[SchemaField]:
-    """The cached schema of one CRM object, for the mapping editor's pickers."""
-    return list(SchemaField.objects.filter(crm=crm, object_name=object_name).order_by("label", "name"))
 
 
 def dashboard_counts() -> dict:
@@ -82,17 +71,6 @@ def dashboard_counts() -> dict:
 
 # --- Companies list: keyset pagination, constant queries per page --------------------------------
 
-# HubSpot's default lifecycle stages, in order.
-LIFECYCLE_STAGES = [
-    ("subscriber", "Subscriber"),
-    ("lead", "Lead"),
-    ("marketingqualifiedlead", "Marketing qualified lead"),
-    ("salesqualifiedlead", "Sales qualified lead"),
-    ("opportunity", "Opportunity"),
-    ("customer", "Customer"),
-    ("evangelist", "Evangelist"),
-    ("other", "Other"),
-]
 # Sort key → (field, descending). Every sort ends on the primary key, so the order is total and a
 # page boundary can be given by the last row's values alone.
 COMPANY_SORTS = {
@@ -113,6 +91,7 @@ class CompanyFilters:
     linked: str = ""  # "yes", "no" or ""
     has_errors: bool = False
     lifecycle_stage: str = ""
+    run_id: int | None = None  # what one run (an import) synced
     sort: str = "-id"
 
 
@@ -120,6 +99,7 @@ class CompanyFilters:
 class Page:
     rows: list
     next_cursor: str | None
+    previous_cursor: str | None = None
 
 
 def cursor_encode(values: list) -> str:
@@ -173,15 +153,30 @@ def companies_filtered(*, filters: CompanyFilters):
         companies = companies.filter(salesforce_account_id__isnull=True)
     if filters.lifecycle_stage:
         companies = companies.filter(lifecycle_stage=filters.lifecycle_stage)
+    if filters.run_id:
+        companies = companies.filter(Exists(SyncEvent.objects.filter(run_id=filters.run_id, company=OuterRef("pk"))))
     open_errors = SyncError.objects.filter(company=OuterRef("pk"), status=SyncError.Status.OPEN)
     if filters.has_errors:
         companies = companies.filter(Exists(open_errors))
     return companies
 
 
-def companies_page(*, filters: CompanyFilters, cursor: str = "", size: int = COMPANY_PAGE_SIZE) -> Page:
+def _before(field: str, descending: bool, value, pk: int) -> Q:
+    """Rows strictly before (value, pk) in the order of ``_after`` (blanks of a nullable field last)."""
+    if field == "id":
+        return Q(id__gt=pk) if descending else Q(id__lt=pk)
+    if value is None:
+        return Q(**{f"{field}__isnull": False}) | (Q(**{f"{field}__isnull": True}) & (Q(id__gt=pk) if descending else Q(id__lt=pk)))
+    if field in NULLABLE_SORT_FIELDS:
+        value = parse_datetime(value)
+    compare = "gt" if descending else "lt"
+    return Q(**{f"{field}__{compare}e": value}) & (Q(**{f"{field}__{compare}": value}) | Q(**{field: value}, **{f"id__{compare}": pk}))
+
+
+def companies_page(*, filters: CompanyFilters, cursor: str = "", before: str = "", size: int = COMPANY_PAGE_SIZE) -> Page:
     """One page of the company list in one query: no COUNT(*), open errors counted per row by a
-    correlated subquery on the (company, status) index."""
+    correlated subquery on the (company, status) index. ``cursor``: the page after that row;
+    ``before``: the page before that row (read backwards through the same index, then turned round)."""
     field, descending = COMPANY_SORTS.get(filters.sort, COMPANY_SORTS["-id"])
     companies = companies_filtered(filters=filters)
     if field == "name" and filters.search.strip():
@@ -190,13 +185,24 @@ def companies_page(*, filters: CompanyFilters, cursor: str = "", size: int = COM
         # indexes is what stays fast. Case-insensitive, as the search is.
         companies = companies.annotate(name_key=Lower("name"))
         field = "name_key"
-    position = cursor_decode(cursor)
+    backwards = cursor_decode(before)
+    position = cursor_decode(cursor) if backwards is None else None
     if position is not None:
         companies = companies.filter(_after(field, descending, *position))
+    if backwards is not None:
+        companies = companies.filter(_before(field, descending, *backwards))
     # NULLS LAST only where a column can be null: the clause must match an index's order exactly.
-    nulls_last = True if field in NULLABLE_SORT_FIELDS else None
-    order = F(field).desc(nulls_last=nulls_last) if descending else F(field).asc(nulls_last=nulls_last)
-    companies = companies.order_by(order, "-id" if descending else "id")
+    nullable = field in NULLABLE_SORT_FIELDS
+    reverse = backwards is not None
+    if descending != reverse:
+        order = [F(field).desc(nulls_last=True if nullable else None), F("id").desc()]
+    else:
+        order = [F(field).asc(nulls_first=True if nullable else None), F("id").asc()]
+    if nullable and not descending and not reverse:
+        order[0] = F(field).asc(nulls_last=True)
+    if nullable and not descending and reverse:
+        order[0] = F(field).desc(nulls_first=True)
+    companies = companies.order_by(*order)
     open_error_count = (
         SyncError.objects.filter(company=OuterRef("pk"), status=SyncError.Status.OPEN)
         .order_by()
@@ -210,12 +216,16 @@ def companies_page(*, filters: CompanyFilters, cursor: str = "", size: int = COM
             "last_synced_at", "last_sync_direction", "salesforce_deleted",
         )[: size + 1]
     )
-    next_cursor = None
-    if len(rows) > size:
-        rows = rows[:size]
-        last = rows[-1]
-        next_cursor = cursor_encode([getattr(last, field), last.id])
-    return Page(rows=rows, next_cursor=next_cursor)
+    more = len(rows) > size
+    rows = rows[:size]
+    if reverse:
+        rows.reverse()
+    if not rows:
+        return Page(rows=[], next_cursor=None)
+    first, last = rows[0], rows[-1]
+    next_cursor = cursor_encode([getattr(last, field), last.id]) if (more or reverse) else None
+    previous_cursor = cursor_encode([getattr(first, field), first.id]) if (more if reverse else position is not None) else None
+    return Page(rows=rows, next_cursor=next_cursor, previous_cursor=previous_cursor)
 
 
 # --- Company page ---------------------------------------------------------------------------------
@@ -384,22 +394,6 @@ def sync_events_page(*, filters: EventFilters, cursor: str = "", size: int = 50)
 # --- Dashboard ------------------------------------------------------------------------------------
 
 
-def hourly_counts(*, model, hours: int = 24 * 7, now: datetime | None = None, **filters) -> list[tuple[datetime, int]]:
-    """Rows of ``model`` created per hour over the last ``hours`` hours, oldest first, gaps as 0."""
-    now = now or timezone.now()
-    end = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    start = end - timedelta(hours=hours)
-    counted = dict(
-        model.objects.filter(created_at__gte=start, **filters)
-        .annotate(hour=TruncHour("created_at"))
-        .order_by()
-        .values("hour")
-        .annotate(n=Count("id"))
-        .values_list("hour", "n")
-    )
-    return [(start + timedelta(hours=i), counted.get(start + timedelta(hours=i), 0)) for i in range(hours)]
-
-
 def queue_depths() -> dict[str, int]:
     """Jobs waiting per RQ queue (one Redis LLEN each)."""
     return {name: django_rq.get_queue(name).count for name in settings.RQ_QUEUES}
@@ -436,12 +430,39 @@ def salesforce_daily_limit() -> tuple[int | None, datetime | None]:
     return (int(value) if value.isdigit() else None), read_at
 
 
+API_CRMS = (Connection.Crm.SALESFORCE, Connection.Crm.HUBSPOT)
+API_CALLS_SEEN_KEY = "api_calls_seen:{crm}:{day}"
+
+
+def api_calls_unrecorded(*, crm: str) -> tuple[str, int, int]:
+    """(today's key, the shared Redis counter for today, calls it holds that are not in
+    ApiUsageHour yet). A counter lower than what was recorded started again (Redis restarted or
+    emptied): all of it is new."""
+    day = timezone.now().astimezone(UTC).date().isoformat()
+    key = API_CALLS_SEEN_KEY.format(crm=crm, day=day)
+    current = ratelimit.api_calls_today(crm)
+    seen = int(sync_state_get(key=key) or 0)
+    return key, current, current - seen if current >= seen else current
+
+
+def api_calls_today(*, crm: str) -> int:
+    """Calls crmsync made to ``crm`` today (UTC): what is recorded per hour plus what is not yet."""
+    midnight = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    recorded = ApiUsageHour.objects.filter(crm=crm, hour__gte=midnight).aggregate(n=Sum("calls"))["n"] or 0
+    return recorded + api_calls_unrecorded(crm=crm)[2]
+
+
+def salesforce_allocation() -> int | None:
+    salesforce_limit, _ = salesforce_daily_limit()
+    return salesforce_limit * IntegrationSettings.load().api_limit_share_percent // 100 if salesforce_limit else None
+
+
 def api_usage() -> list[dict]:
     """R1 / SPEC §7: API calls crmsync made today per CRM, beside the limits it knows."""
     share = IntegrationSettings.load().api_limit_share_percent
     salesforce_limit, _ = salesforce_daily_limit()
-    salesforce_used = ratelimit.api_calls_today("salesforce")
-    allocated = salesforce_limit * share // 100 if salesforce_limit else None
+    salesforce_used = api_calls_today(crm=Connection.Crm.SALESFORCE)
+    allocated = salesforce_allocation()
     return [
         {
             "crm": "Salesforce",
@@ -454,7 +475,7 @@ def api_usage() -> list[dict]:
         },
         {
             "crm": "HubSpot",
-            "used": ratelimit.api_calls_today("hubspot"),
+            "used": api_calls_today(crm=Connection.Crm.HUBSPOT),
             "limit": None,
             "allocated": None,
             "share": None,
@@ -513,8 +534,8 @@ def metrics_text() -> bytes:
     for row in SyncError.objects.filter(status=SyncError.Status.OPEN).order_by().values("category").annotate(n=Count("id")):
         errors.labels(row["category"]).set(row["n"])
     calls = Gauge("crmsync_api_calls_today", "API calls made today (UTC)", ["crm"], registry=registry)
-    for crm in ("salesforce", "hubspot"):
-        calls.labels(crm).set(ratelimit.api_calls_today(crm))
+    for crm in API_CRMS:
+        calls.labels(crm).set(api_calls_today(crm=crm))
     # Queues, jobs by status and workers: django-rq's own collector (rq_jobs, rq_workers, ...).
     registry.register(RQCollector())
     work = Gauge("crmsync_work_units", "Durable work units still to do", ["state"], registry=registry)
@@ -531,32 +552,62 @@ def metrics_text() -> bytes:
 # --- Charts ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BarChart:
-    """An hourly bar chart drawn as SVG by the template: bars in a 0..width × 0..height box."""
-
-    title: str
-    total: int
-    peak: int
-    bars: list[dict]
-    width: int
-    height: int
+def _bucket_trunc(chart_range: charts.ChartRange):
+    # In UTC: bucket boundaries are UTC instants; the template shows them in the admin's zone.
+    return TruncMinute("created_at", tzinfo=UTC) if chart_range.bucket < timedelta(hours=1) else TruncHour("created_at", tzinfo=UTC)
 
 
-def bar_chart(*, title: str, counts: list[tuple[datetime, int]], height: int = 120, bar_width: int = 4) -> BarChart:
-    peak = max((n for _, n in counts), default=0)
-    bars = []
-    for index, (hour, n) in enumerate(counts):
-        bar_height = round(n * height / peak) if peak else 0
-        bars.append({"x": index * bar_width, "y": height - bar_height, "height": bar_height, "hour": hour, "count": n})
-    return BarChart(title, sum(n for _, n in counts), peak, bars, len(counts) * bar_width, height)
-
-
-def dashboard_charts() -> list[BarChart]:
+def activity_chart(*, range_key: str = charts.DEFAULT_RANGE, now: datetime | None = None) -> list[charts.Chart]:
+    """Syncs and errors (failed attempts) by direction over the range, from the sync log, in one
+    grouped query over the created_at index."""
+    chart_range = charts.RANGES.get(range_key, charts.RANGES[charts.DEFAULT_RANGE])
+    starts = charts.bucket_starts(chart_range=chart_range, now=now or timezone.now())
+    counts = {(kind, d): [0] * len(starts) for kind in ("syncs", "errors") for d in Direction.values}
+    rows = (
+        SyncEvent.objects.filter(created_at__gte=starts[0])
+        .annotate(moment=_bucket_trunc(chart_range))
+        .order_by()
+        .values("moment", "direction", "outcome")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=row["moment"])
+        kind = "errors" if row["outcome"] == SyncEvent.Outcome.FAILED else "syncs"
+        if index is not None and row["direction"] in Direction.values:
+            counts[(kind, row["direction"])][index] += row["n"]
     return [
-        bar_chart(title="Syncs per hour", counts=hourly_counts(model=SyncEvent)),
-        bar_chart(title="Errors per hour", counts=hourly_counts(model=SyncError)),
+        charts.stacked_bars(
+            title=title, unit=unit, chart_range=chart_range, starts=starts,
+            series=[charts.Series(Direction(d).label, f"series-{d}", counts[(kind, d)]) for d in Direction.values],
+        )
+        for kind, title, unit in (("syncs", "Syncs", "record syncs"), ("errors", "Errors", "failed syncs"))
     ]
+
+
+def api_usage_chart(*, range_key: str = charts.DEFAULT_RANGE, now: datetime | None = None) -> charts.Chart:
+    """API calls per hour (the last 24 hours and 7 days; 6-hour buckets over 30 days) from the
+    persisted hourly counts, against Salesforce's hourly share of crmsync's daily allocation."""
+    chart_range = charts.RANGES.get(range_key, charts.RANGES[charts.DEFAULT_RANGE])
+    if chart_range.bucket < timedelta(hours=1):
+        chart_range = charts.ChartRange(chart_range.key, chart_range.label, chart_range.span, timedelta(hours=1), "H:i")
+    now = now or timezone.now()
+    starts = charts.bucket_starts(chart_range=chart_range, now=now)
+    counts = {crm: [0] * len(starts) for crm in API_CRMS}
+    for crm, hour, calls in ApiUsageHour.objects.filter(hour__gte=starts[0]).values_list("crm", "hour", "calls"):
+        index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=hour)
+        if index is not None:
+            counts[crm][index] += calls
+    for crm in API_CRMS:  # calls since the cron last persisted them, in the current bucket
+        counts[crm][-1] += api_calls_unrecorded(crm=crm)[2]
+    allocated = salesforce_allocation()
+    per_bucket = allocated * chart_range.bucket / timedelta(hours=24) if allocated else None
+    return charts.stacked_bars(
+        title="API calls", unit="calls", chart_range=chart_range, starts=starts,
+        series=[charts.Series(Connection.Crm(crm).label, f"series-{crm}", counts[crm]) for crm in API_CRMS],
+        limit=per_bucket,
+        limit_label=f"Salesforce allocation: {per_bucket:,.0f} per {'hour' if chart_range.bucket == timedelta(hours=1) else '6 hours'} on average"
+        if per_bucket else "",
+    )
 
 
 # Failures that stop the whole integration, not one record: shown on the dashboard (SPEC §7).
@@ -583,3 +634,88 @@ def dashboard_times() -> dict:
         key: sync_state_time(key=key)
         for key in ("salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat")
     }
+
+
+# --- First-run checklist, alerts, runs ------------------------------------------------------------
+
+MAPPINGS_REVIEWED_KEY = "mappings_reviewed"
+
+
+def crm_connected(*, crm: str) -> bool:
+    """Whether crmsync has what it needs to call ``crm``: a connection made on the Connections
+    page, credentials in the environment, or the sandbox's details."""
+    if Connection.objects.filter(crm=crm).exists():
+        return True
+    if crm == Connection.Crm.SALESFORCE and settings.SALESFORCE_INSTANCE_URL and settings.SALESFORCE_REFRESH_TOKEN:
+        return True
+    if crm == Connection.Crm.HUBSPOT and settings.HUBSPOT_ACCESS_TOKEN:
+        return True
+    return bool(sandbox_details(crm))
+
+
+def first_run_checklist() -> list[dict] | None:
+    """The dashboard's setup steps in order, each done or not; None once every one is done."""
+    integration = IntegrationSettings.load()
+    steps = [
+        {"label": "Connect Salesforce", "done": crm_connected(crm=Connection.Crm.SALESFORCE), "url": "sync:connections"},
+        {"label": "Connect HubSpot", "done": crm_connected(crm=Connection.Crm.HUBSPOT), "url": "sync:connections"},
+        {"label": "Review the field mappings", "done": sync_state_get(key=MAPPINGS_REVIEWED_KEY) is not None,
+         "url": "sync:settings_companies", "reviewed_button": True},
+        {"label": "Switch Sync companies on", "done": integration.sync_companies, "url": "sync:settings_companies"},
+        {"label": "Import your Salesforce accounts", "done": SyncRun.objects.filter(
+            kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.DONE).exists(), "url": "sync:settings_companies"},
+    ]
+    return None if all(step["done"] for step in steps) else steps
+
+
+def alerts_recent(*, limit: int = 20) -> list[AlertState]:
+    return list(AlertState.objects.filter(last_sent_at__isnull=False).order_by("-last_sent_at")[:limit])
+
+
+def run_open_error_counts(*, run_ids: list[int]) -> dict[int, int]:
+    """Per run, its errors still open: a run's "could not sync all" warning holds only while some do."""
+    return dict(
+        SyncError.objects.filter(run_id__in=run_ids, status=SyncError.Status.OPEN)
+        .order_by().values_list("run_id").annotate(n=Count("id"))
+    )
+
+
+COUNT_CAP = 10_000
+
+
+def count_capped(queryset, *, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """(rows, exact): counts up to ``cap`` rows exactly and stops there (a page never counts a
+    million rows); exact is False when there are more."""
+    n = queryset.order_by()[: cap + 1].count()
+    return min(n, cap), n <= cap
+
+
+def companies_total(*, filters: CompanyFilters) -> dict:
+    """The list's total: exact up to COUNT_CAP; beyond, PostgreSQL's own row estimate for the
+    unfiltered list, else "more than" the cap. ``label`` says which."""
+    n, exact = count_capped(companies_filtered(filters=filters))
+    if exact:
+        return {"count": n, "exact": True, "label": f"{n:,} compan{'y' if n == 1 else 'ies'}"}
+    unfiltered = filters == CompanyFilters(sort=filters.sort)
+    estimate = _table_estimate(Company) if unfiltered else None
+    if estimate and estimate > n:
+        return {"count": estimate, "exact": False, "label": f"about {estimate:,} companies (estimated)"}
+    return {"count": n, "exact": False, "label": f"more than {n:,} companies"}
+
+
+def _table_estimate(model) -> int | None:
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
+        row = cursor.fetchone()
+    return int(row[0]) if row and row[0] and row[0] > 0 else None
+
+
+def sync_errors_count(*, filters: ErrorFilters) -> tuple[int, bool]:
+    """How many errors "Retry all" / "Dismiss all" would act on (capped, see ``count_capped``)."""
+    return count_capped(sync_errors_filtered(filters=filters))
+
+
+def linked_companies_count() -> tuple[int, bool]:
+    return count_capped(Company.objects.filter(salesforce_account_id__isnull=False))

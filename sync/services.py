@@ -11,11 +11,12 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from sync import rules
+from sync import rules, selectors
 from sync.models import (
+    ApiUsageHour,
     Company,
     Contact,
     ErrorCategory,
@@ -111,22 +112,6 @@ def field_mapping_save(*, mapping: FieldMapping, actor: str, user=None) -> Field
     return mapping
 
 
-def field_mapping_delete(*, mapping: FieldMapping, actor: str, user=None) -> int:
-    """Delete a mapping; its open errors are resolved ("mapping removed"). Returns how many."""
-    with transaction.atomic():
-        errors = SyncError.objects.filter(status=SyncError.Status.OPEN).filter(
-            Q(mapping=mapping) | Q(field__in=[mapping.hubspot_property, mapping.salesforce_field])
-        )
-        resolved = errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
-        SettingsChange.objects.create(
-            user=user, actor=actor, setting=f"mapping:{mapping.hubspot_property}", old_value=str(mapping), new_value=None
-        )
-        mapping_id = mapping.id
-        mapping.delete()
-    logger.info("sync.mapping_deleted", extra={"mapping_id": mapping_id, "errors_resolved": resolved, "reason": "mapping removed"})
-    return resolved
-
-
 def sync_state_set(*, key: str, value: str) -> None:
     SyncState.objects.update_or_create(key=key, defaults={"value": value})
 
@@ -139,6 +124,21 @@ def worker_heartbeat_record() -> None:
 
 # --- Recording: the sync log, sync errors and tracked runs (R12) ---------------------------------
 
+def api_usage_record() -> dict[str, int]:
+    """Run by the cron every minute: add the calls the shared Redis counters gained since the last
+    run to the current hour's ApiUsageHour rows, so the usage survives restarts and flushes.
+    Returns the calls added per CRM."""
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    added = {}
+    for crm in selectors.API_CRMS:
+        key, current, new_calls = selectors.api_calls_unrecorded(crm=crm)
+        with transaction.atomic():
+            if new_calls:
+                row, _ = ApiUsageHour.objects.select_for_update().get_or_create(crm=crm, hour=hour)
+                ApiUsageHour.objects.filter(pk=row.pk).update(calls=F("calls") + new_calls)
+            sync_state_set(key=key, value=str(current))
+        added[crm] = new_calls
+    return added
 
 def sync_event_record(
     *,
@@ -390,22 +390,44 @@ def sync_run_note(*, run_id: int, message: str) -> None:
 
 
 def sync_run_complete(*, run_id: int) -> None:
-    """The run's last unit of work is done: it ends Done, or Failed when every record failed."""
+    """The run's last unit of work is done. Its message adds up: synced + failed + skipped = the
+    total, and a listed account that produced nothing is named with the reason."""
     run = SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).first()
     if run is None:
         return
     total = run.total if run.total is not None else run.processed
     skipped = max(total - run.succeeded - run.failed, 0)
-    status = SyncRun.Status.FAILED if run.failed and not run.succeeded else SyncRun.Status.DONE
     SyncRun.objects.filter(id=run_id, total__isnull=True).update(total=total)
-    sync_run_finish(
-        run_id=run_id, status=status,
-        message=f"{total} accounts: {run.succeeded} synced, {run.failed} failed, {skipped} skipped.",
-    )
+    message = f"{total:,} account{'s' if total != 1 else ''}: {run.succeeded:,} synced, {run.failed:,} failed, {skipped:,} skipped."
+    if skipped:
+        message += " " + _skipped_reason(run)
+    sync_run_finish(run_id=run_id, status=SyncRun.Status.DONE, message=message)
+
+
+SKIPPED_NAMED = 20
+
+
+def _skipped_reason(run: SyncRun) -> str:
+    """Why an import skipped accounts: the listed IDs that found no account in Salesforce (a wrong
+    ID, or deleted), else the rule that leaves an account alone."""
+    listed = run.params.get("account_ids") or []
+    if listed:
+        linked = set(Company.objects.filter(salesforce_account_id__in=listed).values_list("salesforce_account_id", flat=True))
+        missing = [account_id for account_id in listed if account_id not in linked]
+        if missing:
+            named = ", ".join(missing[:SKIPPED_NAMED]) + (f" and {len(missing) - SKIPPED_NAMED:,} more" if len(missing) > SKIPPED_NAMED else "")
+            return f"Not found in Salesforce (a wrong ID, or deleted): {named}."
+    if not IntegrationSettings.load().sync_companies:
+        return SYNC_COMPANIES_OFF
+    return "Skipped accounts were deleted in Salesforce meanwhile, or are not due to sync (R3/R4)."
 
 
 def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: str = "") -> None:
+    """End a run. A run that would end Done with records failed and none synced ends Failed:
+    "Done" means something got through (the page says "Done with N failures" when some did not)."""
+    if status == SyncRun.Status.DONE:
+        counts = SyncRun.objects.filter(id=run_id).values("processed", "succeeded").first() or {}
+        if counts.get("processed") and not counts.get("succeeded"):  # runs that count records only
+            status = SyncRun.Status.FAILED
     SyncRun.objects.filter(id=run_id).update(status=status, message=message, finished_at=timezone.now())
     logger.info("sync.run_finished", extra={"run_id": run_id, "status": status})
-
-

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sync import views, views_mappings
+from sync import views, views_users
 
 app_name = "sync"
 
@@ -9,10 +9,8 @@ urlpatterns = [
     path("settings/salesforce/companies/", views.settings_companies, name="settings_companies"),
     path("settings/salesforce/companies/sync-companies/", views.sync_companies_switch, name="sync_companies_switch"),
     path("settings/salesforce/companies/import/", views.accounts_import, name="accounts_import"),
-    path("settings/salesforce/companies/mappings/new/", views_mappings.mapping_edit, name="mapping_create"),
-    path("settings/salesforce/companies/mappings/<int:mapping_id>/", views_mappings.mapping_edit, name="mapping_edit"),
-    path("settings/salesforce/companies/mappings/<int:mapping_id>/delete/", views_mappings.mapping_delete, name="mapping_delete"),
-    path("settings/salesforce/companies/schemas/refresh/", views_mappings.schemas_refresh, name="schemas_refresh"),
+    path("settings/salesforce/companies/mappings/new/", views.mapping_edit, name="mapping_create"),
+    path("settings/salesforce/companies/mappings/<int:mapping_id>/", views.mapping_edit, name="mapping_edit"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/rule/", views.mapping_rule_set, name="mapping_rule_set"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/resync/", views.mapping_resync, name="mapping_resync"),
     path("settings/salesforce/companies/mappings/resync/", views.mapping_resync, name="mappings_resync_all"),
@@ -35,6 +33,13 @@ urlpatterns = [
     path("connections/hubspot/connect/", views.hubspot_connect, name="hubspot_connect"),
     path("connections/<str:crm>/test/", views.connection_test, name="connection_test"),
     path("connections/<str:crm>/disconnect/", views.connection_disconnect, name="connection_disconnect"),
+    path("runs/<int:run_id>/", views.run_detail, name="run_detail"),
+    path("users/", views_users.users_list, name="users"),
+    path("users/invite/", views_users.user_invite, name="user_invite"),
+    path("users/<int:user_id>/", views_users.user_update, name="user_update"),
+    path("invitation/<uidb64>/<token>/", views_users.InvitationView.as_view(), name="invitation"),
+    path("settings/alerts/", views_users.alert_settings, name="alert_settings"),
+    path("checklist/mappings-reviewed/", views_users.checklist_mappings_reviewed, name="checklist_mappings_reviewed"),
     path("healthz", views.healthz, name="healthz"),
     path("metrics", views.metrics, name="metrics"),
 ]

@@ -15,11 +15,12 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sync import bulk, imports, jobs, oauth, resync, rules, selectors, services
+from sync import bulk, charts, imports, jobs, oauth, resync, rules, selectors, services
 from sync.forms import (
     CompanyFilterForm,
     ErrorFilterForm,
     EventFilterForm,
+    FieldMappingForm,
     HubSpotTokenForm,
     IntegrationSettingsForm,
     MappingRuleForm,
@@ -53,6 +54,7 @@ def admin_required(view):
 
 def dashboard(request):
     # Read-only: the Salesforce limits it shows are refreshed by the cron (sync/cron.py), not by a GET.
+    range_key = request.GET.get("range") if request.GET.get("range") in charts.RANGES else charts.DEFAULT_RANGE
     return render(
         request,
         "sync/dashboard.html",
@@ -61,9 +63,13 @@ def dashboard(request):
             "counts": selectors.dashboard_counts(),
             "times": selectors.dashboard_times(),
             "queues": selectors.queue_depths(),
-            "charts": selectors.dashboard_charts(),
+            "charts": selectors.activity_chart(range_key=range_key),
+            "api_chart": selectors.api_usage_chart(range_key=range_key),
+            "ranges": charts.RANGES.values(),
+            "range_key": range_key,
             "api_usage": selectors.api_usage(),
             "problems": selectors.integration_problems(),
+            "checklist": selectors.first_run_checklist(),
             "runs": SyncRun.objects.select_related("mapping", "company")[:10],
         },
     )
@@ -84,6 +90,7 @@ def settings_companies(request):
             messages.success(request, "Settings saved." if changed else "Nothing changed.")
             return redirect("sync:settings_companies")
     latest_runs = selectors.bulk_runs_for_mappings()
+    still_failing = selectors.run_open_error_counts(run_ids=[run.id for run in latest_runs.values()])
     return render(
         request,
         "sync/settings_companies.html",
@@ -94,13 +101,16 @@ def settings_companies(request):
                 {
                     "mapping": m,
                     "run": latest_runs.get(m.id),
+                    "still_failing": still_failing.get(getattr(latest_runs.get(m.id), "id", None), 0),
                     "rules": [(v, label) for v, label in SyncRule.choices if v in rules.allowed_sync_rules(m.field_type)],
                 }
                 for m in FieldMapping.objects.all()
             ],
             "all_mappings_run": latest_runs.get(None),
+            "all_mappings_still_failing": still_failing.get(getattr(latest_runs.get(None), "id", None), 0),
+            "linked_companies": selectors.linked_companies_count(),
+            "enabled_mappings": len(selectors.field_mappings_enabled()),
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
-            "suspensions": selectors.mapping_suspensions(),
             "changes": SettingsChange.objects.select_related("user")[:20],
         },
     )
@@ -117,7 +127,8 @@ def sync_companies_switch(request):
     else:
         messages.error(request, "Sync companies must be switched 'on' or 'off'.")
     if request.htmx:
-        return render(request, "sync/_sync_companies_switch.html", {"settings": IntegrationSettings.load()})
+        return render(request, "sync/_sync_companies_switch.html",
+                      {"settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count()})
     return redirect("sync:settings_companies")
 
 
@@ -133,6 +144,7 @@ def accounts_import(request):
     else:
         what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"
         messages.success(request, f"Import #{run.id} of {what} started; a worker runs it.")
+        return redirect("sync:run_detail", run_id=run.id)
     return redirect("sync:settings_companies")
 
 
@@ -140,16 +152,21 @@ def accounts_import(request):
 
 
 def _paging(request) -> dict:
-    """The filters of a keyset-paged list, for its "Next page" and "First page" links."""
+    """The filters of a keyset-paged list, for its "Previous", "Next page" and "First page" links."""
     query = request.GET.copy()
     query.pop("cursor", None)
-    return {"query": query.urlencode(), "first_page": not request.GET.get("cursor")}
+    query.pop("before", None)
+    return {"query": query.urlencode(), "first_page": not (request.GET.get("cursor") or request.GET.get("before"))}
 
 
 def companies_list(request):
     form = CompanyFilterForm(request.GET)
-    page = selectors.companies_page(filters=form.filters(), cursor=request.GET.get("cursor", ""))
-    return render(request, "sync/companies.html", {"form": form, "page": page, **_paging(request)})
+    filters = form.filters()
+    page = selectors.companies_page(filters=filters, cursor=request.GET.get("cursor", ""), before=request.GET.get("before", ""))
+    run = SyncRun.objects.filter(id=filters.run_id).first() if filters.run_id else None
+    return render(request, "sync/companies.html", {
+        "form": form, "page": page, "total": selectors.companies_total(filters=filters), "run": run, **_paging(request),
+    })
 
 
 def company_detail(request, company_id: int):
@@ -186,6 +203,17 @@ def company_resync_status(request, company_id: int):
 
 
 # --- Field mappings and bulk resync (R5, R11) -------------------------------------------------------
+
+
+@admin_required
+def mapping_edit(request, mapping_id: int | None = None):
+    mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else FieldMapping()
+    form = FieldMappingForm(request.POST or None, instance=mapping)
+    if request.method == "POST" and form.is_valid():
+        services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
+        messages.success(request, f"Mapping {form.instance} saved.")
+        return redirect("sync:settings_companies")
+    return render(request, "sync/mapping_form.html", {"form": form, "mapping": mapping})
 
 
 @require_POST
@@ -231,6 +259,16 @@ def bulk_run_progress(request, run_id: int):
     return render(request, "sync/_bulk_progress.html", _bulk_run_context(run))
 
 
+def run_detail(request, run_id: int):
+    """Any tracked run's page: bulk resyncs have their own (with their actions); an import shows its
+    counts adding up, why records were skipped, its errors and the companies it synced."""
+    run = get_object_or_404(SyncRun.objects.select_related("mapping", "company"), id=run_id)
+    if run.kind == SyncRun.Kind.BULK_RESYNC:
+        return redirect("sync:bulk_run", run_id=run.id)
+    template = "sync/_run_progress.html" if request.htmx else "sync/run.html"
+    return render(request, template, _bulk_run_context(run))
+
+
 def _bulk_run_context(run: SyncRun) -> dict:
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
     rate, seconds_left = rules.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
@@ -243,6 +281,7 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
         "stale": active and not bulk.bulk_run_is_live(run=run),
         "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
+        "skipped": max((run.total or run.processed) - run.succeeded - run.failed, 0) if not active else 0,
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors.FAILED_RECORDS_SHOWN,
     }
@@ -281,12 +320,14 @@ def sync_errors(request):
     return render(
         request,
         "sync/errors.html",
-        {"form": form, "page": page, "groups": selectors.sync_error_groups(filters=filters), **_paging(request)},
+        {"form": form, "page": page, "groups": selectors.sync_error_groups(filters=filters),
+         "matching": selectors.sync_errors_count(filters=filters) if request.user.is_staff and page.rows else None,
+         **_paging(request)},
     )
 
 
 CSV_COLUMNS = ["id", "created_at", "status", "category", "direction", "object", "record", "company", "field",
-               "error_code", "message", "retry_count", "full_message"]
+               "error_code", "message", "retry_count"]
 
 
 def sync_errors_csv(request):
@@ -301,8 +342,7 @@ def sync_errors_csv(request):
                 [error.id, error.created_at.isoformat(), error.status, error.get_category_display(),
                  error.get_direction_display(), error.get_object_type_display(), _csv_safe(error.record_ref),
                  _csv_safe(str(error.company) if error.company else ""), _csv_safe(error.field),
-                 _csv_safe(error.error_code), _csv_safe(rules.message_readable(error.message)), error.retry_count,
-                 _csv_safe(error.message)]
+                 _csv_safe(error.error_code), _csv_safe(error.message), error.retry_count]
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -441,14 +481,10 @@ def salesforce_oauth_callback(request):
 def hubspot_connect(request):
     form = HubSpotTokenForm(request.POST)
     if form.is_valid():
-        try:
-            oauth.hubspot_connect(
-                access_token=form.cleaned_data["access_token"], base_url=form.cleaned_data["base_url"], user=request.user
-            )
-        except oauth.OAuthError as error:
-            messages.error(request, f"The token was not saved: {error}")
-        else:
-            messages.success(request, "HubSpot connected: the token works and has every scope crmsync needs.")
+        oauth.hubspot_connect(
+            access_token=form.cleaned_data["access_token"], base_url=form.cleaned_data["base_url"], user=request.user
+        )
+        messages.success(request, "HubSpot connected. Use Test connection to check it.")
     else:
         messages.error(request, "Enter the private app's access token.")
     return redirect("sync:connections")

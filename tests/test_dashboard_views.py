@@ -221,14 +221,15 @@ def test_company_list_makes_a_constant_number_of_queries_per_page(user_client, d
     url = reverse("sync:companies")
     for i in range(3):
         _company_with_relations(i)
-    # Session, user, and one query for the page: no COUNT(*), no query per row.
-    with django_assert_num_queries(3):
+    # Session, user, one query for the page and one for the total (counting at most 10,001 rows):
+    # no unbounded COUNT(*), no query per row.
+    with django_assert_num_queries(4):
         small = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at"})
     for i in range(3, 60):
         _company_with_relations(i)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         full = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at"})
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         second = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at", "cursor": full.context["page"].next_cursor})
     assert len(small.context["page"].rows) == 3
     assert len(full.context["page"].rows) == selectors.COMPANY_PAGE_SIZE
@@ -458,22 +459,29 @@ def test_sync_log_pages(user_client):
 def test_dashboard_shows_state_queues_and_charts(admin_client, redis_queues):
     services.sync_state_set(key="salesforce_last_poll", value=timezone.now().isoformat())
     SyncEventFactory.create_batch(3)
-    SyncErrorFactory()
+    SyncEventFactory(outcome=SyncEvent.Outcome.FAILED, direction="hs_to_sf")
     body = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "Last Salesforce poll" in body and "Last HubSpot webhook" in body
     assert "Queue bulk" in body and reverse("django_rq:home") in body
-    assert 'aria-label="Syncs per hour: 3 over the last 7 days, peak 3 per hour"' in body
-    assert 'aria-label="Errors per hour: 1 over the last 7 days, peak 1 per hour"' in body
-    assert "<svg" in body and "<rect" in body
+    assert 'aria-label="Syncs, last 24 hours: 3 record syncs"' in body
+    assert 'aria-label="Errors, last 24 hours: 1 failed syncs"' in body
+    assert "<svg" in body and 'class="series-sf_to_hs"' in body and 'class="series-hs_to_sf"' in body
+    week = admin_client.get(reverse("sync:dashboard"), {"range": "7d"}).content.decode()
+    assert 'aria-label="Syncs, last 7 days: 3 record syncs"' in week
 
 
-def test_hourly_counts_fill_gaps_and_ignore_old_rows():
+def test_activity_chart_buckets_by_direction_and_ignores_old_rows():
     now = timezone.now()
     SyncEventFactory.create_batch(2)
+    SyncEventFactory(direction="hs_to_sf", outcome=SyncEvent.Outcome.FAILED)
     old = SyncEventFactory()
-    SyncEvent.objects.filter(id=old.id).update(created_at=now - timedelta(days=8))
-    counts = selectors.hourly_counts(model=SyncEvent, now=now)
-    assert len(counts) == 168 and sum(n for _, n in counts) == 2 and counts[-1][1] == 2
+    SyncEvent.objects.filter(id=old.id).update(created_at=now - timedelta(days=2))
+    syncs, errors = selectors.activity_chart(range_key="24h", now=now)
+    assert len(syncs.bars) == 288  # 5-minute buckets
+    assert [s.total for s in syncs.series] == [2, 0] and [s.total for s in errors.series] == [0, 1]
+    assert syncs.bars[-1]["rects"] and syncs.bars[-1]["rects"][0]["height"] > 0
+    month, _ = selectors.activity_chart(range_key="30d", now=now)
+    assert len(month.bars) == 120 and month.total == 3
 
 
 def test_sync_now_queues_the_cycle_once(admin_client, redis_queues, django_capture_on_commit_callbacks):

@@ -81,9 +81,6 @@ class _CrmSession(requests.Session):
         self.trust_env = False
         self.verify = ca_bundle or True
         self.timeout = timeout
-        if settings.SALESFORCE_CALL_OPTIONS_CLIENT:
-            # Salesforce writes it into each change event's changeOrigin: the stream drops crmsync's own changes by it.
-            self.headers["Sforce-Call-Options"] = f"client={settings.SALESFORCE_CALL_OPTIONS_CLIENT}"
 
     def request(self, method, url, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
@@ -602,10 +599,6 @@ class SalesforceClient:
     def limits(self) -> dict:
         """The org's limits, e.g. {"DailyApiRequests": {"Max", "Remaining"}, ...}."""
         return self._call("limits", lambda sf: sf.limits(), capped=False)
-
-    def sobject_describe(self, sobject: str) -> dict:
-        """Salesforce's describe of ``sobject``: the user's permissions on it and every field they can see."""
-        return self._call(f"{sobject}.describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), capped=False)
 
     def check_setup(self) -> None:
         """The External ID field that account upserts key on must exist on Account."""

@@ -1,6 +1,6 @@
 from django import template
 
-from sync import rules
+from sync import labels
 from sync.models import ErrorCategory
 from sync.selectors import ERROR_FIXES
 
@@ -8,12 +8,32 @@ register = template.Library()
 
 
 @register.filter
-def crm_message(message: str) -> str:
-    """A CRM's message cut to a readable length, without query text or ID lists."""
-    return rules.message_readable(message)
-
-
-@register.filter
 def error_fix(category: str) -> str:
     """What an admin can do about an error of this category, in plain words."""
     return ERROR_FIXES.get(category, ERROR_FIXES[ErrorCategory.OTHER])
+
+
+@register.filter
+def property_value(value, property_name: str):
+    """A HubSpot property value in words: an option's label, a timestamp as a datetime."""
+    return labels.property_value(property_name=property_name, value=value)
+
+
+@register.filter
+def option_label(value, property_name: str):
+    return labels.option_label(property_name=property_name, value=value) if isinstance(value, str) else value
+
+
+@register.filter
+def setting_value(value, setting: str) -> str:
+    return labels.setting_change_words(setting=setting, value=value)
+
+
+@register.filter
+def setting_name(setting: str) -> str:
+    return labels.setting_name_words(setting=setting)
+
+
+@register.filter
+def is_datetime(value) -> bool:
+    return hasattr(value, "tzinfo") and hasattr(value, "hour")
