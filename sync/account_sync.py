@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, mappers, mirror, rules, selectors, services, units
+from sync import batches, mappers, mirror, rules, selectors, services, suspensions, units
 from sync.clients import RecordResult
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
@@ -94,6 +94,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -
                 resolves=services.fields_covered(mappings, whole_record=only_fields is None),
             )
         except Rejected as error:
+            suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
             # The CRM refused the whole call for this batch (a transient failure propagates
             # instead, and its unit is tried again): each account gets a retryable error.
             for account_id in chunk:

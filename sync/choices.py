@@ -60,4 +60,5 @@ class ErrorCategory(models.TextChoices):
     AUTHENTICATION = "authentication", "Authentication"
     HUBSPOT_PROPERTY = "hubspot_property", "HubSpot property error"
     NOT_FOUND = "not_found", "Not found / deleted"
+    CONFIGURATION = "configuration", "Configuration"
     OTHER = "other", "Other"

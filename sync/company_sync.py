@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 
-from sync import account_creation, batches, mappers, mirror, rules, selectors, services
+from sync import account_creation, batches, mappers, mirror, rules, selectors, services, suspensions
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -63,6 +63,7 @@ def companies_sync_to_salesforce(
             if not r.get("archived")
         }
     except Rejected as error:
+        suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
         for company in companies:
             mirror.company_failure_record(company=company, error=error, run=run)
         counts["failed"] += len(companies)
@@ -94,6 +95,7 @@ def _companies_sync(
         try:
             done = sync_group()
         except Rejected as error:
+            suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
             for company in group:
                 mirror.company_failure_record(company=company, error=error, run=run)
             done = {"succeeded": 0, "failed": len(group), "skipped": 0}
@@ -147,6 +149,7 @@ def _companies_push(
         try:
             results = {r.key: r for r in sf.accounts_update([{"Id": a["Id"], **w.fields} for _, a, w in to_write])}
         except Rejected as error:
+            suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
             results = {a["Id"]: error for _, a, _ in to_write}
     share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
     synced, outcomes = [], []

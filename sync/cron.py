@@ -19,3 +19,4 @@ cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL
 cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=15 * 60)  # each read costs a Salesforce API call
 cron.register(jobs.api_usage_record, queue_name="default", interval=60, result_ttl=0)  # per-hour usage kept in the database
 cron.register(jobs.alerts_check, queue_name="default", interval=60, result_ttl=0)
+cron.register(jobs.schemas_refresh, queue_name="sync", interval=5 * 60, result_ttl=0)  # two API calls each

@@ -11,7 +11,7 @@ import redis
 from django.dispatch import receiver
 from rq.job import Job, JobStatus
 
-from sync import alerts, detection, engine, oauth, services, units
+from sync import alerts, detection, engine, oauth, schemas, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
 
 logger = logging.getLogger(__name__)
@@ -119,3 +119,12 @@ def salesforce_limits_refresh() -> None:
         oauth.salesforce_limits_refresh()
     except (CrmError, NotConfigured) as error:
         logger.warning("sync.salesforce_limits_failed", extra={"error": type(error).__name__})
+
+
+def schemas_refresh() -> None:
+    """Both CRMs' schemas read again (the cron, every 5 minutes): suspends the mappings they break,
+    resumes and catches up the ones they no longer break."""
+    try:
+        schemas.schemas_refresh()
+    except NotConfigured as error:
+        logger.warning("sync.schemas_refresh_failed", extra={"error": type(error).__name__})

@@ -407,3 +407,64 @@ class AlertState(models.Model):
     last_sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+
+
+class SchemaField(models.Model):
+    """One field of a CRM object as crmsync last read it: Salesforce's describe of an sObject, or
+    HubSpot's properties of an object type. The mapping editor's pickers and checks read these."""
+
+    class Crm(models.TextChoices):
+        SALESFORCE = "salesforce", "Salesforce"
+        HUBSPOT = "hubspot", "HubSpot"
+
+    crm = models.CharField(max_length=16, choices=Crm)
+    object_name = models.CharField(max_length=64, help_text="Account, Contact, Lead; companies, contacts.")
+    name = models.CharField(max_length=100)
+    label = models.CharField(max_length=255, blank=True)
+    type = models.CharField(max_length=32, help_text="Salesforce field type; HubSpot property type.")
+    field_type = models.CharField(max_length=32, blank=True, help_text="HubSpot fieldType (select, text, ...).")
+    length = models.PositiveIntegerField(default=0)
+    options = models.JSONField(default=list, blank=True, help_text='[{"value": ..., "label": ...}]')
+    restricted = models.BooleanField(default=False, help_text="Only its options are accepted.")
+    createable = models.BooleanField(default=True)
+    updateable = models.BooleanField(default=True)
+    external_id = models.BooleanField(default=False)
+    unique = models.BooleanField(default=False)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["crm", "object_name", "label", "name"]
+        constraints = [models.UniqueConstraint(fields=["crm", "object_name", "name"], name="schema_field_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.label or self.name} ({self.name})"
+
+    @property
+    def writable(self) -> bool:
+        return self.createable or self.updateable
+
+
+class ConfigurationProblem(models.Model):
+    """A field that cannot be read or written. With a mapping: that mapping is suspended by itself
+    (every other mapping keeps syncing) until a schema refresh finds the field usable again.
+    Without one: a field or property crmsync itself needs is missing (a setup problem)."""
+
+    mapping = models.ForeignKey(FieldMapping, null=True, blank=True, on_delete=models.CASCADE, related_name="problems")
+    crm = models.CharField(max_length=16, choices=SchemaField.Crm)
+    field = models.CharField(max_length=100)
+    message = models.CharField(max_length=500, help_text="The CRM's message (or crmsync's finding), cut to a readable length.")
+    details = models.TextField(blank=True, help_text="The CRM's full answer.")
+    fix = models.TextField(help_text="What the admin does about it.")
+    opened_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["crm", "field"], condition=Q(resolved_at__isnull=True), name="configuration_problem_open_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_crm_display()} {self.field}: {self.message}"

@@ -19,10 +19,10 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
-from sync import crypto, services
+from sync import crypto, rules, services
 from sync.clients.config import sandbox_details
-from sync.clients.exceptions import CrmError, NotConfigured
-from sync.clients.hubspot import get_hubspot_client
+from sync.clients.exceptions import CrmError, NotConfigured, Unauthorized
+from sync.clients.hubspot import HubSpotClient, get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Connection
 from sync.selectors import SALESFORCE_DAILY_LIMIT_KEY
@@ -144,7 +144,33 @@ def salesforce_connect(*, session, state: str, code: str, error: str = "", user=
     return connection
 
 
+# What crmsync does in HubSpot needs these private-app scopes (README, HUBSPOT_ACCESS_TOKEN).
+HUBSPOT_SCOPES_NEEDED = (
+    "crm.objects.companies.read", "crm.objects.companies.write", "crm.objects.contacts.read",
+    "crm.objects.contacts.write", "crm.schemas.companies.read", "crm.schemas.companies.write", "crm.objects.owners.read",
+)
+
+
+def hubspot_token_check(*, access_token: str, base_url: str) -> None:
+    """A cheap authenticated call with the new token (the company properties) and its scopes;
+    raises OAuthError with the reason when HubSpot refuses it or a scope crmsync needs is missing."""
+    client = HubSpotClient(base_url=base_url, access_token=access_token, timeout=settings.CRM_TIMEOUT_SECONDS)
+    try:
+        client.properties_read("companies")
+        scopes = client.token_scopes()
+    except Unauthorized as error:
+        raise OAuthError(f"HubSpot refused the token ({error.code}): check that it is the private app's access token.") from error
+    except CrmError as error:
+        raise OAuthError(f"HubSpot refused the check call: {rules.message_readable(error.message)}") from error
+    missing = [scope for scope in HUBSPOT_SCOPES_NEEDED if scopes is not None and scope not in scopes]
+    if missing:
+        raise OAuthError(f"The private app lacks the scopes crmsync needs: {', '.join(missing)}. Add them to the app and "
+                         "save its (new) token again.")
+
+
 def hubspot_connect(*, access_token: str, base_url: str = "", user=None) -> Connection:
+    """Check the token (``hubspot_token_check``), then store it; refused tokens are never stored."""
+    hubspot_token_check(access_token=access_token.strip(), base_url=base_url or settings.HUBSPOT_BASE_URL or "https://api.hubapi.com")
     connection, _ = Connection.objects.update_or_create(
         crm=Connection.Crm.HUBSPOT,
         defaults={

@@ -634,3 +634,107 @@ def match_account(*, domain: str, candidates: list[AccountCandidate]) -> tuple[s
     if not same:
         return None, ()
     return same[0].id, tuple(c.id for c in same[1:])
+
+
+# --- Readable CRM messages and schema checks (issue 12) -------------------------------------------
+
+MESSAGE_CUT = 300  # characters of a CRM message shown in lists; the whole answer is behind "details"
+_SOQL_ERROR_AT = re.compile(r"ERROR at Row:\d+:Column:\d+\s*", re.IGNORECASE)
+_ID_LIST = re.compile(r"\(\s*'[^']*'(?:\s*,\s*'[^']*')+\s*\)")
+_QUERY_TEXT = re.compile(r"\bSELECT\b.*?\bFROM\b\s+\w+(?:\s+WHERE\b.*?(?=\n|$))?", re.IGNORECASE | re.DOTALL)
+
+
+def message_readable(message: str, *, limit: int = MESSAGE_CUT) -> str:
+    """A CRM's message fit for a list: no query text, no ID lists, cut to ``limit`` characters.
+    Salesforce's query errors quote the query and point at it; the sentence after the pointer
+    is what went wrong."""
+    text = str(message or "")
+    pointer = _SOQL_ERROR_AT.search(text)
+    if pointer:
+        text = text[pointer.end():]
+    text = _ID_LIST.sub("(…)", text)
+    text = _QUERY_TEXT.sub("[query]", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_UNKNOWN_COLUMN = re.compile(r"No such column '([A-Za-z0-9_]+)'")
+# Codes by which a CRM says a named field cannot be read or written at all (not a bad value).
+FIELD_UNUSABLE_CODES = {
+    "INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE", "MALFORMED_QUERY", "PROPERTY_DOESNT_EXIST", "READ_ONLY_VALUE",
+}
+
+
+def unusable_fields(*, code, message: str, fields: list[str]) -> list[str]:
+    """The field names a refusal says cannot be read or written at all; [] for any other refusal."""
+    if str(code or "").upper() not in FIELD_UNUSABLE_CODES:
+        return []
+    return list(dict.fromkeys([*fields, *_UNKNOWN_COLUMN.findall(message or "")]))
+
+
+HUBSPOT_FIELD_TYPE_OF = {"phonenumber": "text", "calculation_equation": "number", "file": "text"}
+
+
+def hubspot_picker_type(*, type_: str, field_type: str, name: str = "") -> str:
+    """A HubSpot property's type as the compatibility table (HUBSPOT_PROPERTY_TYPES) names it."""
+    if name == "hubspot_owner_id":
+        return "owner"
+    if type_ == "datetime":
+        return "datetime"
+    if type_ == "date":
+        return "date"
+    return HUBSPOT_FIELD_TYPE_OF.get(field_type, field_type)
+
+
+@dataclass(frozen=True)
+class FieldUse:
+    """What the cached schemas say about one side of a mapping."""
+
+    exists: bool
+    type: str = ""
+    writable: bool = True
+
+
+def mapping_schema_problem(
+    *, sync_rule: str, value_map: dict, salesforce: FieldUse, hubspot: FieldUse,
+    salesforce_field: str, hubspot_property: str,
+) -> tuple[str, str]:
+    """Why a mapping cannot work against the CRMs' schemas as they are, as (the side at fault:
+    "salesforce" or "hubspot", the reason); ("", "") when it can. A field gone, the pair's types
+    incompatible, a side written that cannot be, a mapped value that does not exist on its side."""
+    if not salesforce.exists:
+        return "salesforce", f"The Salesforce field {salesforce_field} does not exist on Account (or the integration user cannot see it)."
+    if not hubspot.exists:
+        return "hubspot", f"The HubSpot company property {hubspot_property} does not exist."
+    # A missing value map is the editor's to refuse; here only the types themselves count.
+    check = mapping_type_check(hubspot_type=hubspot.type, salesforce_type=salesforce.type, value_map=value_map or {"": ""})
+    if check.error:
+        return "salesforce", check.error
+    directions = mapping_sync_directions(sync_rule)
+    if TO_SALESFORCE in directions and not salesforce.writable:
+        return "salesforce", (f"The Salesforce field {salesforce_field} is read-only for the integration user, and the rule "
+                              f"“{SyncRule(sync_rule).label}” writes to it. Use “Always use Salesforce”, or grant edit access.")
+    if TO_HUBSPOT in directions and not hubspot.writable:
+        return "hubspot", (f"The HubSpot property {hubspot_property} is read-only, and the rule “{SyncRule(sync_rule).label}” "
+                           "writes to it. Map another property, or use “Don't sync”.")
+    return "", ""
+
+
+def value_map_problem(*, value_map: dict, hubspot_options: list[str], salesforce_options: list[str],
+                      hubspot_property: str, salesforce_field: str) -> str:
+    """A value map naming an option its side does not have ("" when every entry exists)."""
+    missing_hubspot = [value for value in value_map if value not in hubspot_options]
+    missing_salesforce = [value for value in value_map.values() if value not in salesforce_options]
+    if missing_hubspot:
+        return f"The value map names HubSpot options that {hubspot_property} does not have: {', '.join(missing_hubspot)}."
+    if missing_salesforce:
+        return f"The value map names values that the Salesforce picklist {salesforce_field} does not have: {', '.join(missing_salesforce)}."
+    return ""
+
+
+def value_map_unmapped(*, value_map: dict, hubspot_options: list[str], salesforce_options: list[str]) -> dict[str, list[str]]:
+    """Options on each side the value map does not cover: the values that will fail to sync."""
+    return {
+        "hubspot": [value for value in hubspot_options if value not in value_map],
+        "salesforce": [value for value in salesforce_options if value not in set(value_map.values())],
+    }

@@ -26,11 +26,13 @@ from sync.models import (
     AlertState,
     ApiUsageHour,
     Company,
+    ConfigurationProblem,
     Connection,
     Direction,
     ErrorCategory,
     FieldMapping,
     IntegrationSettings,
+    SchemaField,
     SyncError,
     SyncEvent,
     SyncRun,
@@ -52,13 +54,26 @@ def sync_state_time(*, key: str) -> datetime | None:
 
 
 def field_mappings_enabled(*, only_fields: list[str] | None = None) -> list[FieldMapping]:
-    """The mappings a sync applies: every enabled one, or only those of ``only_fields`` (HubSpot
-    property or Salesforce field names), as a bulk resync of one mapping asks."""
-    mappings = list(FieldMapping.objects.filter(enabled=True))
+    """The mappings a sync applies: every enabled one that is not suspended (``mapping_suspensions``),
+    or only those of ``only_fields`` (HubSpot property or Salesforce field names), as a bulk resync
+    of one mapping asks."""
+    suspended = ConfigurationProblem.objects.filter(resolved_at__isnull=True, mapping__isnull=False).values("mapping_id")
+    mappings = list(FieldMapping.objects.filter(enabled=True).exclude(id__in=suspended))
     if only_fields:
         wanted = set(only_fields)
         mappings = [m for m in mappings if m.hubspot_property in wanted or m.salesforce_field in wanted]
     return mappings
+
+
+def mapping_suspensions() -> list[ConfigurationProblem]:
+    """Open configuration problems, for the dashboard: each suspended mapping (with the field, the
+    CRM's message and the fix) and each field crmsync itself needs that is missing (no mapping)."""
+    return list(ConfigurationProblem.objects.filter(resolved_at__isnull=True).select_related("mapping").order_by("id"))
+
+
+def schema_fields(*, crm: str, object_name: str) -> list[SchemaField]:
+    """The cached schema of one CRM object, for the mapping editor's pickers."""
+    return list(SchemaField.objects.filter(crm=crm, object_name=object_name).order_by("label", "name"))
 
 
 def dashboard_counts() -> dict:

@@ -11,7 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from sync import rules, selectors
@@ -110,6 +110,22 @@ def field_mapping_save(*, mapping: FieldMapping, actor: str, user=None) -> Field
                 user=user, actor=actor, setting=f"mapping:{mapping.hubspot_property}.{name}", old_value=old, new_value=new
             )
     return mapping
+
+
+def field_mapping_delete(*, mapping: FieldMapping, actor: str, user=None) -> int:
+    """Delete a mapping; its open errors are resolved ("mapping removed"). Returns how many."""
+    with transaction.atomic():
+        errors = SyncError.objects.filter(status=SyncError.Status.OPEN).filter(
+            Q(mapping=mapping) | Q(field__in=[mapping.hubspot_property, mapping.salesforce_field])
+        )
+        resolved = errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+        SettingsChange.objects.create(
+            user=user, actor=actor, setting=f"mapping:{mapping.hubspot_property}", old_value=str(mapping), new_value=None
+        )
+        mapping_id = mapping.id
+        mapping.delete()
+    logger.info("sync.mapping_deleted", extra={"mapping_id": mapping_id, "errors_resolved": resolved, "reason": "mapping removed"})
+    return resolved
 
 
 def sync_state_set(*, key: str, value: str) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sync import views, views_users
+from sync import views, views_mappings, views_users
 
 app_name = "sync"
 
@@ -9,8 +9,10 @@ urlpatterns = [
     path("settings/salesforce/companies/", views.settings_companies, name="settings_companies"),
     path("settings/salesforce/companies/sync-companies/", views.sync_companies_switch, name="sync_companies_switch"),
     path("settings/salesforce/companies/import/", views.accounts_import, name="accounts_import"),
-    path("settings/salesforce/companies/mappings/new/", views.mapping_edit, name="mapping_create"),
-    path("settings/salesforce/companies/mappings/<int:mapping_id>/", views.mapping_edit, name="mapping_edit"),
+    path("settings/salesforce/companies/mappings/new/", views_mappings.mapping_edit, name="mapping_create"),
+    path("settings/salesforce/companies/mappings/<int:mapping_id>/", views_mappings.mapping_edit, name="mapping_edit"),
+    path("settings/salesforce/companies/mappings/<int:mapping_id>/delete/", views_mappings.mapping_delete, name="mapping_delete"),
+    path("settings/salesforce/companies/schemas/refresh/", views_mappings.schemas_refresh, name="schemas_refresh"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/rule/", views.mapping_rule_set, name="mapping_rule_set"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/resync/", views.mapping_resync, name="mapping_resync"),
     path("settings/salesforce/companies/mappings/resync/", views.mapping_resync, name="mappings_resync_all"),

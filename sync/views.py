@@ -20,7 +20,6 @@ from sync.forms import (
     CompanyFilterForm,
     ErrorFilterForm,
     EventFilterForm,
-    FieldMappingForm,
     HubSpotTokenForm,
     IntegrationSettingsForm,
     MappingRuleForm,
@@ -111,6 +110,7 @@ def settings_companies(request):
             "linked_companies": selectors.linked_companies_count(),
             "enabled_mappings": len(selectors.field_mappings_enabled()),
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
+            "suspensions": selectors.mapping_suspensions(),
             "changes": SettingsChange.objects.select_related("user")[:20],
         },
     )
@@ -203,17 +203,6 @@ def company_resync_status(request, company_id: int):
 
 
 # --- Field mappings and bulk resync (R5, R11) -------------------------------------------------------
-
-
-@admin_required
-def mapping_edit(request, mapping_id: int | None = None):
-    mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else FieldMapping()
-    form = FieldMappingForm(request.POST or None, instance=mapping)
-    if request.method == "POST" and form.is_valid():
-        services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
-        messages.success(request, f"Mapping {form.instance} saved.")
-        return redirect("sync:settings_companies")
-    return render(request, "sync/mapping_form.html", {"form": form, "mapping": mapping})
 
 
 @require_POST
@@ -327,7 +316,7 @@ def sync_errors(request):
 
 
 CSV_COLUMNS = ["id", "created_at", "status", "category", "direction", "object", "record", "company", "field",
-               "error_code", "message", "retry_count"]
+               "error_code", "message", "retry_count", "full_message"]
 
 
 def sync_errors_csv(request):
@@ -342,7 +331,8 @@ def sync_errors_csv(request):
                 [error.id, error.created_at.isoformat(), error.status, error.get_category_display(),
                  error.get_direction_display(), error.get_object_type_display(), _csv_safe(error.record_ref),
                  _csv_safe(str(error.company) if error.company else ""), _csv_safe(error.field),
-                 _csv_safe(error.error_code), _csv_safe(error.message), error.retry_count]
+                 _csv_safe(error.error_code), _csv_safe(rules.message_readable(error.message)), error.retry_count,
+                 _csv_safe(error.message)]
             )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
@@ -481,10 +471,14 @@ def salesforce_oauth_callback(request):
 def hubspot_connect(request):
     form = HubSpotTokenForm(request.POST)
     if form.is_valid():
-        oauth.hubspot_connect(
-            access_token=form.cleaned_data["access_token"], base_url=form.cleaned_data["base_url"], user=request.user
-        )
-        messages.success(request, "HubSpot connected. Use Test connection to check it.")
+        try:
+            oauth.hubspot_connect(
+                access_token=form.cleaned_data["access_token"], base_url=form.cleaned_data["base_url"], user=request.user
+            )
+        except oauth.OAuthError as error:
+            messages.error(request, f"The token was not saved: {error}")
+        else:
+            messages.success(request, "HubSpot connected: the token works and has every scope crmsync needs.")
     else:
         messages.error(request, "Enter the private app's access token.")
     return redirect("sync:connections")

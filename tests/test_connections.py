@@ -97,10 +97,13 @@ def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client,
     assert "Test of the Hubspot connection: it works" in page and "Rate limit:" in page
     assert details["access_token"] not in page and connection.details["token_hint"] in page
 
-    admin_client.post(reverse("sync:hubspot_connect"), {"access_token": "pat-na1-wrong-token-000", "base_url": details["base_url"]})
-    admin_client.post(reverse("sync:connection_test", args=["hubspot"]))
-    page = admin_client.get(reverse("sync:connections")).content.decode()
-    assert "Test of the Hubspot connection: it failed" in page and "pat-na1-wrong-token-000" not in page
+    # A wrong token is refused when saved (a cheap authenticated call), and the working one stays.
+    response = admin_client.post(
+        reverse("sync:hubspot_connect"), {"access_token": "pat-na1-wrong-token-000", "base_url": details["base_url"]}, follow=True
+    )
+    page = response.content.decode()
+    assert "The token was not saved: HubSpot refused the token" in page and "pat-na1-wrong-token-000" not in page
+    assert crypto.decrypt(Connection.objects.get(crm=Connection.Crm.HUBSPOT).access_token_encrypted) == details["access_token"]
 
     admin_client.post(reverse("sync:connection_disconnect", args=["hubspot"]))
     assert not Connection.objects.exists()
@@ -124,3 +127,13 @@ def test_r01_dashboard_gets_the_salesforce_limit_from_a_worker_never_from_the_pa
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "allocated to crmsync (50% of the org's 20000)" in page
     assert django_rq.get_queue("default").count == 0  # fresh: nothing queued
+
+
+def test_hubspot_token_without_a_needed_scope_is_refused_with_the_scope_named(admin_client, sandbox, hubspot_control):
+    details = sandbox.details["hubspot"]
+    hubspot_control.set_token_scopes(["crm.objects.companies.read", "crm.schemas.companies.read"])
+    page = admin_client.post(
+        reverse("sync:hubspot_connect"), {"access_token": details["access_token"], "base_url": details["base_url"]}, follow=True
+    ).content.decode()
+    assert "lacks the scopes crmsync needs: crm.objects.companies.write" in page
+    assert not Connection.objects.filter(crm=Connection.Crm.HUBSPOT).exists()

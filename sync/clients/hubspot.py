@@ -21,6 +21,7 @@ import urllib3
 from more_itertools import chunked
 from django.conf import settings
 from hubspot import HubSpot
+from hubspot import oauth as oauth_package
 from hubspot.crm import companies as companies_package
 from hubspot.crm import contacts as contacts_package
 from hubspot.crm import owners as owners_package
@@ -48,7 +49,7 @@ MAX_SLOT_WAIT_SECONDS = 60.0
 
 API_EXCEPTIONS = tuple(
     package.ApiException
-    for package in (companies_package, contacts_package, properties_package, associations_v4_package, owners_package)
+    for package in (companies_package, contacts_package, properties_package, associations_v4_package, owners_package, oauth_package)
 )
 
 
@@ -134,6 +135,8 @@ class HubSpotClient:
         self._associations_batch = associations.batch_api
         self._associations_basic = associations.basic_api
         self._owners = hs.crm.owners.owners_api
+        self._access_tokens = hs.oauth.access_tokens_api
+        self._access_token = access_token  # for the token-info call only; never logged
         self._serialize = self._properties.api_client.sanitize_for_serialization
         self._setup_checked = False
 
@@ -459,6 +462,23 @@ class HubSpotClient:
             after = ((page.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 return owners
+
+    # -- schemas -----------------------------------------------------------------------------------
+
+    def properties_read(self, object_type: str) -> list[dict]:
+        """Every property definition of ``object_type`` ("companies", "contacts"), as HubSpot sends them."""
+        answer = self._plain(self._call(f"properties.{object_type}", self._properties.get_all_with_http_info, object_type))
+        return answer.get("results") or []
+
+    def token_scopes(self) -> list[str] | None:
+        """The token's granted scopes, or None when HubSpot does not describe this kind of token."""
+        try:
+            info = self._plain(self._call("oauth.token_info", self._access_tokens.get_with_http_info, self._access_token))
+        except Rejected as error:
+            if error.category == "not_found":
+                return None
+            raise
+        return list(info.get("scopes") or [])
 
     # -- setup -------------------------------------------------------------------------------------
 

@@ -600,6 +600,10 @@ class SalesforceClient:
         """The org's limits, e.g. {"DailyApiRequests": {"Max", "Remaining"}, ...}."""
         return self._call("limits", lambda sf: sf.limits(), capped=False)
 
+    def sobject_describe(self, sobject: str) -> dict:
+        """Salesforce's describe of ``sobject``: the user's permissions on it and every field they can see."""
+        return self._call(f"{sobject}.describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), capped=False)
+
     def check_setup(self) -> None:
         """The External ID field that account upserts key on must exist on Account."""
         name = settings.SALESFORCE_EXTERNAL_ID_FIELD

@@ -1,10 +1,16 @@
 from django import template
 
-from sync import labels
+from sync import labels, rules
 from sync.models import ErrorCategory
 from sync.selectors import ERROR_FIXES
 
 register = template.Library()
+
+
+@register.filter
+def crm_message(message: str) -> str:
+    """A CRM's message cut to a readable length, without query text or ID lists."""
+    return rules.message_readable(message)
 
 
 @register.filter

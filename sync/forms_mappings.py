@@ -1,0 +1,84 @@
+"""The field-mapping editor's form (R11, issue 12): both fields picked from the cached schemas.
+
+The type pair comes from the real types (SPEC §7's table), a side the rule would write must be
+writable, and every value-map entry must exist on its side. Without a cached schema (never
+refreshed) the plain form with typed-in names and types is used instead (``FieldMappingForm``).
+"""
+
+from __future__ import annotations
+
+from django import forms
+
+from sync import rules, schemas
+from sync.forms import FieldMappingForm
+from sync.models import FieldType, SchemaField
+
+
+def _choice(row: SchemaField) -> tuple[str, str]:
+    access = "" if row.writable else " · read-only"
+    return row.name, f"{row.label or row.name} ({row.name}) — {row.type}{access}"
+
+
+class SchemaFieldMappingForm(FieldMappingForm):
+    """``FieldMappingForm`` with pickers: ``hubspot_fields`` / ``salesforce_fields`` are the cached
+    schema rows of companies and Account."""
+
+    def __init__(self, *args, hubspot_fields: list[SchemaField], salesforce_fields: list[SchemaField], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hubspot_by_name = {row.name: row for row in hubspot_fields}
+        self.salesforce_by_name = {row.name: row for row in salesforce_fields}
+        self.fields["hubspot_property"] = forms.ChoiceField(
+            label="HubSpot property", choices=[("", "Choose a company property…"), *map(_choice, hubspot_fields)],
+            widget=forms.Select(attrs={"data-picker": "hubspot"}),
+        )
+        self.fields["salesforce_field"] = forms.ChoiceField(
+            label="Salesforce field", choices=[("", "Choose an Account field…"), *map(_choice, salesforce_fields)],
+            widget=forms.Select(attrs={"data-picker": "salesforce"}),
+        )
+        # The types come from the schemas, not from the admin.
+        del self.fields["hubspot_type"], self.fields["salesforce_type"]
+
+    def chosen(self) -> tuple[SchemaField | None, SchemaField | None]:
+        data = self.data if self.is_bound else self.initial
+        return self.hubspot_by_name.get(data.get("hubspot_property") or ""), self.salesforce_by_name.get(
+            data.get("salesforce_field") or ""
+        )
+
+    def unmapped_options(self) -> dict[str, list[str]]:
+        hubspot, salesforce = self.chosen()
+        value_map = self.cleaned_data.get("value_map", {}) if hasattr(self, "cleaned_data") else self.instance.value_map
+        return rules.value_map_unmapped(
+            value_map=value_map or {},
+            hubspot_options=[o["value"] for o in (hubspot.options if hubspot else [])],
+            salesforce_options=[o["value"] for o in (salesforce.options if salesforce else [])],
+        )
+
+    def clean(self):
+        cleaned = forms.ModelForm.clean(self)
+        hubspot = self.hubspot_by_name.get(cleaned.get("hubspot_property") or "")
+        salesforce = self.salesforce_by_name.get(cleaned.get("salesforce_field") or "")
+        if hubspot is None or salesforce is None or "value_map" not in cleaned:
+            return cleaned
+        value_map = cleaned["value_map"]
+        check = rules.mapping_type_check(hubspot_type=hubspot.type, salesforce_type=salesforce.type, value_map=value_map)
+        if check.error:
+            raise forms.ValidationError(check.error, code="incompatible_types")
+        rule = cleaned.get("sync_rule")
+        if rule and rule not in rules.allowed_sync_rules(check.field_type):
+            self.add_error("sync_rule", "Owner ↔ user maps two-way only (or not at all).")
+            return cleaned
+        _, problem = rules.mapping_schema_problem(
+            sync_rule=rule or "", value_map=value_map, salesforce=schemas.field_use_of(salesforce), hubspot=schemas.field_use_of(hubspot),
+            salesforce_field=salesforce.name, hubspot_property=hubspot.name,
+        )
+        if not problem and check.field_type == FieldType.ENUMERATION and salesforce.type != "reference":
+            problem = rules.value_map_problem(
+                value_map=value_map, hubspot_options=[o["value"] for o in hubspot.options],
+                salesforce_options=[o["value"] for o in salesforce.options],
+                hubspot_property=hubspot.name, salesforce_field=salesforce.name,
+            )
+        if problem:
+            raise forms.ValidationError(problem, code="schema")
+        self.instance.field_type = check.field_type
+        self.instance.value_map = value_map if check.field_type == FieldType.ENUMERATION else {}
+        return cleaned

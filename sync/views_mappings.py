@@ -1,0 +1,69 @@
+"""The field-mapping editor (issue 12): pickers filled from both cached schemas, delete, and the
+"Refresh schemas" button. Validation lives in the form (sync.forms_mappings), writes in services."""
+
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from sync import schemas, selectors, services
+from sync.clients.exceptions import NotConfigured
+from sync.forms import FieldMappingForm
+from sync.forms_mappings import SchemaFieldMappingForm
+from sync.models import FieldMapping, SchemaField
+from sync.views import admin_required
+
+
+@admin_required
+def mapping_edit(request, mapping_id: int | None = None):
+    mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else FieldMapping()
+    hubspot_fields = selectors.schema_fields(crm=SchemaField.Crm.HUBSPOT, object_name=schemas.HUBSPOT_OBJECT)
+    salesforce_fields = selectors.schema_fields(crm=SchemaField.Crm.SALESFORCE, object_name=schemas.SALESFORCE_OBJECT)
+    if hubspot_fields and salesforce_fields:
+        form = SchemaFieldMappingForm(
+            request.POST or None, instance=mapping, hubspot_fields=hubspot_fields, salesforce_fields=salesforce_fields
+        )
+    else:  # never refreshed: names and types typed in, checked against the compatibility table only
+        form = FieldMappingForm(request.POST or None, instance=mapping)
+    if request.method == "POST" and form.is_valid():
+        services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
+        messages.success(request, f"Mapping {form.instance} saved.")
+        return redirect("sync:settings_companies")
+    pickers = isinstance(form, SchemaFieldMappingForm)
+    hubspot, salesforce = form.chosen() if pickers else (None, None)
+    return render(request, "sync/mapping_form.html", {
+        "form": form, "mapping": mapping, "pickers": pickers, "hubspot_field": hubspot, "salesforce_field": salesforce,
+        "unmapped": form.unmapped_options() if pickers and hubspot and salesforce and hubspot.options else None,
+        "hubspot_fields": hubspot_fields, "salesforce_fields": salesforce_fields,
+    })
+
+
+@require_POST
+@admin_required
+def mapping_delete(request, mapping_id: int):
+    mapping = get_object_or_404(FieldMapping, id=mapping_id)
+    name = str(mapping)
+    resolved = services.field_mapping_delete(mapping=mapping, actor=request.user.get_username(), user=request.user)
+    messages.success(request, f"Mapping {name} deleted; {resolved} open error(s) resolved as “mapping removed”.")
+    return redirect("sync:settings_companies")
+
+
+@require_POST
+@admin_required
+def schemas_refresh(request):
+    try:
+        result = schemas.schemas_refresh()
+    except NotConfigured as error:
+        messages.error(request, f"The schemas could not be read: {error}")
+        return redirect("sync:settings_companies")
+    failed = [f"{crm}: {result[crm]['error']}" for crm in (SchemaField.Crm.SALESFORCE, SchemaField.Crm.HUBSPOT)
+              if not result[crm]["ok"]]
+    if failed:
+        messages.error(request, "Some schemas could not be read: " + "; ".join(failed))
+    else:
+        messages.success(
+            request,
+            f"Schemas refreshed: {result['salesforce']['fields']} Salesforce Account fields, "
+            f"{result['hubspot']['fields']} HubSpot company properties; "
+            f"{len(result['mappings']['suspended'])} mapping(s) suspended, {len(result['mappings']['resumed'])} resumed.",
+        )
+    return redirect("sync:settings_companies")

@@ -1,0 +1,154 @@
+"""Issue 12 without the CRMs: readable messages, unusable-field detection, schema checks of a
+mapping, suspension and resume (with catch-up), the editor's form, mapping delete."""
+
+import pytest
+from django.utils import timezone
+
+from sync import rules, schemas, selectors, services, suspensions
+from sync.clients.exceptions import Rejected, Transient
+from sync.forms_mappings import SchemaFieldMappingForm
+from sync.models import ConfigurationProblem, FieldMapping, SchemaField, SyncError, SyncRule, SyncRun
+
+SOQL_ERROR = (
+    "\nSELECT Id, Name, Bar__c FROM Account WHERE Id IN ('001000000000001AAA', '001000000000002AAA', "
+    "'001000000000003AAA')\n                ^\nERROR at Row:1:Column:18\nNo such column 'Bar__c' on entity 'Account'. "
+    "If you are attempting to use a custom field, be sure to append the '__c' after the custom field name."
+)
+
+
+def test_message_readable_drops_query_text_and_id_lists_and_cuts():
+    readable = rules.message_readable(SOQL_ERROR)
+    assert readable.startswith("No such column 'Bar__c' on entity 'Account'.")
+    assert "SELECT" not in readable and "001000000000001AAA" not in readable
+    long = rules.message_readable("x" * 5000)
+    assert len(long) == rules.MESSAGE_CUT and long.endswith("…")
+    assert rules.message_readable("Id IN ('a', 'b', 'c') failed") == "Id IN (…) failed"
+
+
+def test_unusable_fields_names_the_field_only_for_field_errors():
+    assert rules.unusable_fields(code="INVALID_FIELD", message=SOQL_ERROR, fields=[]) == ["Bar__c"]
+    assert rules.unusable_fields(code="PROPERTY_DOESNT_EXIST", message="", fields=["region"]) == ["region"]
+    assert rules.unusable_fields(code="STRING_TOO_LONG", message="", fields=["Phone"]) == []
+
+
+@pytest.mark.parametrize(
+    ("salesforce", "hubspot", "rule", "side", "says"),
+    [
+        (rules.FieldUse(exists=False), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "does not exist"),
+        (rules.FieldUse(True, "string"), rules.FieldUse(exists=False), SyncRule.TWO_WAY, "hubspot", "does not exist"),
+        (rules.FieldUse(True, "double"), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "cannot map"),
+        (rules.FieldUse(True, "string", writable=False), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "read-only"),
+        (rules.FieldUse(True, "string", writable=False), rules.FieldUse(True, "text"), SyncRule.ALWAYS_USE_SALESFORCE, "", ""),
+        (rules.FieldUse(True, "string"), rules.FieldUse(True, "text", writable=False), SyncRule.ALWAYS_USE_SALESFORCE, "hubspot", "read-only"),
+    ],
+)
+def test_mapping_schema_problem(salesforce, hubspot, rule, side, says):
+    found_side, why = rules.mapping_schema_problem(
+        sync_rule=rule, value_map={}, salesforce=salesforce, hubspot=hubspot, salesforce_field="F__c", hubspot_property="f"
+    )
+    assert found_side == side and says in why
+
+
+def cache(crm, object_name, *rows):
+    now = timezone.now()
+    SchemaField.objects.bulk_create(
+        [SchemaField(crm=crm, object_name=object_name, refreshed_at=now, **row) for row in rows]
+    )
+
+
+def caches(*, salesforce_region_type="string", region_options=()):
+    FieldMapping.objects.all().delete()  # the default mappings name fields this small cache lacks
+    cache("salesforce", "Account",
+          {"name": "Region__c", "label": "Region", "type": salesforce_region_type,
+           "options": [{"value": v, "label": v} for v in region_options], "restricted": bool(region_options)},
+          {"name": "HubSpot_Company_ID__c", "label": "HubSpot Company ID", "type": "string", "external_id": True},
+          {"name": "LastActivityDate", "label": "Last Activity", "type": "date", "createable": False, "updateable": False})
+    cache("hubspot", "companies",
+          {"name": "region", "label": "Region", "type": "select", "field_type": "select",
+           "options": [{"value": "EU", "label": "Europe"}, {"value": "AS", "label": "Asia"}]},
+          {"name": "notes", "label": "Notes", "type": "text", "field_type": "text"},
+          {"name": "lastactivity", "label": "Last activity", "type": "date", "field_type": "date"},
+          {"name": "crmsync_salesforce_account_id", "label": "ID", "type": "text", "unique": True})
+
+
+@pytest.mark.django_db
+def test_refresh_check_suspends_a_mapping_whose_field_vanished_and_resumes_it_with_a_catch_up():
+    caches(salesforce_region_type="picklist", region_options=("EMEA",))
+    mapping = FieldMapping.objects.create(hubspot_property="notes", salesforce_field="Gone__c", sync_rule=SyncRule.TWO_WAY)
+    other = FieldMapping.objects.create(hubspot_property="region", salesforce_field="Region__c",
+                                        field_type="enumeration", value_map={"EU": "EMEA"})
+    assert schemas.mappings_check() == {"suspended": [mapping.id], "resumed": []}
+    assert [p.mapping for p in selectors.mapping_suspensions()] == [mapping]
+    assert mapping not in selectors.field_mappings_enabled() and other in selectors.field_mappings_enabled()
+    assert schemas.mappings_check() == {"suspended": [], "resumed": []}  # one problem per cause
+
+    cache("salesforce", "Account", {"name": "Gone__c", "label": "Back", "type": "textarea"})
+    assert schemas.mappings_check() == {"suspended": [], "resumed": [mapping.id]}
+    assert mapping in selectors.field_mappings_enabled()
+    assert SyncRun.objects.get(kind=SyncRun.Kind.BULK_RESYNC).mapping == mapping  # the catch-up
+
+
+@pytest.mark.django_db
+def test_setup_check_names_the_missing_external_id_field_with_steps():
+    cache("salesforce", "Account", {"name": "Name", "label": "Name", "type": "string"})
+    cache("hubspot", "companies", {"name": "crmsync_salesforce_account_id", "label": "ID", "type": "text", "unique": True})
+    assert schemas.setup_check() == ["HubSpot_Company_ID__c"]
+    [problem] = selectors.mapping_suspensions()
+    assert problem.mapping is None and "External ID" in problem.fix
+
+
+@pytest.mark.django_db
+def test_mapping_failure_suspend_and_retry():
+    FieldMapping.objects.all().delete()
+    mapping = FieldMapping.objects.create(hubspot_property="notes", salesforce_field="Bar__c")
+    refused = Rejected(SOQL_ERROR, crm="salesforce", code="INVALID_FIELD")
+    with pytest.raises(Transient):
+        suspensions.mapping_failure_retry(error=refused)
+    problem = ConfigurationProblem.objects.get()
+    assert problem.mapping == mapping and problem.field == "Bar__c" and "SELECT" not in problem.message
+    assert problem.details == SOQL_ERROR
+    # Not about a mapped field: nothing suspended, the caller records its errors as before.
+    assert not suspensions.mapping_failure_suspend(error=Rejected("bad", crm="salesforce", code="STRING_TOO_LONG", fields=["Name"]))
+    assert not suspensions.mapping_failure_suspend(
+        error=Rejected("No such column 'HubSpot_Company_ID__c'", crm="salesforce", code="INVALID_FIELD")
+    )
+
+
+def form(data, **kwargs):
+    return SchemaFieldMappingForm(
+        data, instance=FieldMapping(),
+        hubspot_fields=selectors.schema_fields(crm="hubspot", object_name="companies"),
+        salesforce_fields=selectors.schema_fields(crm="salesforce", object_name="Account"),
+    )
+
+
+@pytest.mark.django_db
+def test_editor_refuses_incompatible_pairs_writes_to_read_only_fields_and_unknown_values():
+    caches(salesforce_region_type="picklist", region_options=("EMEA", "APAC"))
+    base = {"enabled": "on"}
+    refused = form({**base, "hubspot_property": "region", "salesforce_field": "LastActivityDate", "sync_rule": SyncRule.TWO_WAY})
+    assert not refused.is_valid() and "cannot map" in str(refused.errors)
+    refused = form({**base, "hubspot_property": "lastactivity", "salesforce_field": "LastActivityDate", "sync_rule": SyncRule.TWO_WAY})
+    assert not refused.is_valid() and "read-only" in str(refused.errors)
+    allowed = form({**base, "hubspot_property": "lastactivity", "salesforce_field": "LastActivityDate",
+                    "sync_rule": SyncRule.ALWAYS_USE_SALESFORCE})
+    assert allowed.is_valid(), allowed.errors
+    refused = form({**base, "hubspot_property": "region", "salesforce_field": "Region__c", "sync_rule": SyncRule.TWO_WAY,
+                    "value_map": "EU=EMEA\nOTHER=Other"})
+    assert not refused.is_valid() and "OTHER" in str(refused.errors)
+    refused = form({**base, "hubspot_property": "region", "salesforce_field": "Region__c", "sync_rule": SyncRule.TWO_WAY,
+                    "value_map": "EU=Europe"})
+    assert not refused.is_valid() and "Europe" in str(refused.errors)
+    saved = form({**base, "hubspot_property": "region", "salesforce_field": "Region__c", "sync_rule": SyncRule.TWO_WAY,
+                  "value_map": "EU=EMEA"})
+    assert saved.is_valid(), saved.errors
+    assert saved.instance.field_type == "enumeration" and saved.unmapped_options() == {"hubspot": ["AS"], "salesforce": ["APAC"]}
+
+
+@pytest.mark.django_db
+def test_mapping_delete_resolves_its_open_errors():
+    mapping = FieldMapping.objects.create(hubspot_property="notes", salesforce_field="Notes__c")
+    SyncError.objects.create(mapping=mapping, direction="sf_to_hs", category="other", message="x", field="notes")
+    assert services.field_mapping_delete(mapping=mapping, actor="admin") == 1
+    assert not FieldMapping.objects.filter(hubspot_property="notes").exists()
+    assert SyncError.objects.get().status == SyncError.Status.RESOLVED
