@@ -186,6 +186,19 @@ POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)
 HEARTBEAT_INTERVAL_SECONDS = env.int("CRMSYNC_HEARTBEAT_INTERVAL_SECONDS", default=10)
 HEARTBEAT_MAX_AGE_SECONDS = env.int("CRMSYNC_HEARTBEAT_MAX_AGE_SECONDS", default=30)
 
+# --- Salesforce Change Data Capture (sync/cdc.py, manage.py salesforce_listen) -----------------
+# The Pub/Sub API endpoint and the org ID it wants as tenantid (the sandbox's come from its file).
+# crmsync names itself in Sforce-Call-Options (client=...) on every REST call: Salesforce writes it
+# into each change event's changeOrigin, and the listener drops crmsync's own changes by it. While
+# the listener's stream is open (its heartbeat younger than CDC_HEALTHY_SECONDS) the poll is only
+# the safety net and runs every POLL_STREAM_INTERVAL_SECONDS; otherwise every POLL_INTERVAL_SECONDS.
+SALESFORCE_PUBSUB_ENDPOINT = env("SALESFORCE_PUBSUB_ENDPOINT", default="api.pubsub.salesforce.com:7443")
+SALESFORCE_ORG_ID = env("SALESFORCE_ORG_ID", default="")
+SALESFORCE_CALL_OPTIONS_CLIENT = env("SALESFORCE_CALL_OPTIONS_CLIENT", default="crmsync")
+POLL_STREAM_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_STREAM_INTERVAL_SECONDS", default=900)
+CDC_HEALTHY_SECONDS = env.int("CRMSYNC_CDC_HEALTHY_SECONDS", default=30)
+CDC_BATCH_SIZE = env.int("CRMSYNC_CDC_BATCH_SIZE", default=100)
+
 # --- Operations --------------------------------------------------------------------------------
 # /metrics answers only with "Authorization: Bearer <this>" when set; open (no login) when empty.
 METRICS_TOKEN = env("CRMSYNC_METRICS_TOKEN", default="")

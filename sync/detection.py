@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from sync import batches, company_sync, contact_changes, mirror, rules, selectors, services, units
+from sync import batches, cdc, company_sync, contact_changes, mirror, rules, selectors, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -52,9 +52,12 @@ SEARCH_OVERLAP = timedelta(minutes=5)
 # --- Salesforce ---------------------------------------------------------------------------------
 
 
-def salesforce_changes_detect() -> dict:
+def salesforce_changes_detect(*, force: bool = False) -> dict:
     """One poll: accounts changed since the watermark and accounts deleted since the last look
-    become units of 100. Returns {"changed", "deleted"} counts."""
+    become units of 100. Returns {"changed", "deleted"} counts. While a Change Data Capture stream
+    is open the poll is the safety net: it then runs only when ``cdc.poll_due`` (or ``force``)."""
+    if not force and cdc.stream_healthy() and not cdc.poll_due(last_poll=selectors.sync_state_time(key=LAST_POLL_KEY), now=timezone.now()):
+        return {"changed": 0, "deleted": 0}
     integration = IntegrationSettings.load()
     if not integration.sync_companies or integration.sync_companies_enabled_at is None:
         return {"changed": 0, "deleted": 0}
@@ -205,7 +208,7 @@ def sync_cycle_run() -> dict:
     if not IntegrationSettings.load().sync_companies:
         raise SyncUnavailable(services.SYNC_COMPANIES_OFF)
     try:
-        return {"hubspot": hubspot_changes_detect(), "salesforce": salesforce_changes_detect()}
+        return {"hubspot": hubspot_changes_detect(), "salesforce": salesforce_changes_detect(force=True)}
     except NotConfigured as error:
         raise SyncUnavailable(f"No connection: {error}") from error
     except CrmError as error:

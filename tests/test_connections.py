@@ -125,7 +125,7 @@ def test_r01_dashboard_gets_the_salesforce_limit_from_a_worker_never_from_the_pa
     jobs.salesforce_limits_refresh()  # what the cron runs every 15 minutes
     assert selectors.salesforce_daily_limit()[0] == 20000
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
-    assert "allocated to crmsync (50% of the org's 20000)" in page
+    assert "allocated to crmsync (50% of the org's 20,000)" in page
     assert django_rq.get_queue("default").count == 0  # fresh: nothing queued
 
 

@@ -40,6 +40,11 @@ def cron_process_start(
     return _manage_process(["rqcron_forever", "sync.cron"], sandbox_file=sandbox_file, redis_url=redis_url, env=env, log=log)
 
 
+def listener_process_start(*, sandbox_file: Path, env: dict[str, str] | None = None, log: Path = LOG) -> subprocess.Popen:
+    """Start the Change Data Capture listener (``salesforce_listen``), as production runs it."""
+    return _manage_process(["salesforce_listen"], sandbox_file=sandbox_file, redis_url=None, env=env, log=log)
+
+
 def worker_process_stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=30)

@@ -145,7 +145,7 @@ class HubSpotApp(SandboxApp):
         if kind == "expired_session":
             message = "The OAuth token used to make this call expired 0 second(s) ago."
             return json_response(hubspot_error(401, "EXPIRED_AUTHENTICATION", message), 401)
-        return self._rate_limited("TEN_SECONDLY_ROLLING", {})  # "rate_limit"
+        return self._rate_limited("TEN_SECONDLY_ROLLING", self.limiter.exhausted_headers(self.access_token))  # "rate_limit"
 
     def _rate_limited(self, policy: str, headers: dict) -> Response:
         messages = {
@@ -159,7 +159,7 @@ class HubSpotApp(SandboxApp):
             "errorType": "RATE_LIMIT",
             "correlationId": str(uuid.uuid4()),
             "policyName": policy,
-            "groupName": "publicapi:private-app",
+            "requestId": str(uuid.uuid4()),
         }
         return json_response(body, 429, headers)
 

@@ -58,15 +58,25 @@ class RateLimiter:
                 window.append(now)
                 used_today += 1
             self._days[token] = (today, used_today)
-            headers = {
-                "X-HubSpot-RateLimit-Daily": str(self.daily),
-                "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, self.daily - used_today)),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(INTERVAL_MS),
-                "X-HubSpot-RateLimit-Max": str(self.max_per_interval),
-                "X-HubSpot-RateLimit-Remaining": str(max(0, self.max_per_interval - len(window))),
-                "X-HubSpot-RateLimit-Secondly": str(self.max_per_interval // 10),
-                "X-HubSpot-RateLimit-Secondly-Remaining": str(
-                    max(0, self.max_per_interval // 10 - sum(1 for t in window if t > now - 1))
-                ),
-            }
-        return broken, headers
+            return broken, self._headers(
+                daily_remaining=self.daily - used_today,
+                remaining=self.max_per_interval - len(window),
+                secondly_remaining=self.max_per_interval // 10 - sum(1 for t in window if t > now - 1),
+            )
+
+    def _headers(self, *, daily_remaining: int, remaining: int, secondly_remaining: int) -> dict:
+        return {
+            "X-HubSpot-RateLimit-Daily": str(self.daily),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(0, daily_remaining)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(INTERVAL_MS),
+            "X-HubSpot-RateLimit-Max": str(self.max_per_interval),
+            "X-HubSpot-RateLimit-Remaining": str(max(0, remaining)),
+            "X-HubSpot-RateLimit-Secondly": str(self.max_per_interval // 10),
+            "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, secondly_remaining)),
+        }
+
+    def exhausted_headers(self, token: str) -> dict:
+        """The headers of an answer refused because the ten-second window is used up (an injected 429)."""
+        with self._lock:
+            day, used_today = self._days.get(token, (datetime.now(UTC).date().isoformat(), 0))
+        return self._headers(daily_remaining=self.daily - used_today, remaining=0, secondly_remaining=0)

@@ -11,6 +11,11 @@ from sandbox.hubspot.values import ms_from_value
 SEARCH_PAGE_MAX = 200
 SEARCH_RESULTS_CAP = 10_000
 MAX_FILTER_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
+# HubSpot's search answers these beside the properties asked for.
+SEARCH_DEFAULTS = {
+    "companies": ("createdate", "hs_lastmodifieddate", "hs_object_id"),
+    "contacts": ("createdate", "hs_object_id", "lastmodifieddate"),
+}
 
 
 class SearchApi:
@@ -119,10 +124,12 @@ class SearchApi:
                 name, descending = sort.get("propertyName", ""), str(sort.get("direction", "ASCENDING")).upper() == "DESCENDING"
             expression, _ = self._search_expression(object_type, name)
             order = f"{expression} {'DESC' if descending else 'ASC'}, id ASC"
+        asked = body.get("properties") or []
+        properties = list(dict.fromkeys([*asked, *SEARCH_DEFAULTS[object_type]])) if asked else []
         total, rows = self.store.search(object_type, where=where, params=params, order=order, offset=offset, limit=limit)
         response = {
             "total": total,
-            "results": [self.objects.wire_object(object_type, row, properties=body.get("properties") or []) for row in rows],
+            "results": [self.objects.wire_object(object_type, row, properties=properties) for row in rows],
         }
         if offset + limit < total and rows:
             response["paging"] = {"next": {"after": str(offset + limit), "link": None}}

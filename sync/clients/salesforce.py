@@ -81,6 +81,9 @@ class _CrmSession(requests.Session):
         self.trust_env = False
         self.verify = ca_bundle or True
         self.timeout = timeout
+        if settings.SALESFORCE_CALL_OPTIONS_CLIENT:
+            # Salesforce writes it into each change event's changeOrigin: the stream drops crmsync's own changes by it.
+            self.headers["Sforce-Call-Options"] = f"client={settings.SALESFORCE_CALL_OPTIONS_CLIENT}"
 
     def request(self, method, url, **kwargs):
         kwargs.setdefault("timeout", self.timeout)
