@@ -27,7 +27,7 @@ DEMO_ADMIN = "admin"
 DEMO_PASSWORD_FILE = "demo_admin_password"
 REDIS_CHECK_SECONDS = 2.0
 WEB_START_SECONDS = 30.0
-SANDBOX_PORTS = {"salesforce": 8443, "hubspot": 8081}
+SANDBOX_PORTS = {"salesforce": 8443, "hubspot": 8081, "pubsub": 7443}
 
 
 def port_free(host: str, port: int) -> bool:
@@ -70,7 +70,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.default_int_handler)
         host = options["host"]
-        taken = [port for port in (options["port"], options["salesforce_port"], options["hubspot_port"])
+        taken = [port for port in (options["port"], options["salesforce_port"], options["hubspot_port"], options["pubsub_port"])
                  if not port_free(host, port)]
         if taken:
             raise CommandError(
@@ -88,6 +88,7 @@ class Command(BaseCommand):
             supervisor.start("sandbox", [
                 *manage, "sandbox", "--webhook-url", f"{base_url}/webhooks/hubspot/",
                 "--salesforce-port", str(options["salesforce_port"]), "--hubspot-port", str(options["hubspot_port"]),
+                "--pubsub-port", str(options["pubsub_port"]),
             ])
             if not supervisor.run_until(settings.SANDBOX_FILE.exists, timeout=30):
                 raise CommandError(f"the sandbox did not start (no {settings.SANDBOX_FILE})")
@@ -96,6 +97,7 @@ class Command(BaseCommand):
             password = self._admin_password()
             supervisor.start("worker", [*manage, "rqworker", "default", "sync", "bulk"])
             supervisor.start("cron", [*manage, "rqcron_forever", "sync.cron"])
+            supervisor.start("listener", [*manage, "salesforce_listen"])  # Salesforce changes by Change Data Capture
             supervisor.start("web", [
                 sys.executable, "-m", "gunicorn", "crmsync.wsgi", "--bind", f"{options['host']}:{options['port']}",
                 "--workers", "2", "--threads", "4", "--access-logfile", "-",
