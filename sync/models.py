@@ -351,6 +351,7 @@ class WorkUnit(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.get_state_display()})"
 
+
 class ApiUsageHour(models.Model):
     """API calls crmsync made to one CRM in one hour (UTC), persisted by the cron from the shared
     Redis counters so the dashboard's usage survives restarts and Redis flushes."""
@@ -406,7 +407,6 @@ class AlertState(models.Model):
     active = models.BooleanField(default=False)
     last_sent_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
-
 
 
 class SchemaField(models.Model):

@@ -132,14 +132,6 @@ def sync_state_set(*, key: str, value: str) -> None:
     SyncState.objects.update_or_create(key=key, defaults={"value": value})
 
 
-
-
-def worker_heartbeat_record() -> None:
-    sync_state_set(key=WORKER_HEARTBEAT, value=timezone.now().isoformat())
-
-
-# --- Recording: the sync log, sync errors and tracked runs (R12) ---------------------------------
-
 def api_usage_record() -> dict[str, int]:
     """Run by the cron every minute: add the calls the shared Redis counters gained since the last
     run to the current hour's ApiUsageHour rows, so the usage survives restarts and flushes.
@@ -155,6 +147,14 @@ def api_usage_record() -> dict[str, int]:
             sync_state_set(key=key, value=str(current))
         added[crm] = new_calls
     return added
+
+
+def worker_heartbeat_record() -> None:
+    sync_state_set(key=WORKER_HEARTBEAT, value=timezone.now().isoformat())
+
+
+# --- Recording: the sync log, sync errors and tracked runs (R12) ---------------------------------
+
 
 def sync_event_record(
     *,
