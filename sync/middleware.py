@@ -2,13 +2,14 @@
 Django's template filters convert every aware datetime to it."""
 
 import zoneinfo
+from urllib.parse import unquote
 
 from django.utils import timezone
 
 
 def admin_time_zone(get_response):
     def middleware(request):
-        name = request.COOKIES.get("tz", "")
+        name = unquote(request.COOKIES.get("tz", ""))  # the script URI-encodes it (Europe%2FRome)
         try:
             zone = zoneinfo.ZoneInfo(name) if name and len(name) < 64 else None
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
