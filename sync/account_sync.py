@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, mappers, mirror, rules, selectors, services, units
+from sync import batches, mappers, mirror, rows, rules, selectors, services, units
 from sync.clients import RecordResult
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
@@ -290,11 +290,11 @@ def _companies_link(links: list[tuple[_Planned, str]], now: datetime) -> dict[in
     if not links:
         return {}
     with transaction.atomic():
-        rows = list(Company.objects.select_for_update().filter(
+        found = list(Company.objects.select_for_update().filter(
             Q(salesforce_account_id__in=[p.account["Id"] for p, _ in links]) | Q(hubspot_id__in=[h for _, h in links])
         ))
-        by_account = {r.salesforce_account_id: r for r in rows if r.salesforce_account_id}
-        by_hubspot = {r.hubspot_id: r for r in rows if r.hubspot_id}
+        by_account = {r.salesforce_account_id: r for r in found if r.salesforce_account_id}
+        by_hubspot = {r.hubspot_id: r for r in found if r.hubspot_id}
         linked, updates, creates, tangled = {}, [], [], []
         for plan, hubspot_id in links:
             of_account, of_company = by_account.get(plan.account["Id"]), by_hubspot.get(hubspot_id)
@@ -309,7 +309,7 @@ def _companies_link(links: list[tuple[_Planned, str]], now: datetime) -> dict[in
                 updates.append(company)
             linked[id(plan)] = _link_fields_set(company, plan, hubspot_id, now)
         Company.objects.bulk_create(creates)
-        Company.objects.bulk_update(updates, fields=LINK_ROW_FIELDS)
+        rows.rows_update(Company, updates, LINK_ROW_FIELDS)
     for plan, hubspot_id in tangled:
         linked[id(plan)] = _company_link(plan, hubspot_id, now)
     return linked
