@@ -41,6 +41,7 @@ AUDITED_SETTINGS = (
     "archive_deleted_companies",
 )
 WORKER_HEARTBEAT = "worker_heartbeat"
+COULD_NOT_SYNC_ALL = "We couldn't sync all your updates for this mapping"
 SYNC_COMPANIES_OFF = 'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first.'
 
 
@@ -382,10 +383,11 @@ def sync_run_complete(*, run_id: int) -> None:
     skipped = max(total - run.succeeded - run.failed, 0)
     status = SyncRun.Status.FAILED if run.failed and not run.succeeded else SyncRun.Status.DONE
     SyncRun.objects.filter(id=run_id, total__isnull=True).update(total=total)
-    sync_run_finish(
-        run_id=run_id, status=status,
-        message=f"{total} accounts: {run.succeeded} synced, {run.failed} failed, {skipped} skipped.",
-    )
+    if run.kind == SyncRun.Kind.BULK_RESYNC:
+        message = f"{COULD_NOT_SYNC_ALL}: {run.failed} record sync(s) failed." if run.failed else ""
+    else:
+        message = f"{total} accounts: {run.succeeded} synced, {run.failed} failed, {skipped} skipped."
+    sync_run_finish(run_id=run_id, status=status, message=message)
 
 
 def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: str = "") -> None:
