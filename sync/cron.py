@@ -17,3 +17,4 @@ cron.register(jobs.units_sweep, queue_name="default", interval=settings.UNIT_SWE
 # carry the changes within seconds anyway; the search only catches what they missed.
 cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL_INTERVAL_SECONDS, 15))
 cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=15 * 60)  # each read costs a Salesforce API call
+cron.register(jobs.history_prune, queue_name="default", interval=3600, result_ttl=0)  # in short chunks: never a long lock

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -367,6 +368,20 @@ def sync_run_progress(
     SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
         status=SyncRun.Status.RUNNING, started_at=timezone.now()
     )
+
+
+PRUNE_CHUNK = 10_000
+
+
+def sync_log_prune(*, older_than: timedelta) -> int:
+    """Delete sync-log events older than ``older_than``, oldest first, PRUNE_CHUNK at a time (short
+    statements a busy table tolerates). Returns how many went."""
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while chunk := list(SyncEvent.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:PRUNE_CHUNK]):
+        deleted += SyncEvent.objects.filter(id__in=chunk).delete()[0]
+    logger.info("sync.log_pruned", extra={"deleted": deleted})
+    return deleted
 
 
 def sync_run_note(*, run_id: int, message: str) -> None:
