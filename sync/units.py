@@ -84,8 +84,18 @@ def units_add(*, kind: str, payloads: Iterable[dict], run_id: int | None = None)
     return units
 
 
-def unit_add(*, kind: str, payload: dict, run_id: int | None = None) -> WorkUnit:
-    return units_add(kind=kind, payloads=[payload], run_id=run_id)[0]
+def unit_add(*, kind: str, payload: dict, run_id: int | None = None, key: str | None = None) -> WorkUnit:
+    """One unit; with a ``key``, the unit of that key if one was added already (by an earlier
+    attempt of the same work), so that work asked for twice is queued once."""
+    if key is None:
+        return units_add(kind=kind, payloads=[payload], run_id=run_id)[0]
+    unit, created = WorkUnit.objects.get_or_create(
+        key=key, defaults={"kind": kind, "payload": payload, "run_id": run_id, "next_attempt_at": timezone.now()}
+    )
+    if created:
+        woken = [(unit.pk, queue_for(kind))]
+        transaction.on_commit(lambda: units_ready.send(sender=WorkUnit, units=woken))
+    return unit
 
 
 def _claimable(now) -> Q:
