@@ -63,11 +63,15 @@ class _Planned:
 
 
 def accounts_sync_to_hubspot(
-    *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False
+    *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False,
+    accounts: dict[str, dict] | None = None,
 ) -> dict:
     """Sync these accounts now, as an import, a retry or a resync asks (R4a): each account gets its
-    company even if it is older than the switch-on. Returns {"succeeded", "failed", "skipped"}."""
-    return _accounts_sync_by_id(account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force, explicit=True)
+    company even if it is older than the switch-on. ``accounts``: the accounts already read (by
+    Id), so that a caller syncing both ways reads them once. Returns {"succeeded", "failed", "skipped"}."""
+    return _accounts_sync_by_id(
+        account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force, explicit=True, accounts=accounts
+    )
 
 
 def account_changes_sync(*, account_ids: list[str]) -> dict:
@@ -75,7 +79,11 @@ def account_changes_sync(*, account_ids: list[str]) -> dict:
     return _accounts_sync_by_id(account_ids=account_ids, run_id=None, only_fields=None, force=False, explicit=False)
 
 
-def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -> dict:
+# Accounts read per round (one SOQL call per 200 of them), then synced 100 at a time.
+READ_CHUNK = 2000
+
+
+def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, accounts=None) -> dict:
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     integration = IntegrationSettings.load()
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
@@ -84,15 +92,19 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -
         return counts
     sf = get_salesforce_client()
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
-    for chunk in batches.chunks(dict.fromkeys(account_ids), HUBSPOT_BATCH_SIZE):
+    resolves = services.fields_covered(mappings, whole_record=only_fields is None)
+    for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
         try:
-            accounts = sf.accounts_get(chunk, fields=mirror.account_fields(mappings))
+            found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
+                     else sf.accounts_get(chunk, fields=mirror.account_fields(mappings)))
             # Missing ids were deleted in the meantime: the deletion poll handles them.
-            counts["skipped"] += len(chunk) - len(accounts)
-            batch_counts = accounts_batch_sync(
-                accounts=accounts, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
-                resolves=services.fields_covered(mappings, whole_record=only_fields is None),
-            )
+            batch_counts = {"succeeded": 0, "failed": 0, "skipped": len(chunk) - len(found)}
+            for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
+                done = accounts_batch_sync(
+                    accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
+                    resolves=resolves,
+                )
+                batch_counts = {key: batch_counts[key] + done[key] for key in batch_counts}
         except Rejected as error:
             # The CRM refused the whole call for this batch (a transient failure propagates
             # instead, and its unit is tried again): each account gets a retryable error.

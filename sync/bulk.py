@@ -20,7 +20,9 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from sync import account_sync, company_sync, contact_changes, resync, rules, services, units
+from sync import account_sync, company_sync, contact_changes, mirror, resync, rules, selectors, services, units
+from sync.clients.exceptions import Rejected
+from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -146,11 +148,23 @@ def bulk_resync_slice(*, run_id: int, after: int = 0, until: int | None = None) 
     )
 
 
+def _accounts_read(account_ids: list[str], *, fields: list[str]) -> dict[str, dict] | None:
+    """The batch's accounts read once, for both halves (None when Salesforce refuses the read:
+    each half then reads its own and settles the refusal on its records)."""
+    mappings = selectors.field_mappings_enabled(only_fields=fields)
+    try:
+        return {a["Id"]: a for a in get_salesforce_client().accounts_get(account_ids, fields=mirror.account_fields(mappings))}
+    except Rejected:
+        return None
+
+
 def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[str], fields: list[str]) -> tuple[list[dict], int]:
     """One batch both ways as the run's mappings sync: the counts of each direction, and how many
     records were handed on. A batch holding a record that cannot be processed becomes a unit of
     its own (which the engine splits to isolate it) and the run goes on."""
     account_ids, company_ids = [a for _, a in batch], [c for c, _ in batch]
+    accounts = _accounts_read(account_ids, fields=fields)
+
     steps = []
     if rules.TO_HUBSPOT in directions:
         steps.append((account_sync.accounts_sync_to_hubspot, WorkUnit.Kind.ACCOUNTS_SYNC, {"account_ids": account_ids}))
@@ -160,7 +174,7 @@ def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[s
     for sync, kind, ids in steps:
         options = {**ids, "run_id": run_id, "only_fields": fields, "force": True}
         try:
-            counts.append(sync(**options))
+            counts.append(sync(**options, accounts=accounts))
         except Exception as error:
             if units.failure_is_transient(error):
                 raise  # the unit is tried again later, from this batch

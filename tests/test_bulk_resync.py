@@ -30,6 +30,7 @@ class Primitives:
         monkeypatch.setattr(account_sync, "accounts_sync_to_hubspot", self._to_hubspot)
         monkeypatch.setattr(company_sync, "companies_sync_to_salesforce", self._to_salesforce)
         monkeypatch.setattr(resync, "company_resync", self._resync)
+        monkeypatch.setattr(bulk, "_accounts_read", lambda account_ids, *, fields: {})
 
     def _record(self, direction, keys, companies, run_id, **options):
         self.calls.append((direction, list(keys), options))
@@ -46,14 +47,14 @@ class Primitives:
                 services.sync_event_record(company=company, run=run, direction=direction, action="update", outcome="success")
         return {"succeeded": len(companies) - failed, "failed": failed, "skipped": 0}
 
-    def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False):
+    def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False, accounts=None):
         companies = list(Company.objects.filter(salesforce_account_id__in=account_ids).order_by("id"))
         return self._record("sf_to_hs", account_ids, companies, run_id, only_fields=only_fields, force=force)
 
     def _resync(self, *, company_id, run_id=None):
         self.calls.append(("resync", [company_id], {}))
 
-    def _to_salesforce(self, *, company_ids, run_id=None, only_fields=None, force=False):
+    def _to_salesforce(self, *, company_ids, run_id=None, only_fields=None, force=False, accounts=None):
         companies = list(Company.objects.filter(id__in=company_ids).order_by("id"))
         return self._record("hs_to_sf", company_ids, companies, run_id, only_fields=only_fields, force=force)
 
