@@ -172,6 +172,9 @@ CRM_RETRY_BASE_SECONDS = env.float("CRM_RETRY_BASE_SECONDS", default=0.5)
 HUBSPOT_REQUESTS_PER_10_SECONDS = env.int("HUBSPOT_REQUESTS_PER_10_SECONDS", default=100)
 HUBSPOT_SEARCH_REQUESTS_PER_SECOND = env.int("HUBSPOT_SEARCH_REQUESTS_PER_SECOND", default=4)
 
+# Where admins reach crmsync: the links commands print (and e-mails carry).
+CRMSYNC_BASE_URL = env("CRMSYNC_BASE_URL", default="http://127.0.0.1:8000")
+
 # --- Sync timing -------------------------------------------------------------------------------
 # Durable work units (sync/units.py): a worker's lease on a unit, renewed while it works (a
 # killed worker's units are claimed again once it runs out); how often the sweep re-wakes due
@@ -180,6 +183,8 @@ HUBSPOT_SEARCH_REQUESTS_PER_SECOND = env.int("HUBSPOT_SEARCH_REQUESTS_PER_SECOND
 UNIT_LEASE_SECONDS = env.int("CRMSYNC_UNIT_LEASE_SECONDS", default=60)
 UNIT_SWEEP_INTERVAL_SECONDS = env.int("CRMSYNC_UNIT_SWEEP_INTERVAL_SECONDS", default=5)
 UNIT_ERROR_AFTER_ATTEMPTS = env.int("CRMSYNC_UNIT_ERROR_AFTER_ATTEMPTS", default=6)
+# The sync log keeps this many days of events; older ones are deleted hourly, in small chunks.
+LOG_RETENTION_DAYS = env.int("CRMSYNC_LOG_RETENTION_DAYS", default=90)
 POLL_INTERVAL_SECONDS = env.int("CRMSYNC_POLL_INTERVAL_SECONDS", default=5)
 # The cron enqueues the worker heartbeat this often and a worker records it; /healthz answers 503
 # once the last one is older than the max age (keep it a few intervals long).

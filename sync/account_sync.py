@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, mappers, mirror, rules, selectors, services, suspensions, units
+from sync import batches, mappers, mirror, rows, rules, selectors, services, suspensions, units
 from sync.clients import RecordResult
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
@@ -63,11 +63,15 @@ class _Planned:
 
 
 def accounts_sync_to_hubspot(
-    *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False
+    *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False,
+    accounts: dict[str, dict] | None = None,
 ) -> dict:
     """Sync these accounts now, as an import, a retry or a resync asks (R4a): each account gets its
-    company even if it is older than the switch-on. Returns {"succeeded", "failed", "skipped"}."""
-    return _accounts_sync_by_id(account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force, explicit=True)
+    company even if it is older than the switch-on. ``accounts``: the accounts already read (by
+    Id), so that a caller syncing both ways reads them once. Returns {"succeeded", "failed", "skipped"}."""
+    return _accounts_sync_by_id(
+        account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force, explicit=True, accounts=accounts
+    )
 
 
 def account_changes_sync(*, account_ids: list[str]) -> dict:
@@ -75,7 +79,11 @@ def account_changes_sync(*, account_ids: list[str]) -> dict:
     return _accounts_sync_by_id(account_ids=account_ids, run_id=None, only_fields=None, force=False, explicit=False)
 
 
-def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -> dict:
+# Accounts read per round (one SOQL call per 200 of them), then synced 100 at a time.
+READ_CHUNK = 2000
+
+
+def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, accounts=None) -> dict:
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     integration = IntegrationSettings.load()
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
@@ -84,15 +92,19 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit) -
         return counts
     sf = get_salesforce_client()
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
-    for chunk in batches.chunks(dict.fromkeys(account_ids), HUBSPOT_BATCH_SIZE):
+    resolves = services.fields_covered(mappings, whole_record=only_fields is None)
+    for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
         try:
-            accounts = sf.accounts_get(chunk, fields=mirror.account_fields(mappings))
+            found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
+                     else sf.accounts_get(chunk, fields=mirror.account_fields(mappings)))
             # Missing ids were deleted in the meantime: the deletion poll handles them.
-            counts["skipped"] += len(chunk) - len(accounts)
-            batch_counts = accounts_batch_sync(
-                accounts=accounts, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
-                resolves=services.fields_covered(mappings, whole_record=only_fields is None),
-            )
+            batch_counts = {"succeeded": 0, "failed": 0, "skipped": len(chunk) - len(found)}
+            for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
+                done = accounts_batch_sync(
+                    accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
+                    resolves=resolves,
+                )
+                batch_counts = {key: batch_counts[key] + done[key] for key in batch_counts}
         except Rejected as error:
             suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
             # The CRM refused the whole call for this batch (a transient failure propagates
@@ -291,11 +303,11 @@ def _companies_link(links: list[tuple[_Planned, str]], now: datetime) -> dict[in
     if not links:
         return {}
     with transaction.atomic():
-        rows = list(Company.objects.select_for_update().filter(
+        found = list(Company.objects.select_for_update().filter(
             Q(salesforce_account_id__in=[p.account["Id"] for p, _ in links]) | Q(hubspot_id__in=[h for _, h in links])
         ))
-        by_account = {r.salesforce_account_id: r for r in rows if r.salesforce_account_id}
-        by_hubspot = {r.hubspot_id: r for r in rows if r.hubspot_id}
+        by_account = {r.salesforce_account_id: r for r in found if r.salesforce_account_id}
+        by_hubspot = {r.hubspot_id: r for r in found if r.hubspot_id}
         linked, updates, creates, tangled = {}, [], [], []
         for plan, hubspot_id in links:
             of_account, of_company = by_account.get(plan.account["Id"]), by_hubspot.get(hubspot_id)
@@ -310,7 +322,7 @@ def _companies_link(links: list[tuple[_Planned, str]], now: datetime) -> dict[in
                 updates.append(company)
             linked[id(plan)] = _link_fields_set(company, plan, hubspot_id, now)
         Company.objects.bulk_create(creates)
-        Company.objects.bulk_update(updates, fields=LINK_ROW_FIELDS)
+        rows.rows_update(Company, updates, LINK_ROW_FIELDS)
     for plan, hubspot_id in tangled:
         linked[id(plan)] = _company_link(plan, hubspot_id, now)
     return linked

@@ -1,25 +1,28 @@
 """R5 bulk resync of one mapping (or all of them), and retries of failed records, in batches.
 
-A bulk resync is a ``SyncRun`` worked by a chain of units (``sync.units``): each unit carries the
-run on from its cursor for up to SLICE_SECONDS, streaming the linked companies by primary key
-(keyset, never OFFSET, never the whole list in memory) in batches handed to the one-way flows,
-forced and limited to the mapping's field, then hands the rest on. A batch's counters and the
-run's cursor are written together after it, outside any transaction held across the CRM calls,
-so a worker killed mid-batch leaves the run at the end of its last finished batch; the unit's
-lease runs out and another worker redoes only that batch, whose writes are upserts keyed by the
-other side's ID (nothing doubled). There is no cap on the number of records.
+A bulk resync is a ``SyncRun`` split into partitions (ranges of company IDs), each worked by a
+chain of units (``sync.units``) that any number of workers take at once: a unit syncs one batch
+of its partition after its cursor, keyset by primary key (never OFFSET, never the whole list in
+memory), through the one-way flows, forced and limited to the mapping's fields, and hands the
+next batch on. Its counts and the next unit are written with its end (``engine``), outside any
+transaction held across the CRM calls: a worker killed mid-batch leaves the partition at its
+last finished batch, another worker redoes only that batch once the lease runs out, and its
+writes are upserts keyed by the other side's ID (nothing doubled, nothing counted twice).
+There is no cap on the number of records.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max, Min
 from django.utils import timezone
 
-from sync import account_sync, company_sync, contact_changes, resync, rules, services, units
+from sync import account_sync, company_sync, contact_changes, mirror, resync, rules, selectors, services, units
+from sync.clients.exceptions import Rejected
+from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -29,9 +32,11 @@ BATCH_SIZE = 200  # one Salesforce sObject Collections call, two HubSpot batch c
 # a handful of Salesforce calls per batch instead of one per 200 accounts. A worker killed
 # mid-batch redoes at most this many upserts on resume.
 SALESFORCE_BULK_BATCH_SIZE = 10_000
-# A unit works this long, then hands the rest of the run to the next unit.
-SLICE_SECONDS = 60
-COULD_NOT_SYNC_ALL = "We couldn't sync all your updates for this mapping"
+# About this many companies a partition: a run of N records is worked by N / PARTITION_SIZE
+# workers at most (no more than MAX_PARTITIONS).
+PARTITION_SIZE = 5_000
+MAX_PARTITIONS = 64
+COULD_NOT_SYNC_ALL = services.COULD_NOT_SYNC_ALL
 ERRORS_RETRY_CHUNK = 1000
 
 
@@ -58,8 +63,18 @@ def _run_mappings(run: SyncRun) -> list[FieldMapping]:
     return list(FieldMapping.objects.filter(id__in=run.params["mapping_ids"], enabled=True).order_by("id"))
 
 
-def _slice_add(run_id: int) -> None:
-    units.unit_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run_id, payload={"run_id": run_id})
+def _partitions_add(run: SyncRun, companies) -> None:
+    """The run's units: its companies' ID range cut into partitions of about PARTITION_SIZE."""
+    bounds = companies.aggregate(low=Min("id"), high=Max("id"))
+    if bounds["low"] is None:
+        units.unit_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run.id, payload={"run_id": run.id, "after": 0, "until": 0})
+        return
+    count = max(1, min(MAX_PARTITIONS, -(-(run.total or 1) // PARTITION_SIZE)))
+    width = -(-(bounds["high"] - bounds["low"] + 1) // count)
+    edges = range(bounds["low"] - 1, bounds["high"], width)
+    units.units_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run.id, payloads=[
+        {"run_id": run.id, "after": after, "until": min(after + width, bounds["high"])} for after in edges
+    ])
 
 
 def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: list[int] | None = None) -> SyncRun:
@@ -89,7 +104,7 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
         # One COUNT when the run starts (not per page view), times the directions each record goes.
         run.total = companies.count() * len(_run_directions(_run_mappings(run)))
         run.save(update_fields=["total"])
-        _slice_add(run.id)
+        _partitions_add(run, companies)
     logger.info("bulk.resync_started", extra={"run_id": run.id, "mapping_id": mapping_id, "total": run.total})
     return run
 
@@ -99,45 +114,48 @@ def _run_directions(mappings: list[FieldMapping]) -> list[str]:
     return [d for d in (rules.TO_HUBSPOT, rules.TO_SALESFORCE) if d in directions]
 
 
-def bulk_resync_slice(*, run_id: int) -> units.FollowUp | None:
-    """A unit of the run: carry it on from its cursor until it is done, cancelled or the slice is up."""
-    run = SyncRun.objects.filter(id=run_id).first()
-    if run is None or run.status not in ACTIVE:
-        return None
-    SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(status=SyncRun.Status.RUNNING, started_at=timezone.now())
-    mappings = _run_mappings(run)
-    fields = [m.hubspot_property for m in mappings]
-    directions = _run_directions(mappings)
+def _run_companies(run: SyncRun):
     companies = _linked_companies().order_by("id")
     if "company_ids" in run.params:
         companies = companies.filter(id__in=run.params["company_ids"])
-    deadline = time.monotonic() + SLICE_SECONDS
-    cursor = int(run.cursor or 0)
-    batch_size = _batch_size(directions)
-    while True:
-        if SyncRun.objects.filter(id=run_id, status=SyncRun.Status.CANCELLED).exists():
-            logger.info("bulk.resync_cancelled", extra={"run_id": run_id, "cursor": cursor})
-            return None
-        batch = list(companies.filter(id__gt=cursor).values_list("id", "salesforce_account_id")[:batch_size])
-        if not batch:
-            break
-        before = SyncRun.objects.values("processed", "succeeded", "failed").get(id=run_id)
-        counts, handed_on = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=fields)
-        cursor = batch[-1][0]
-        # Set from the batch's own counts, in one statement with the cursor: a batch redone after
-        # a crash counts once. Records handed on to units of their own count when those are done.
-        SyncRun.objects.filter(id=run_id).update(
-            processed=before["processed"] + len(batch) * len(directions) - handed_on,
-            succeeded=before["succeeded"] + sum(c["succeeded"] for c in counts),
-            failed=before["failed"] + sum(c["failed"] for c in counts),
-            cursor=str(cursor),
-        )
-        if time.monotonic() > deadline:
-            return units.FollowUp(kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id}])
-    run.refresh_from_db(fields=["failed"])
-    message = f"{COULD_NOT_SYNC_ALL}: {run.failed} record sync(s) failed." if run.failed else ""
-    services.sync_run_finish(run_id=run_id, status=SyncRun.Status.DONE, message=message)
-    return None
+    return companies
+
+
+def bulk_resync_slice(*, run_id: int, after: int = 0, until: int | None = None) -> units.FollowUp | None:
+    """A unit of the run: the next batch of its partition (company IDs after ``after`` up to
+    ``until``), and the unit of the batch after it."""
+    run = SyncRun.objects.filter(id=run_id).first()
+    if run is None or run.status not in ACTIVE:
+        return None  # cancelled or finished: hand nothing on
+    SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(status=SyncRun.Status.RUNNING, started_at=timezone.now())
+    mappings = _run_mappings(run)
+    directions = _run_directions(mappings)
+    companies = _run_companies(run).filter(id__gt=after)
+    if until is not None:
+        companies = companies.filter(id__lte=until)
+    batch = list(companies.values_list("id", "salesforce_account_id")[:_batch_size(directions)])
+    if not batch:
+        return None
+    counts, handed_on = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=[m.hubspot_property for m in mappings])
+    # Records handed on to units of their own count when those are done.
+    progress = {
+        "succeeded": sum(c["succeeded"] for c in counts), "failed": sum(c["failed"] for c in counts),
+        "skipped": sum(c["skipped"] for c in counts),
+    }
+    progress["skipped"] += max(0, len(batch) * len(directions) - handed_on - sum(progress.values()))
+    return units.FollowUp(
+        kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id, "after": batch[-1][0], "until": until}], progress=progress
+    )
+
+
+def _accounts_read(account_ids: list[str], *, fields: list[str]) -> dict[str, dict] | None:
+    """The batch's accounts read once, for both halves (None when Salesforce refuses the read:
+    each half then reads its own and settles the refusal on its records)."""
+    mappings = selectors.field_mappings_enabled(only_fields=fields)
+    try:
+        return {a["Id"]: a for a in get_salesforce_client().accounts_get(account_ids, fields=mirror.account_fields(mappings))}
+    except Rejected:
+        return None
 
 
 def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[str], fields: list[str]) -> tuple[list[dict], int]:
@@ -145,6 +163,8 @@ def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[s
     records were handed on. A batch holding a record that cannot be processed becomes a unit of
     its own (which the engine splits to isolate it) and the run goes on."""
     account_ids, company_ids = [a for _, a in batch], [c for c, _ in batch]
+    accounts = _accounts_read(account_ids, fields=fields)
+
     steps = []
     if rules.TO_HUBSPOT in directions:
         steps.append((account_sync.accounts_sync_to_hubspot, WorkUnit.Kind.ACCOUNTS_SYNC, {"account_ids": account_ids}))
@@ -154,7 +174,7 @@ def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[s
     for sync, kind, ids in steps:
         options = {**ids, "run_id": run_id, "only_fields": fields, "force": True}
         try:
-            counts.append(sync(**options))
+            counts.append(sync(**options, accounts=accounts))
         except Exception as error:
             if units.failure_is_transient(error):
                 raise  # the unit is tried again later, from this batch
@@ -183,13 +203,13 @@ def bulk_resync_cancel(*, run_id: int) -> bool:
 
 def bulk_resync_resume(*, run_id: int) -> bool:
     """Carry on a run that has no work left to do but is not finished (its last unit failed
-    permanently): a new unit, which goes on from its cursor."""
+    permanently): its partitions are worked again from their start (upserts: nothing doubled)."""
     run = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).first()
     if run is None or bulk_run_is_live(run=run):
         return False
     with transaction.atomic():
-        _slice_add(run.id)
-    logger.info("bulk.resync_resumed", extra={"run_id": run.id, "cursor": run.cursor})
+        _partitions_add(run, _run_companies(run).filter(id__gt=0))
+    logger.info("bulk.resync_resumed", extra={"run_id": run.id})
     return True
 
 

@@ -20,3 +20,4 @@ cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=15 * 6
 cron.register(jobs.api_usage_record, queue_name="default", interval=60, result_ttl=0)  # per-hour usage kept in the database
 cron.register(jobs.alerts_check, queue_name="default", interval=60, result_ttl=0)
 cron.register(jobs.schemas_refresh, queue_name="sync", interval=5 * 60, result_ttl=0)  # two API calls each
+cron.register(jobs.history_prune, queue_name="default", interval=3600, result_ttl=0)  # in short chunks: never a long lock

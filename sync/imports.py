@@ -1,10 +1,11 @@
 """Importing Salesforce accounts (R2, R4a): one account, a list, or all of them, as a tracked run.
 
 A list becomes units of 100 account IDs. "All" is a chain of page units, each naming the last
-account ID before it: a page syncs up to IMPORT_PAGE_SIZE accounts in Id order and hands the next
-page on in the transaction that marks it done, so a killed worker or an emptied Redis resumes
-the import at the page it was on (its writes are upserts: redoing a page doubles nothing). The
-run is finished by the engine once its last unit is done.
+account ID before it: a page reads up to IMPORT_PAGE_SIZE accounts in Id order, queues the next
+page at once (keyed by its first ID, so a page redone after a crash queues it no second time)
+for another worker to read while this one syncs its own, and writes its counts with its end. A
+killed worker or an emptied Redis resumes the import at the pages it was on (their writes are
+upserts: redoing a page doubles nothing). The engine finishes the run once its last unit is done.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sync.models import IntegrationSettings, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
 
-IMPORT_PAGE_SIZE = 500
+IMPORT_PAGE_SIZE = 2000  # one SOQL call
 NOTHING_IMPORTED = services.SYNC_COMPANIES_OFF + " Nothing was imported."
 
 
@@ -48,9 +49,8 @@ def accounts_import_start(*, account_ids: list[str] | None = None, user=None) ->
 
 
 def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
-    """One page of an import of all accounts: the accounts after ``after``, synced in batches;
-    the next page and this one's counts are handed to the engine, which writes them with the
-    unit's end (a page redone after a crash counts once)."""
+    """One page of an import of all accounts: the accounts after ``after``, synced in batches. Its
+    counts go to the engine, which writes them with the unit's end (a page redone counts once)."""
     run = SyncRun.objects.filter(id=run_id).first()
     if run is None or run.status not in (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING):
         return None  # cancelled or finished: hand nothing on
@@ -64,6 +64,11 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         services.sync_run_progress(run_id=run.id, total=sf.accounts_count())
     mappings = selectors.field_mappings_enabled()
     accounts = sf.accounts_page_after(after, fields=mirror.account_fields(mappings), limit=IMPORT_PAGE_SIZE)
+    if len(accounts) == IMPORT_PAGE_SIZE:
+        # Committed now, so that another worker reads and syncs the next page meanwhile.
+        last = accounts[-1]["Id"]
+        units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": last},
+                       key=f"import-{run.id}-after-{last}")
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
         try:
@@ -79,8 +84,4 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
             logger.warning("sync.import_batch_isolated", extra={"run_id": run.id, "records": len(batch)})
             units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
                            payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
-    if len(accounts) < IMPORT_PAGE_SIZE:
-        return units.FollowUp(progress=counts)  # the last page
-    return units.FollowUp(
-        kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, payloads=[{"run_id": run.id, "after": accounts[-1]["Id"]}], progress=counts
-    )
+    return units.FollowUp(progress=counts)

@@ -5,9 +5,11 @@ sweep wakes the ones whose wake-up was lost, so an emptied Redis loses nothing.
 """
 
 import logging
+from datetime import timedelta
 
 import django_rq
 import redis
+from django.conf import settings
 from django.dispatch import receiver
 from rq.job import Job, JobStatus
 
@@ -16,6 +18,8 @@ from sync.clients.exceptions import CrmError, NotConfigured
 
 logger = logging.getLogger(__name__)
 
+# Finished units are kept this long (to look into how a piece of work went), then deleted.
+UNIT_RETENTION = timedelta(days=7)
 # A unit's job is only its wake-up: nothing is kept once it ran (the unit row holds the outcome).
 UNIT_JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 3600, "job_timeout": 6 * 3600}
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -56,6 +60,12 @@ def _units_ready(sender, units: list[tuple[int, str]], **kwargs) -> None:
 def units_sweep() -> int:
     """Run by RQ's cron: wake every due unit whose wake-up was lost and every unit whose lease ran out."""
     return units_wake(units.units_due())
+
+
+def history_prune() -> None:
+    """Run by RQ's cron: the sync log past CRMSYNC_LOG_RETENTION_DAYS, finished units past a week."""
+    services.sync_log_prune(older_than=timedelta(days=settings.LOG_RETENTION_DAYS))
+    units.units_prune(older_than=UNIT_RETENTION)
 
 
 def worker_heartbeat() -> None:

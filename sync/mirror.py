@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sync import mappers, rules, services
+from sync import mappers, rows, rules, services
 from sync.models import Company, FieldMapping, SyncRun, SyncStatus
 
 ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
@@ -102,7 +102,7 @@ def companies_synced(synced: list[tuple[Company, mappers.AccountWrite, str]]) ->
                 row.last_sync_direction = rules.TO_SALESFORCE
             row.updated_at = now
             company.synced_values, company.salesforce_account_id = row.synced_values, account_id
-        Company.objects.bulk_update(list(locked.values()), fields=[
+        rows.rows_update(Company, list(locked.values()), [
             "synced_values", "salesforce_account_id", "salesforce_deleted", "sync_status", "last_synced_at", "last_sync_direction",
             "updated_at",
         ])

@@ -337,6 +337,10 @@ class WorkUnit(models.Model):
     lease_token = models.CharField(max_length=32, blank=True)
     last_error = models.TextField(blank=True)
     run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.CASCADE, related_name="units")
+    key = models.CharField(
+        max_length=120, null=True, blank=True, unique=True,
+        help_text="Names work that must be queued once however often it is asked for (an import's next page).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Collection
+from datetime import timedelta
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -42,6 +43,7 @@ AUDITED_SETTINGS = (
     "archive_deleted_companies",
 )
 WORKER_HEARTBEAT = "worker_heartbeat"
+COULD_NOT_SYNC_ALL = "We couldn't sync all your updates for this mapping"
 SYNC_COMPANIES_OFF = 'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first.'
 
 
@@ -400,6 +402,20 @@ def sync_run_progress(
     )
 
 
+PRUNE_CHUNK = 10_000
+
+
+def sync_log_prune(*, older_than: timedelta) -> int:
+    """Delete sync-log events older than ``older_than``, oldest first, PRUNE_CHUNK at a time (short
+    statements a busy table tolerates). Returns how many went."""
+    cutoff = timezone.now() - older_than
+    deleted = 0
+    while chunk := list(SyncEvent.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)[:PRUNE_CHUNK]):
+        deleted += SyncEvent.objects.filter(id__in=chunk).delete()[0]
+    logger.info("sync.log_pruned", extra={"deleted": deleted})
+    return deleted
+
+
 def sync_run_note(*, run_id: int, message: str) -> None:
     """Say on a live run what it is waiting for (a CRM outage its units are retrying through)."""
     SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).update(message=message[:2000])
@@ -414,9 +430,12 @@ def sync_run_complete(*, run_id: int) -> None:
     total = run.total if run.total is not None else run.processed
     skipped = max(total - run.succeeded - run.failed, 0)
     SyncRun.objects.filter(id=run_id, total__isnull=True).update(total=total)
-    message = f"{total:,} account{'s' if total != 1 else ''}: {run.succeeded:,} synced, {run.failed:,} failed, {skipped:,} skipped."
-    if skipped:
-        message += " " + _skipped_reason(run)
+    if run.kind == SyncRun.Kind.BULK_RESYNC:
+        message = f"{COULD_NOT_SYNC_ALL}: {run.failed:,} record sync(s) failed." if run.failed else ""
+    else:
+        message = f"{total:,} account{'s' if total != 1 else ''}: {run.succeeded:,} synced, {run.failed:,} failed, {skipped:,} skipped."
+        if skipped:
+            message += " " + _skipped_reason(run)
     sync_run_finish(run_id=run_id, status=SyncRun.Status.DONE, message=message)
 
 

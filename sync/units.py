@@ -84,8 +84,18 @@ def units_add(*, kind: str, payloads: Iterable[dict], run_id: int | None = None)
     return units
 
 
-def unit_add(*, kind: str, payload: dict, run_id: int | None = None) -> WorkUnit:
-    return units_add(kind=kind, payloads=[payload], run_id=run_id)[0]
+def unit_add(*, kind: str, payload: dict, run_id: int | None = None, key: str | None = None) -> WorkUnit:
+    """One unit; with a ``key``, the unit of that key if one was added already (by an earlier
+    attempt of the same work), so that work asked for twice is queued once."""
+    if key is None:
+        return units_add(kind=kind, payloads=[payload], run_id=run_id)[0]
+    unit, created = WorkUnit.objects.get_or_create(
+        key=key, defaults={"kind": kind, "payload": payload, "run_id": run_id, "next_attempt_at": timezone.now()}
+    )
+    if created:
+        woken = [(unit.pk, queue_for(kind))]
+        transaction.on_commit(lambda: units_ready.send(sender=WorkUnit, units=woken))
+    return unit
 
 
 def _claimable(now) -> Q:
@@ -167,6 +177,13 @@ def run_units_cancel(*, run_id: int) -> int:
     return WorkUnit.objects.filter(run_id=run_id, state=State.PENDING).update(
         state=State.DONE, finished_at=timezone.now(), last_error="cancelled"
     )
+
+
+def units_prune(*, older_than: timedelta) -> int:
+    """Delete finished units (done, or failed: their records' errors stay in the report) that
+    ended before ``older_than`` ago. Returns how many went."""
+    cutoff = timezone.now() - older_than
+    return WorkUnit.objects.filter(state__in=(State.DONE, State.FAILED), finished_at__lt=cutoff).delete()[0]
 
 
 def units_pending_count() -> int:

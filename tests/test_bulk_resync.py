@@ -21,7 +21,7 @@ from tests.factories import CompanyFactory
 
 class Primitives:
     """Stand-ins for accounts_sync_to_hubspot / companies_sync_to_salesforce that log each call,
-    record an event per record and report progress into the run as the real ones do."""
+    record an event per record and return their counts as the real ones do."""
 
     def __init__(self, monkeypatch):
         self.calls: list[tuple[str, list, dict]] = []
@@ -30,6 +30,7 @@ class Primitives:
         monkeypatch.setattr(account_sync, "accounts_sync_to_hubspot", self._to_hubspot)
         monkeypatch.setattr(company_sync, "companies_sync_to_salesforce", self._to_salesforce)
         monkeypatch.setattr(resync, "company_resync", self._resync)
+        monkeypatch.setattr(bulk, "_accounts_read", lambda account_ids, *, fields: {})
 
     def _record(self, direction, keys, companies, run_id, **options):
         self.calls.append((direction, list(keys), options))
@@ -44,18 +45,16 @@ class Primitives:
                                          message="STRING_TOO_LONG: Phone: data value too large")
             else:
                 services.sync_event_record(company=company, run=run, direction=direction, action="update", outcome="success")
-        if run_id:
-            services.sync_run_progress(run_id=run_id, processed=len(companies), succeeded=len(companies) - failed, failed=failed)
         return {"succeeded": len(companies) - failed, "failed": failed, "skipped": 0}
 
-    def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False):
+    def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False, accounts=None):
         companies = list(Company.objects.filter(salesforce_account_id__in=account_ids).order_by("id"))
         return self._record("sf_to_hs", account_ids, companies, run_id, only_fields=only_fields, force=force)
 
     def _resync(self, *, company_id, run_id=None):
         self.calls.append(("resync", [company_id], {}))
 
-    def _to_salesforce(self, *, company_ids, run_id=None, only_fields=None, force=False):
+    def _to_salesforce(self, *, company_ids, run_id=None, only_fields=None, force=False, accounts=None):
         companies = list(Company.objects.filter(id__in=company_ids).order_by("id"))
         return self._record("hs_to_sf", company_ids, companies, run_id, only_fields=only_fields, force=force)
 
@@ -103,13 +102,13 @@ def test_r05_bulk_resync_streams_every_linked_record_in_batches_on_the_bulk_queu
     mapping = FieldMapping.objects.get(hubspot_property="phone")  # Prefer Salesforce unless blank: both ways
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
     assert (run.status, run.total, run.mapping_id) == (SyncRun.Status.QUEUED, 20, mapping.id)
-    unit = WorkUnit.objects.get(run=run)
-    assert (unit.kind, unit.payload) == (WorkUnit.Kind.BULK_RESYNC, {"run_id": run.id})
+    unit = WorkUnit.objects.get(run=run)  # one partition: 20 record syncs is far below PARTITION_SIZE
+    assert (unit.kind, unit.payload) == (
+        WorkUnit.Kind.BULK_RESYNC, {"run_id": run.id, "after": companies[0].id - 1, "until": companies[-1].id})
     assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()] == [{"unit_id": unit.id}]
     work()
     run.refresh_from_db()
     assert (run.status, run.processed, run.succeeded, run.failed, run.message) == (SyncRun.Status.DONE, 20, 20, 0, "")
-    assert run.cursor == str(companies[-1].id)
     assert [(direction, len(keys)) for direction, keys, _ in primitives.calls] == [
         ("sf_to_hs", 4), ("hs_to_sf", 4), ("sf_to_hs", 4), ("hs_to_sf", 4), ("sf_to_hs", 2), ("hs_to_sf", 2)]
     assert all(options == {"only_fields": ["phone"], "force": True} for _, _, options in primitives.calls)
@@ -152,30 +151,51 @@ def test_r05_a_killed_worker_resumes_from_the_last_finished_batch(
             raise SystemExit("worker killed")
 
     primitives.on_call = killed_in_second_batch
-    unit = WorkUnit.objects.get(run=run)
+    first = WorkUnit.objects.get(run=run)
+    assert engine.unit_work(unit_id=first.id) == "done"  # batch one, and the unit of batch two
+    second = WorkUnit.objects.get(run=run, state=WorkUnit.State.PENDING)
     with pytest.raises(SystemExit):
-        engine.unit_work(unit_id=unit.id)
+        engine.unit_work(unit_id=second.id)
     run.refresh_from_db()
-    # The cursor and counters mark the end of the first batch; the second one's never got written.
-    assert (run.status, run.processed, run.cursor) == (SyncRun.Status.RUNNING, 3, str(companies[2].id))
+    # The counters hold the first batch only: the second one's were never written.
+    assert (run.status, run.processed) == (SyncRun.Status.RUNNING, 3)
     assert SyncEvent.objects.filter(run=run).count() == 3
 
     # A SIGKILLed worker's unit stays leased until its lease runs out: the run is live until then.
     assert bulk.bulk_run_is_live(run=run) and not bulk.bulk_resync_resume(run_id=run.id)
-    assert engine.unit_work(unit_id=unit.id) == "not claimed"
-    WorkUnit.objects.filter(id=unit.id).update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert engine.unit_work(unit_id=second.id) == "not claimed"
+    WorkUnit.objects.filter(id=second.id).update(leased_until=timezone.now() - timedelta(seconds=1))
 
     primitives.on_call = None
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.units_sweep() == 1  # the sweep wakes a worker for the unit whose lease ran out
-    assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()][-1] == {"unit_id": unit.id}
-    assert engine.unit_work(unit_id=unit.id) == "done"
+    assert [job.kwargs for job in django_rq.get_queue("bulk").get_jobs()][-1] == {"unit_id": second.id}
+    assert engine.unit_work(unit_id=second.id) == "done"
+    run_units(run)
     run.refresh_from_db()
     assert (run.status, run.processed, run.total) == (SyncRun.Status.DONE, 9, 9)
     # Batch one once, batch two attempted twice (its first attempt died), batch three once.
     keys = [tuple(keys) for _, keys, _ in primitives.calls]
     assert keys == [tuple(c.salesforce_account_id for c in companies[i:i + 3]) for i in (0, 3, 3, 6)]
     assert SyncEvent.objects.filter(run=run).count() == 9  # nothing doubled
+
+
+def test_r05_a_large_run_is_cut_into_partitions_that_workers_take_at_once(db, redis_queues, primitives, monkeypatch):
+    monkeypatch.setattr(bulk, "PARTITION_SIZE", 4)
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
+    companies = linked_companies(10)
+    run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
+    partitions = [u.payload for u in WorkUnit.objects.filter(run=run).order_by("id")]
+    assert len(partitions) == 3  # 10 record syncs, about 4 a partition
+    assert partitions[0]["after"] == companies[0].id - 1 and partitions[-1]["until"] == companies[-1].id
+    # The partitions are worked one batch at a time, interleaved, as several workers would.
+    while pending := list(WorkUnit.objects.filter(run=run, state=WorkUnit.State.PENDING).order_by("-id")):
+        for unit in pending:
+            engine.unit_work(unit_id=unit.id)
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.succeeded) == (SyncRun.Status.DONE, 10, 10)
+    synced = sorted(key for _, keys, _ in primitives.calls for key in keys)
+    assert synced == sorted(c.salesforce_account_id for c in companies)  # each record exactly once
 
 
 def test_r05_a_second_worker_for_a_running_run_does_nothing(db, redis_queues, primitives):

@@ -21,8 +21,10 @@ def test_cron_heartbeat_runs_on_a_real_worker(transactional_db, redis_queues, ad
     # The sync's own periodic jobs (polls, safety-net search) go to the "sync" and "bulk" queues.
     assert "sync.jobs.worker_heartbeat" in [job.func_name for job in enqueued]
     queue = django_rq.get_queue("default")
-    # The heartbeat and the sweep of work units: both run on a worker of the default queue.
-    assert sorted(job.func_name for job in queue.get_jobs()) == ["sync.jobs.units_sweep", "sync.jobs.worker_heartbeat"]
+    # The heartbeat and the engine's housekeeping run on the default queue, ahead of the sync work.
+    assert sorted(job.func_name for job in queue.get_jobs()) == [
+        "sync.jobs.alerts_check", "sync.jobs.api_usage_record", "sync.jobs.history_prune", "sync.jobs.units_sweep",
+        "sync.jobs.worker_heartbeat"]
 
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 

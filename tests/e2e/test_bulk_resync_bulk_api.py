@@ -37,9 +37,7 @@ def test_r05_resync_of_a_mapping_writing_to_salesforce_uses_bulk_api_and_converg
     assert (run.status, run.processed, run.failed) == (SyncRun.Status.DONE, 2 * COMPANIES, 0), run.message
     by_endpoint = salesforce_control.stats()["by_endpoint"]
     ingest = {endpoint: n for endpoint, n in by_endpoint.items() if "/jobs/ingest" in endpoint}
-    writes = {endpoint: n for endpoint, n in by_endpoint.items() if "composite/sobjects" in endpoint}
-    # The accounts are written by one ingest job; sObject Collections only carry the other
-    # direction's link writes (100 a batch of that half).
+    # The accounts are written by one ingest job.
     assert ingest.get("POST /services/data/<version>/jobs/ingest") == 1, by_endpoint
     assert sum(ingest.values()) <= 8
     total = sum(n for endpoint, n in by_endpoint.items() if not endpoint.startswith("/_"))

@@ -3,6 +3,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from sync import imports, services
+from sync.management.commands._run_watch import run_url, run_wait
 
 
 class Command(BaseCommand):
@@ -11,6 +12,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("account_ids", nargs="*", metavar="ID", help="Salesforce account IDs.")
         parser.add_argument("--all", action="store_true", help="Import every account.")
+        parser.add_argument("--wait", action="store_true", help="Follow the run until it ends and print a summary.")
 
     def handle(self, *args, **options):
         ids = options["account_ids"]
@@ -20,6 +22,6 @@ class Command(BaseCommand):
             run = imports.accounts_import_start(account_ids=ids)
         except services.SyncUnavailable as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(
-            f"Import run #{run.id} queued: a worker runs it (or run `manage.py sync_now`); follow it on the dashboard."
-        )
+        self.stdout.write(f"Import run #{run.id} queued: a worker runs it (or `manage.py sync_now`): {run_url(run)}")
+        if options["wait"]:
+            run_wait(run, stdout=self.stdout)

@@ -1,0 +1,48 @@
+"""What ``import_accounts`` and ``bulk_resync`` print: the run's address, or with ``--wait`` a
+progress bar while workers work it and a summary once it ends."""
+
+from __future__ import annotations
+
+import time
+
+from django.conf import settings
+from django.db.models import Count
+from django.urls import reverse
+from tqdm import tqdm
+
+from sync.clients import ratelimit
+from sync.models import ErrorCategory, SyncError, SyncEvent, SyncRun
+
+ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+CRMS = ("salesforce", "hubspot")
+POLL_SECONDS = 0.5
+
+
+def run_url(run: SyncRun) -> str:
+    path = reverse("sync:bulk_run", args=[run.id]) if run.kind == SyncRun.Kind.BULK_RESYNC else reverse("sync:dashboard")
+    return settings.CRMSYNC_BASE_URL.rstrip("/") + path
+
+
+def run_wait(run: SyncRun, *, stdout) -> SyncRun:
+    """Show the run's progress until it ends (Ctrl-C stops watching, not the run); then its summary."""
+    started, calls_before = time.monotonic(), {crm: ratelimit.api_calls_today(crm) for crm in CRMS}
+    with tqdm(total=run.total, unit="record", file=stdout, dynamic_ncols=True, desc=f"Run #{run.id}") as bar:
+        while True:
+            run.refresh_from_db()
+            bar.total = run.total
+            bar.update(run.processed - bar.n)
+            if run.status not in ACTIVE:
+                break
+            time.sleep(POLL_SECONDS)
+    seconds = time.monotonic() - started
+    skipped = SyncEvent.objects.filter(run=run, outcome=SyncEvent.Outcome.SKIPPED).count()
+    stdout.write(f"Run #{run.id} {run.get_status_display()}: {run.succeeded:,} synced, {skipped:,} unchanged, "
+                 f"{run.failed:,} failed, in {seconds:.0f} s.")
+    for row in SyncError.objects.filter(run=run, status=SyncError.Status.OPEN).values("category").annotate(n=Count("id")).order_by("-n"):
+        stdout.write(f"  failed, {ErrorCategory(row['category']).label}: {row['n']:,}")
+    # The counters are per UTC day: a run across midnight shows the calls since midnight.
+    calls = {crm: max(0, ratelimit.api_calls_today(crm) - calls_before[crm]) for crm in CRMS}
+    stdout.write(f"API calls meanwhile: Salesforce {calls['salesforce']:,}, HubSpot {calls['hubspot']:,}.")
+    if run.message:
+        stdout.write(run.message)
+    return run
