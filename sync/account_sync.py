@@ -11,20 +11,18 @@ back) is a unit of its own, retried until it holds.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, mappers, mirror, rows, rules, selectors, services, suspensions, units
+from sync import batches, company_links, mappers, mirror, rules, selectors, services, suspensions, units
 from sync.clients import RecordResult
+from sync.company_links import AccountPlan
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, FieldMapping, IntegrationSettings, SyncRun, SyncStatus, WorkUnit
+from sync.models import Company, FieldMapping, IntegrationSettings, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
 
@@ -35,31 +33,6 @@ HUBSPOT_BATCH_SIZE = batches.HUBSPOT_BATCH_SIZE
 # --- The sync of a batch of accounts ------------------------------------------------------------
 
 
-@dataclass
-class _Planned:
-    """One account's place in a batch: its company row (if any) and what to write."""
-
-    account: dict
-    company: Company | None
-    hubspot_id: str | None
-    write: mappers.CompanyWrite
-    action: str  # create, link, update
-    field_errors: list[tuple[str, Exception]] = field(default_factory=list)  # (field, MappingError or Rejected)
-
-    def without_rejected(self, error: Rejected) -> bool:
-        """Drop the mapped properties HubSpot refused, keeping their old snapshot, so the record can
-        be written without them; False when the refusal is not about mapped properties only."""
-        mapped = set(self.write.properties) - mirror.LINK_PROPERTIES
-        if not error.fields or not set(error.fields) <= mapped:
-            return False
-        for name in error.fields:
-            self.write.properties.pop(name)
-            self.write.changes.pop(name, None)
-            self.write.snapshot.pop(name, None)
-            if self.action == "update" and name in self.company.synced_values:
-                self.write.snapshot[name] = self.company.synced_values[name]
-            self.field_errors.append((name, error))
-        return True
 
 
 def accounts_sync_to_hubspot(
@@ -174,7 +147,7 @@ def accounts_batch_sync(
             continue
         went_through.append((plan, result.id if result is not None else plan.hubspot_id, calls, result is not None))
         counts["failed" if plan.field_errors else "succeeded"] += 1
-    companies = _companies_link([(plan, hubspot_id) for plan, hubspot_id, _, _ in went_through], now)
+    companies = company_links.companies_link([(plan, hubspot_id) for plan, hubspot_id, _, _ in went_through], now)
     services.company_syncs_record(
         outcomes=[_outcome(plan, companies[id(plan)], calls, wrote=wrote) for plan, _, calls, wrote in went_through],
         direction=TO_HUBSPOT, run=run, fields=resolves,
@@ -239,7 +212,7 @@ def _hubspot_current(hs, companies: list[Company], mappings: list[FieldMapping],
     }
 
 
-def _plan(account, company, current, mappings, owners, force) -> _Planned:
+def _plan(account, company, current, mappings, owners, force) -> AccountPlan:
     hubspot_id = company.hubspot_id if company is not None else None
     record = current.get(hubspot_id) if hubspot_id else None
     if hubspot_id and record is None:
@@ -265,13 +238,13 @@ def _plan(account, company, current, mappings, owners, force) -> _Planned:
         if hubspot_id:
             # An update by company ID: set the unique property that later upserts are keyed by.
             write.properties[settings.HUBSPOT_ACCOUNT_ID_PROPERTY] = account["Id"]
-    return _Planned(
+    return AccountPlan(
         account=account, company=company, hubspot_id=hubspot_id, write=write, action=action,
         field_errors=[(error.field, error) for error in write.errors],
     )
 
 
-def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
+def _hubspot_write(hs, planned: list[AccountPlan]) -> dict[int, object]:
     """Write the batch: {id(plan): RecordResult or the CrmError that failed its whole call}."""
     results: dict[int, object] = {}
     upserts = [p for p in planned if p.write.properties and not p.hubspot_id]
@@ -295,106 +268,16 @@ def _hubspot_write(hs, planned: list[_Planned]) -> dict[int, object]:
     return results
 
 
-def _companies_link(links: list[tuple[_Planned, str]], now: datetime) -> dict[int, Company]:
-    """Store each link account ↔ company (one row per account and per company whatever ran before):
-    {id(plan): its company row}. The rows of the batch are locked and written in a few statements;
-    a link that meets a row of another account or company (a relink, a placeholder of an earlier
-    failed create) is settled record by record."""
-    if not links:
-        return {}
-    with transaction.atomic():
-        found = list(Company.objects.select_for_update().filter(
-            Q(salesforce_account_id__in=[p.account["Id"] for p, _ in links]) | Q(hubspot_id__in=[h for _, h in links])
-        ))
-        by_account = {r.salesforce_account_id: r for r in found if r.salesforce_account_id}
-        by_hubspot = {r.hubspot_id: r for r in found if r.hubspot_id}
-        linked, updates, creates, tangled = {}, [], [], []
-        for plan, hubspot_id in links:
-            of_account, of_company = by_account.get(plan.account["Id"]), by_hubspot.get(hubspot_id)
-            if of_account is not None and of_company is not None and of_account is not of_company:
-                tangled.append((plan, hubspot_id))
-                continue
-            company = of_account or of_company
-            if company is None:
-                company = Company()
-                creates.append(company)
-            else:
-                updates.append(company)
-            linked[id(plan)] = _link_fields_set(company, plan, hubspot_id, now)
-        Company.objects.bulk_create(creates)
-        rows.rows_update(Company, updates, LINK_ROW_FIELDS)
-    for plan, hubspot_id in tangled:
-        linked[id(plan)] = _company_link(plan, hubspot_id, now)
-    return linked
 
 
-# What a link writes on a company row (``_link_fields_set``).
-LINK_ROW_FIELDS = [
-    "hubspot_id", "salesforce_account_id", "name", "domain", "properties", "synced_values", "sync_status", "salesforce_deleted",
-    "possible_duplicate_of", "last_synced_at", "last_sync_direction", "salesforce_updated_at", "hubspot_created_at", "updated_at",
-]
 
 
-def _link_fields_set(company: Company, plan: _Planned, hubspot_id: str, now: datetime) -> Company:
-    account = plan.account
-    company.hubspot_id = hubspot_id
-    company.salesforce_account_id = account["Id"]
-    company.name = rules.text_storable(account.get("Name") or company.name)[:255]
-    company.domain = rules.normalise_domain(account.get("Website"))[:255] or company.domain
-    company.properties = {**company.properties, **plan.write.properties}
-    company.synced_values = plan.write.snapshot
-    company.sync_status = SyncStatus.FAILED if plan.field_errors else SyncStatus.SYNCED
-    company.salesforce_deleted = False
-    company.possible_duplicate_of = None
-    company.last_synced_at = now
-    company.last_sync_direction = TO_HUBSPOT
-    company.salesforce_updated_at = mirror.instant(account.get("SystemModstamp"))
-    company.hubspot_created_at = company.hubspot_created_at or now
-    company.updated_at = now
-    return company
 
 
-def _company_link(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
-    """One link whose account and company have rows of their own: settled under their row locks."""
-    try:
-        return _company_link_once(plan, hubspot_id, now)
-    except IntegrityError:
-        # Another worker linked the same account or company a moment ago: update its row instead.
-        return _company_link_once(plan, hubspot_id, now)
 
 
-@transaction.atomic
-def _company_link_once(plan: _Planned, hubspot_id: str, now: datetime) -> Company:
-    account = plan.account
-    rows = list(
-        Company.objects.select_for_update().filter(Q(salesforce_account_id=account["Id"]) | Q(hubspot_id=hubspot_id))
-    )
-    company = next((c for c in rows if c.hubspot_id == hubspot_id), None) or next(iter(rows), None) or Company()
-    for other in rows:
-        if other.pk != company.pk:
-            if other.hubspot_id:
-                other.salesforce_account_id = None  # linked to a company HubSpot no longer has
-                other.save(update_fields=["salesforce_account_id", "updated_at"])
-            else:
-                # A placeholder from an earlier failed create: its history moves to the linked row.
-                other.events.update(company=company)
-                other.errors.update(company=company)
-                other.delete()
-    _link_fields_set(company, plan, hubspot_id, now).save()
-    return company
 
 
-def company_placeholder(account: dict) -> Company:
-    """The row a failed create hangs its error on, so the error report lists and retries it."""
-    try:
-        with transaction.atomic():
-            company, _ = Company.objects.get_or_create(
-                salesforce_account_id=account["Id"],
-                defaults={"name": (account.get("Name") or "")[:255], "domain": rules.normalise_domain(account.get("Website"))},
-            )
-    except IntegrityError:
-        company = Company.objects.get(salesforce_account_id=account["Id"])
-    return company
 
 
 def _account_failure_record(
@@ -402,14 +285,14 @@ def _account_failure_record(
     action: str = "sync", changes: dict | None = None,
 ) -> None:
     if company is None or company.salesforce_account_id != account["Id"]:
-        company = company_placeholder(account)
+        company = company_links.company_placeholder(account)
     services.company_sync_failure_record(
         company=company, direction=TO_HUBSPOT, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
         record_ref=account["Id"],
     )
 
 
-def _outcome(plan: _Planned, company: Company, calls: int, *, wrote: bool) -> services.SyncOutcome:
+def _outcome(plan: AccountPlan, company: Company, calls: int, *, wrote: bool) -> services.SyncOutcome:
     conflicts = plan.write.conflicts
     return services.SyncOutcome(
         company=company, action=plan.action, wrote=wrote, changes=plan.write.changes, api_calls=calls,

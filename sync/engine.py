@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from sync import account_creation, account_deletions, account_sync, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync import account_creation, account_deletions, account_sync, company_links, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,7 @@ def _records_error_record(unit: WorkUnit, error: Exception) -> None:
         if "account_ids" in payload or "links" in payload:
             for account_id in payload.get("account_ids") or payload.get("links") or []:
                 services.sync_error_record(
-                    company=account_sync.company_placeholder({"Id": account_id}), direction=rules.TO_HUBSPOT,
+                    company=company_links.company_placeholder({"Id": account_id}), direction=rules.TO_HUBSPOT,
                     error=error, record_ref=account_id,
                 )
         elif "hubspot_ids" in payload:

@@ -10,7 +10,7 @@ from django.db import OperationalError
 from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 
-from sync import account_sync, detection, selectors, services
+from sync import account_sync, company_links, detection, selectors, services
 from sync.models import Company, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRule, SyncRun, WorkUnit
 from tests.factories import CompanyFactory
 from tests.sandbox_fixtures import clients_reset
@@ -179,7 +179,7 @@ def test_r10_retried_job_after_a_crash_does_not_duplicate(
         raise RuntimeError("worker killed after writing to HubSpot")
 
     with monkeypatch.context() as patched:
-        patched.setattr(account_sync, "_link_fields_set", crash)
+        patched.setattr(company_links, "link_fields_set", crash)
         with pytest.raises(RuntimeError):
             account_sync.accounts_sync_to_hubspot(account_ids=[account_id])
     assert hubspot_control.count("companies") == 1 and not Company.objects.filter(hubspot_id__isnull=False).exists()
@@ -196,7 +196,7 @@ def test_r10_change_unit_that_crashes_runs_again_without_duplicating(
 ):
     sync_on()
     account_id = account(salesforce_control, Name="Crashy")
-    real_link = account_sync._link_fields_set
+    real_link = company_links.link_fields_set
     crashes = []
 
     def crash_once(*args, **kwargs):
@@ -205,7 +205,7 @@ def test_r10_change_unit_that_crashes_runs_again_without_duplicating(
             raise OperationalError("the database connection was lost after writing to HubSpot")
         return real_link(*args, **kwargs)
 
-    monkeypatch.setattr(account_sync, "_link_fields_set", crash_once)
+    monkeypatch.setattr(company_links, "link_fields_set", crash_once)
     poll()  # the unit fails once and waits for its next attempt
     assert crashes and WorkUnit.objects.get(kind=WorkUnit.Kind.ACCOUNTS_CHANGED).state == WorkUnit.State.PENDING
     retry_due_units()

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sync import account_sync, detection, engine, jobs, units
+from sync import account_sync, company_links, detection, engine, jobs, resync, units
 from sync.models import Company, SyncError, WorkUnit
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
@@ -55,14 +55,14 @@ def test_r12_a_record_whose_row_write_crashes_gets_its_own_error_and_the_others_
 ):
     sync_on()
     ids = [account(salesforce_control, Name=f"Co {i}") for i in range(4)]
-    real_link = account_sync._link_fields_set
+    real_link = company_links.link_fields_set
 
     def crash_on_co_2(company, plan, hubspot_id, now):
         if plan.account["Name"] == "Co 2":
             raise ValueError("a value this row cannot hold")
         return real_link(company, plan, hubspot_id, now)
 
-    monkeypatch.setattr(account_sync, "_link_fields_set", crash_on_co_2)
+    monkeypatch.setattr(company_links, "link_fields_set", crash_on_co_2)
     poll()  # the batch unit fails, is split into one unit per account, and only Co 2's fails
     assert sorted(WorkUnit.objects.filter(kind=Kind.ACCOUNTS_CHANGED).values_list("state", flat=True)) == [
         "done", "done", "done", "done", "failed"]  # the split batch, three accounts synced, one failed
@@ -114,8 +114,6 @@ def test_r05_a_resync_of_one_field_resolves_only_that_fields_errors(sandbox, sal
 def test_r07_the_hubspot_link_back_is_retried_until_it_holds(
     sandbox, salesforce_control, hubspot_control, sync_on, run_jobs, retry_due_units
 ):
-    from sync import resync
-
     sync_on()
     hubspot_id = hubspot_control.create_record("companies", {"name": "Linky", "domain": "linky.example"})["id"]
     company = Company.objects.create(hubspot_id=hubspot_id)
