@@ -46,7 +46,7 @@ def demo_env(tmp_path):
                PYTHONUNBUFFERED="1")
     env.pop("CRMSYNC_DEMO_ADMIN_PASSWORD", None)
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True, timeout=120)
-    ports = {"--port": free_port(), "--salesforce-port": free_port(), "--hubspot-port": free_port()}
+    ports = {"--port": free_port(), "--salesforce-port": free_port(), "--hubspot-port": free_port(), "--pubsub-port": free_port()}
     return env, [arg for pair in ports.items() for arg in (pair[0], str(pair[1]))], ports
 
 
@@ -70,7 +70,7 @@ def test_demo_starts_and_stops_cleanly_twice_keeping_its_password(demo_env, tmp_
             assert f"http://127.0.0.1:{ports['--port']}/" in block
             passwords.append(block.split("password: ", 1)[1].split()[0])
             family = psutil.Process(demo.pid).children(recursive=True)
-            assert len(family) >= 6  # sandbox, worker, cron, gunicorn and its two workers
+            assert len(family) >= 7  # sandbox, listener, worker, cron, gunicorn and its two workers
             started = time.monotonic()
             demo.send_signal(signal.SIGINT)
             demo.wait(timeout=STOP_SECONDS + 2)

@@ -22,6 +22,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from crmsync.embedded_redis import embedded_redis_url, redis_answers, start_embedded_redis, stop_embedded_redis
 from crmsync.supervisor import Supervisor
+from sync import cdc
 
 DEMO_ADMIN = "admin"
 DEMO_PASSWORD_FILE = "demo_admin_password"
@@ -102,9 +103,12 @@ class Command(BaseCommand):
                 sys.executable, "-m", "gunicorn", "crmsync.wsgi", "--bind", f"{options['host']}:{options['port']}",
                 "--workers", "2", "--threads", "4", "--access-logfile", "-",
             ])
-            # The login block comes last in the start-up output, once the web server answers.
+            # The login block comes last in the start-up output, once the web server answers (and the
+            # listener has its stream open).
             if not supervisor.run_until(lambda: url_answers(f"{base_url}/healthz"), timeout=WEB_START_SECONDS):
                 raise CommandError(f"the web server did not answer at {base_url} within {WEB_START_SECONDS:g} s")
+            if not supervisor.run_until(cdc.stream_healthy, timeout=WEB_START_SECONDS):
+                self.stdout.write(self.style.WARNING("The Salesforce listener's stream is not open yet: the poll covers until it is."))
             self.stdout.write(self.style.SUCCESS(
                 f"\n  crmsync is running at {base_url}/\n  login: {DEMO_ADMIN}\n  password: {password}\n"
                 "  Press Ctrl-C to stop everything.\n"

@@ -33,6 +33,8 @@ HEARTBEAT_SECONDS = 5.0
 
 class Command(BaseCommand):
     help = "Receive Salesforce account changes by Change Data Capture (Pub/Sub API) and queue them as sync work."
+    # A long-running process, started beside the others: the web process and migrate run the checks.
+    requires_system_checks: list = []
 
     def handle(self, *args, **options):
         self.stopping = threading.Event()
