@@ -504,6 +504,18 @@ def _age_seconds(moment: datetime | None, now: datetime) -> float | None:
     return (now - moment).total_seconds() if moment else None
 
 
+CDC_ALIVE_KEY = "salesforce_cdc_alive"  # the Change Data Capture listener's heartbeat while its stream is open
+
+
+def _salesforce_poll_limit(now: datetime) -> int:
+    """How old the last Salesforce poll may be: while a listener's stream is open the poll is only
+    the safety net, run every POLL_STREAM_INTERVAL_SECONDS."""
+    alive = sync_state_time(key=CDC_ALIVE_KEY)
+    if alive is not None and (now - alive).total_seconds() < settings.CDC_HEALTHY_SECONDS:
+        return settings.POLL_STREAM_INTERVAL_SECONDS + settings.HEALTH_MAX_AGE_SECONDS
+    return settings.HEALTH_MAX_AGE_SECONDS
+
+
 def health_report() -> dict:
     """/healthz: database, Redis, worker heartbeat and last Salesforce poll; ok only when all are.
     The heartbeat is written by a worker running the job the cron enqueues, so a fresh one proves
@@ -513,9 +525,11 @@ def health_report() -> dict:
     try:
         heartbeat = sync_state_time(key="worker_heartbeat")
         last_poll = sync_state_time(key="salesforce_last_poll")
+        poll_limit = _salesforce_poll_limit(now)
         checks["database"] = {"ok": True}
     except DatabaseError as error:
         heartbeat = last_poll = None
+        poll_limit = settings.HEALTH_MAX_AGE_SECONDS
         checks["database"] = {"ok": False, "error": type(error).__name__}
     try:
         django_rq.get_connection("default").ping()
@@ -524,7 +538,7 @@ def health_report() -> dict:
         checks["redis"] = {"ok": False, "error": type(error).__name__}
     for name, moment, limit in (
         ("worker_heartbeat", heartbeat, settings.HEARTBEAT_MAX_AGE_SECONDS),
-        ("salesforce_poll", last_poll, settings.HEALTH_MAX_AGE_SECONDS),
+        ("salesforce_poll", last_poll, poll_limit),
     ):
         age = _age_seconds(moment, now)
         checks[name] = {

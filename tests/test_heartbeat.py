@@ -58,3 +58,12 @@ def test_healthz_answers_503_once_the_worker_heartbeat_is_older_than_its_max_age
     assert checks["worker_heartbeat"]["max_age_seconds"] == settings.HEARTBEAT_MAX_AGE_SECONDS
     # Only the heartbeat is stale: the poll's own, longer limit still holds.
     assert checks["salesforce_poll"]["ok"] and checks["database"]["ok"] and checks["redis"]["ok"]
+
+
+def test_healthz_allows_the_slow_safety_net_poll_while_the_change_data_capture_stream_is_open(client, db, redis_queues, settings):
+    now = timezone.now()
+    services.sync_state_set(key=services.WORKER_HEARTBEAT, value=now.isoformat())
+    services.sync_state_set(key="salesforce_last_poll", value=(now - timedelta(seconds=settings.HEALTH_MAX_AGE_SECONDS + 60)).isoformat())
+    assert client.get(reverse("sync:healthz")).status_code == 503  # no stream: the poll is late
+    services.sync_state_set(key=selectors.CDC_ALIVE_KEY, value=now.isoformat())
+    assert client.get(reverse("sync:healthz")).status_code == 200  # the stream carries the changes

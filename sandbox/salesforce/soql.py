@@ -37,6 +37,11 @@ KEYWORDS = {"select", "from", "where", "and", "or", "not", "order", "by", "limit
             "asc", "desc", "nulls", "first", "last"}
 
 
+def _compares_ignoring_case(field) -> bool:
+    """Text compares (and sorts) ignoring case; IDs and external IDs exactly, so their indexes serve."""
+    return field.type in TEXT_TYPES and field.type not in ("id", "reference") and not field.unique
+
+
 @dataclass
 class Token:
     kind: str
@@ -399,7 +404,9 @@ class Compiler:
         order = []
         for _, descending, nulls, token in query.order:
             column = self.resolve(token)
-            collate = " COLLATE NOCASE" if column.field.type in TEXT_TYPES else ""
+            # The same order as comparisons use (below): IDs sort exactly, as ``Id > x`` compares them,
+            # so that paging by ``WHERE Id > last ORDER BY Id`` sees every record once.
+            collate = " COLLATE NOCASE" if _compares_ignoring_case(column.field) else ""
             order.append(f"{column.sql}{collate} {'DESC' if descending else 'ASC'}{f' NULLS {nulls}' if nulls else ''}")
         if order:
             order.append('t."Id" ASC')  # a stable order makes OFFSET paging repeatable
@@ -413,8 +420,7 @@ class Compiler:
         if kind == "not":
             return f"(NOT {self.condition(node[1])})"
         column = self.resolve(node[1])
-        # Text compares ignore case; IDs and external IDs compare exactly, so their indexes serve.
-        text = column.field.type in TEXT_TYPES and column.field.type not in ("id", "reference") and not column.field.unique
+        text = _compares_ignoring_case(column.field)
         if kind == "in":
             values = [self.literal(column, token) for token in node[3]]
             sql = f"{column.sql}{' COLLATE NOCASE' if text else ''} {'NOT IN' if node[2] else 'IN'} ({', '.join('?' * len(values))})"

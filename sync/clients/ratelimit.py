@@ -89,6 +89,25 @@ def api_calls_today(crm: str) -> int:
         return 0
 
 
+def daily_limit_get(crm: str) -> int | None:
+    """The CRM's daily API limit as a worker last learnt it (shared, so that a new job process
+    need not spend a call reading it); None when unknown or Redis does not answer."""
+    try:
+        value = _redis().get(f"{KEY_PREFIX}:daily-limit:{crm}")
+    except RedisError as error:
+        _redis_unavailable(error, crm=crm)
+        return None
+    return int(value) if value else None
+
+
+def daily_limit_set(crm: str, limit: int) -> None:
+    """Remember the CRM's daily API limit for every worker (for a day: orgs' limits change)."""
+    try:
+        _redis().set(f"{KEY_PREFIX}:daily-limit:{crm}", int(limit), ex=DAY_SECONDS)
+    except RedisError as error:
+        _redis_unavailable(error, crm=crm)
+
+
 def api_call_reserve(*, crm: str, cap: int | None = None) -> bool:
     """Count one call to ``crm`` for today; False (nothing counted) when ``cap`` calls are already used."""
     try:

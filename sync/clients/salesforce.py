@@ -287,7 +287,10 @@ class SalesforceClient:
     def _share_cap(self) -> int:
         """crmsync's share of the org's daily API requests, in calls."""
         if self._daily_max is None:
+            self._daily_max = ratelimit.daily_limit_get(SALESFORCE)
+        if self._daily_max is None:
             self._daily_max = self.limits()["DailyApiRequests"]["Max"]
+            ratelimit.daily_limit_set(SALESFORCE, self._daily_max)
         now = time.monotonic()
         if self._share_percent is None or now - self._share_read_at > SHARE_RECHECK_SECONDS:
             self._share_percent = IntegrationSettings.load().api_limit_share_percent
@@ -340,8 +343,9 @@ class SalesforceClient:
                     ) from error
             # Salesforce reports the org's limit on most answers: follow it if it changes.
             usage = self._sf.api_usage.get("api-usage")
-            if usage is not None:
+            if usage is not None and usage.total != self._daily_max:
                 self._daily_max = usage.total
+                ratelimit.daily_limit_set(SALESFORCE, usage.total)
             return result
 
         return call_with_retries(attempt, crm=SALESFORCE, operation=name, retry_ambiguous=retry_ambiguous)
