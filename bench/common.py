@@ -90,9 +90,11 @@ def crmsync_reset() -> None:
     import django_rq
     from django.db import connection
 
-    from sync.models import Company, Contact, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRun, SyncState, WebhookEvent
+    from sync.models import (
+        Company, Contact, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRun, SyncState, WebhookEvent, WorkUnit,
+    )
 
-    tables = [m._meta.db_table for m in (SyncError, SyncEvent, SyncRun, Contact, Company, FieldMapping, SyncState, WebhookEvent)]
+    tables = [m._meta.db_table for m in (WorkUnit, SyncError, SyncEvent, SyncRun, Contact, Company, FieldMapping, SyncState, WebhookEvent)]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
@@ -101,6 +103,15 @@ def crmsync_reset() -> None:
                 cursor.execute(f"DELETE FROM {table}")
     IntegrationSettings.objects.all().delete()
     django_rq.get_connection("default").flushdb()
+
+
+def default_mappings_install() -> None:
+    """The field mappings a new install has (the data migration's), after ``crmsync_reset``."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("sync.migrations.0002_default_field_mappings").create_default_mappings(apps, None)
 
 
 def sync_companies_switch_on() -> None:

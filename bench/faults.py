@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, arguments, bench_session, crmsync_reset, sandboxes_running, table_print, verdict
+from common import ROOT, arguments, bench_session, crmsync_reset, default_mappings_install, sandboxes_running, table_print, verdict
 
 sys.path.insert(0, str(ROOT))
 from tests.faults import harness  # noqa: E402 (the project root is on the path from here on)
@@ -53,6 +53,7 @@ def main() -> None:
                 sandboxes.salesforce_control.reset()
                 sandboxes.hubspot_control.reset()
                 crmsync_reset()
+                default_mappings_install()  # the import maps names (and the check compares them)
                 print(f"Seeding {args.n:,} Salesforce accounts ...", flush=True)
                 accounts = harness.salesforce_accounts_seed(sandboxes, args.n, seed=41)
                 services.integration_settings_update(actor="bench", sync_companies=True)

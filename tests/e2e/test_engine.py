@@ -166,3 +166,18 @@ def test_a_unit_whose_worker_died_is_taken_over_once_its_lease_runs_out():
     WorkUnit.objects.filter(id=unit.id).update(leased_until=timezone.now() - timedelta(seconds=1))
     assert units.units_due() == [(unit.id, "sync")]  # the sweep wakes a worker for it
     assert engine.unit_work(unit_id=unit.id) == "done" and WorkUnit.objects.get(id=unit.id).attempts == 1
+
+
+def test_r04_an_import_of_all_accounts_reads_every_page_once(sandbox, salesforce_control, hubspot_control, sync_on, run_jobs, monkeypatch):
+    from sync import imports
+
+    monkeypatch.setattr(imports, "IMPORT_PAGE_SIZE", 7)  # three pages and a bit
+    sync_on()
+    salesforce_control.seed(accounts=23, seed=10)  # IDs mixing digits, upper and lower case
+    run = imports.accounts_import_start()
+    run_jobs()
+    run.refresh_from_db()
+    pages = WorkUnit.objects.filter(kind=Kind.ACCOUNTS_IMPORT_PAGE)
+    assert (run.status, run.total, run.processed) == ("done", 23, 23)
+    assert pages.count() == 4 and len({u.payload["after"] for u in pages}) == 4  # each page queued once
+    assert hubspot_control.count("companies") == 23 and Company.objects.filter(hubspot_id__isnull=False).count() == 23
