@@ -50,6 +50,7 @@ HANDLERS: dict[str, Callable[..., units.FollowUp | None | object]] = {
 # The payload key that lists a unit's records: what a split cuts and an error names.
 RECORD_KEYS = ("account_ids", "hubspot_ids", "company_ids", "event_ids", "error_ids", "links")
 
+
 def unit_work(*, unit_id: int) -> str:
     """Work one unit if this worker can claim it. Returns what became of it (for logs and tests)."""
     unit = units.unit_claim(unit_id=unit_id)

@@ -184,7 +184,3 @@ def units_prune(*, older_than: timedelta) -> int:
     ended before ``older_than`` ago. Returns how many went."""
     cutoff = timezone.now() - older_than
     return WorkUnit.objects.filter(state__in=(State.DONE, State.FAILED), finished_at__lt=cutoff).delete()[0]
-
-
-def units_pending_count() -> int:
-    return WorkUnit.objects.filter(state__in=(State.PENDING, State.LEASED)).count()
