@@ -658,11 +658,38 @@ def integration_problems() -> list[dict]:
     ]
 
 
+CDC_LAG_KEY = "salesforce_cdc_lag_seconds"  # commit to receipt, of the stream's last batch
+CDC_FALLBACK_KEY = "salesforce_cdc_fallback"  # when and why the stream last fell back to a reconciliation
+
+
 def dashboard_times() -> dict:
     return {
         key: sync_state_time(key=key)
         for key in ("salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat")
     }
+
+
+@dataclass(frozen=True)
+class SalesforceDetection:
+    """How Salesforce changes are found now: by the Change Data Capture stream (``streaming``,
+    with its lag) or by the poll alone; and the stream's last fallback to a reconciliation."""
+
+    streaming: bool
+    lag_seconds: float | None
+    poll_every_seconds: int
+    fallback: str
+
+
+def salesforce_detection() -> SalesforceDetection:
+    alive = sync_state_time(key=CDC_ALIVE_KEY)
+    streaming = alive is not None and (timezone.now() - alive).total_seconds() < settings.CDC_HEALTHY_SECONDS
+    lag = sync_state_get(key=CDC_LAG_KEY)
+    return SalesforceDetection(
+        streaming=streaming,
+        lag_seconds=float(lag) if streaming and lag else None,
+        poll_every_seconds=settings.POLL_STREAM_INTERVAL_SECONDS if streaming else settings.POLL_INTERVAL_SECONDS,
+        fallback=sync_state_get(key=CDC_FALLBACK_KEY) or "",
+    )
 
 
 # --- First-run checklist, alerts, runs ------------------------------------------------------------

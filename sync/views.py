@@ -61,6 +61,7 @@ def dashboard(request):
             "settings": IntegrationSettings.load(),
             "counts": selectors.dashboard_counts(),
             "times": selectors.dashboard_times(),
+            "detection": selectors.salesforce_detection(),
             "queues": selectors.queue_depths(),
             "charts": selectors.activity_chart(range_key=range_key),
             "api_chart": selectors.api_usage_chart(range_key=range_key),

@@ -543,3 +543,13 @@ def test_dashboard_shows_integration_wide_problems(user_client):
 def test_company_search_field_describes_what_it_matches(user_client):
     body = user_client.get(reverse("sync:companies")).content.decode()
     assert 'aria-describedby="id_q_helptext"' in body and 'id="id_q_helptext"' in body
+
+
+def test_dashboard_says_whether_salesforce_changes_stream_or_are_polled(admin_client, settings):
+    page = admin_client.get(reverse("sync:dashboard")).content.decode()
+    assert "Polled</span>" in page and f"Every {settings.POLL_INTERVAL_SECONDS} s: no Change Data Capture stream" in page
+    services.sync_state_set(key=selectors.CDC_ALIVE_KEY, value=timezone.now().isoformat())
+    services.sync_state_set(key=selectors.CDC_LAG_KEY, value="0.42")
+    page = admin_client.get(reverse("sync:dashboard")).content.decode()
+    assert "Streamed</span>, lag 0.4 s" in page
+    assert f"a safety-net poll every {settings.POLL_STREAM_INTERVAL_SECONDS} s" in page
