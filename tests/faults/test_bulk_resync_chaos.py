@@ -4,7 +4,7 @@ each side; the Phone mapping is changed to "Always use Salesforce" and resynced.
 company holds its account's Phone or an open error names the pair; nothing was created on either
 side and the run is finished.
 
-Size: CRMSYNC_FAULT_PAIRS (default 1,000)."""
+Size: CRMSYNC_FAULT_PAIRS (default 600)."""
 
 import time
 
@@ -21,7 +21,7 @@ SLOW_BATCHES = {"endpoint": "/crm/v3/objects/companies/batch/*", "delay_seconds"
 
 
 def test_bulk_resync_survives_chaos(sandbox, crmsync_processes, chaos, crm_reader, fault_timeout):
-    pairs = harness.linked_pairs_seed(sandbox, harness.env_int("CRMSYNC_FAULT_PAIRS", 1000), seed=43)
+    pairs = harness.linked_pairs_seed(sandbox, harness.env_int("CRMSYNC_FAULT_PAIRS", 600), seed=43)
     assert all(phone and not phone.startswith("old") for _, _, phone in pairs)  # every pair differs
     services.integration_settings_update(actor="test", sync_companies=True)
     mapping = services.field_mapping_set_rule(hubspot_property="phone", sync_rule=SyncRule.ALWAYS_USE_SALESFORCE, actor="test")

@@ -2,7 +2,7 @@
 Redis is emptied and restarted and both CRMs misbehave. At the end every account is exactly one
 HubSpot company, linked whole, or an open error names it: 0 lost, 0 doubled.
 
-Size: CRMSYNC_FAULT_ACCOUNTS (default 1,500; bench/faults.py runs 5,000+)."""
+Size: CRMSYNC_FAULT_ACCOUNTS (default 1,000; bench/faults.py runs 5,000+)."""
 
 import time
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
 def test_import_survives_chaos(sandbox, crmsync_processes, chaos, crm_reader, fault_timeout):
-    accounts = harness.salesforce_accounts_seed(sandbox, harness.env_int("CRMSYNC_FAULT_ACCOUNTS", 1500), seed=41)
+    accounts = harness.salesforce_accounts_seed(sandbox, harness.env_int("CRMSYNC_FAULT_ACCOUNTS", 1000), seed=41)
     services.integration_settings_update(actor="test", sync_companies=True)
     crmsync_processes.start(workers=3)
 

@@ -6,7 +6,7 @@ safety-net search finds. At the end every company is exactly one Salesforce acco
 ID in the External ID field, linked whole (crmsync's row, ``salesforceaccountid`` and crmsync's ID
 property on the company), or an open error names it: 0 lost, 0 doubled, no stray account.
 
-Size: CRMSYNC_FAULT_COMPANIES (default 300)."""
+Size: CRMSYNC_FAULT_COMPANIES (default 200)."""
 
 import time
 
@@ -33,7 +33,7 @@ def webhooks_to(sandbox):
 
 
 def test_hubspot_to_salesforce_creation_survives_chaos(sandbox, crmsync_processes, chaos, crm_reader, fault_timeout, webhooks_to):
-    count = harness.env_int("CRMSYNC_FAULT_COMPANIES", 300)
+    count = harness.env_int("CRMSYNC_FAULT_COMPANIES", 200)
     services.integration_settings_update(actor="test", sync_companies=True)
     port = harness.free_port()
     crmsync_processes.start(workers=3, web_port=port)
