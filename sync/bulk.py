@@ -176,10 +176,7 @@ def _batch_sync(*, run_id: int, batch: list[tuple[int, str]], directions: list[s
         try:
             counts.append(sync(**options, accounts=accounts))
         except Exception as error:
-            if units.failure_is_transient(error):
-                raise  # the unit is tried again later, from this batch
-            logger.warning("bulk.batch_isolated", extra={"run_id": run_id, "records": len(batch)})
-            units.unit_add(kind=kind, run_id=run_id, payload=options)
+            units.batch_hand_on(error=error, kind=kind, run_id=run_id, payload=options)
             handed_on += len(batch)
     return counts, handed_on
 

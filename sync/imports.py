@@ -77,11 +77,6 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
             )
             counts = {key: counts[key] + done[key] for key in counts}
         except Exception as error:
-            if units.failure_is_transient(error):
-                raise  # the whole page is tried again later
-            # A record of this batch cannot be processed: the batch becomes a unit of its own, which
-            # the engine splits to isolate it (and counts into the run), and the import goes on.
-            logger.warning("sync.import_batch_isolated", extra={"run_id": run.id, "records": len(batch)})
-            units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
-                           payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
+            units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
+                                payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
     return units.FollowUp(progress=counts)

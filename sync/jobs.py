@@ -25,6 +25,11 @@ UNIT_JOB_OPTIONS = {"result_ttl": 0, "failure_ttl": 3600, "job_timeout": 6 * 360
 WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
+def _waiting(job: Job | None) -> bool:
+    """Whether a job is still to run (a finished, failed or abandoned one is not)."""
+    return job is not None and job.get_status(refresh=False) in WAITING
+
+
 def unit_job_id(unit_id: int) -> str:
     return f"unit-{unit_id}"
 
@@ -41,7 +46,7 @@ def units_wake(woken: list[tuple[int, str]]) -> int:
     jobs = Job.fetch_many([unit_job_id(unit_id) for unit_id, _ in woken], connection=connection)
     enqueued = 0
     for (unit_id, queue), job in zip(woken, jobs):
-        if job is not None and job.get_status(refresh=False) in WAITING:
+        if _waiting(job):
             continue
         django_rq.get_queue(queue).enqueue(unit_work, unit_id=unit_id, job_id=unit_job_id(unit_id), **UNIT_JOB_OPTIONS)
         enqueued += 1
@@ -116,8 +121,7 @@ def sync_cycle_request() -> bool:
     """The dashboard's "Sync now" click: one cycle queued, however often it is clicked before it
     runs. Returns whether it was queued (False: one is waiting already)."""
     queue = django_rq.get_queue(units.SYNC_QUEUE)
-    waiting = queue.fetch_job(SYNC_NOW_JOB_ID)
-    if waiting is not None and waiting.get_status(refresh=False) in WAITING:
+    if _waiting(queue.fetch_job(SYNC_NOW_JOB_ID)):
         return False
     queue.enqueue(sync_cycle, job_id=SYNC_NOW_JOB_ID)
     return True

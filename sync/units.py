@@ -151,6 +151,17 @@ def unit_fail(*, unit: WorkUnit, error: str) -> None:
     logger.warning("units.failed", extra={"unit_id": unit.pk, "kind": unit.kind})
 
 
+def batch_hand_on(*, error: Exception, kind: str, payload: dict, run_id: int) -> None:
+    """A batch worked inside a bigger unit (an import page, a bulk slice) failed. A transient
+    failure is raised again (the bigger unit is tried later); otherwise a record of the batch
+    cannot be processed, and the batch becomes a unit of its own, which the engine splits to
+    isolate that record (and counts into the run), while the bigger unit goes on."""
+    if failure_is_transient(error):
+        raise error
+    logger.warning("units.batch_handed_on", extra={"run_id": run_id, "kind": kind, "error": type(error).__name__})
+    unit_add(kind=kind, run_id=run_id, payload=payload)
+
+
 def unit_split(*, unit: WorkUnit, payloads: list[dict]) -> list[WorkUnit]:
     """Replace the unit by smaller ones (to isolate a record that cannot be processed)."""
     with transaction.atomic():
