@@ -14,7 +14,12 @@ and the clock runs until the company's phone in HubSpot holds the new value; a H
 edits a company's phone, until the account's Phone holds it. Changes start at a random moment
 of the poll cycle, as real edits do.
 
-    .venv/bin/python bench/latency.py                    # 20 changes (10 each way), then 16 minutes idle
+Idle cost: with the listener, the Salesforce API calls of a whole idle hour (every periodic job
+runs in it: two safety-net polls, the hourly limits and schema refreshes), extrapolated to a day;
+then the listener is stopped and the same is counted while polling only (the poll back at
+CRMSYNC_POLL_INTERVAL_SECONDS), side by side.
+
+    .venv/bin/python bench/latency.py                    # 20 changes (10 each way), an idle hour, 5 idle minutes polling
     .venv/bin/python bench/latency.py --n 100 --poll-interval 2 --listener 0
 """
 
@@ -53,17 +58,18 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def crmsync_start(processes, *, port: int, poll_interval: int, listener: bool) -> None:
+def crmsync_start(processes, *, port: int, poll_interval: int, listener: bool):
     """The web app, one worker on every queue, the cron (and the listener); returns once the web
-    app answers (and the listener's stream is open)."""
+    app answers (and the listener's stream is open). Returns the listener's process (or None)."""
     timing = {"CRMSYNC_POLL_INTERVAL_SECONDS": str(poll_interval)}
     processes.manage("web", "runserver", f"127.0.0.1:{port}", "--noreload", env=timing)
     processes.manage("worker", "rqworker", "default", "sync", "bulk", env=timing)
     processes.manage("cron", "rqcron_forever", "sync.cron", env=timing)
+    listening = None
     if listener:
         from sync import cdc
 
-        processes.manage("listener", "salesforce_listen", env=timing)
+        listening = processes.manage("listener", "salesforce_listen", env=timing)
         wait_until(cdc.stream_healthy, timeout=60, interval=0.2, what="the listener's stream opening")
     session = requests.Session()
     session.trust_env = False
@@ -75,6 +81,7 @@ def crmsync_start(processes, *, port: int, poll_interval: int, listener: bool) -
             return False
 
     wait_until(web_answers, timeout=60, interval=0.2, what="the crmsync web app answering")
+    return listening
 
 
 def change_time(make_change, seen) -> float:
@@ -89,7 +96,8 @@ def main() -> None:
     args = arguments(
         __doc__.splitlines()[0], default_n=20,
         poll_interval=(int, 5, "Salesforce poll interval, seconds (default 5, the setting's default)"),
-        idle_seconds=(int, 960, "how long to count the Salesforce API calls of an idle crmsync (default 960: one safety-net poll, one limits refresh)"),
+        idle_seconds=(int, 3600, "how long to count the Salesforce API calls of an idle crmsync (default 3600: every periodic job runs in it)"),
+        poll_idle_seconds=(int, 300, "then, the listener stopped, how long to count them while polling only (default 300; 0: not)"),
         listener=(int, 1, "1: with the Change Data Capture listener (default); 0: polling only, as before issue 14"),
     )
     listener = bool(args.listener)
@@ -102,7 +110,7 @@ def main() -> None:
             hubspot_ids, account_ids = linked_pairs_seed(sandboxes, pairs)
             sync_companies_switch_on()
             FieldMapping.objects.create(hubspot_property="phone", salesforce_field="Phone", field_type=FieldType.TEXT, sync_rule=SyncRule.TWO_WAY)
-            crmsync_start(processes, port=port, poll_interval=args.poll_interval, listener=listener)
+            listening = crmsync_start(processes, port=port, poll_interval=args.poll_interval, listener=listener)
             mode = "listener + safety-net poll" if listener else f"poll every {args.poll_interval}s"
             print(f"crmsync running ({mode}); {args.n} changes ...", flush=True)
             sf, hs = sandboxes.salesforce_control, sandboxes.hubspot_control
@@ -129,7 +137,17 @@ def main() -> None:
                     tails = "\n\n".join(f"--- {name} ---\n{processes.log_tail(name)}" for name in ("worker", "cron", "web"))
                     raise SystemExit(f"change {k}: {error}\n{tails}") from error
                 print(f"  change {k + 1}: {seconds:.2f}s", flush=True)
+            print(f"counting idle Salesforce API calls for {args.idle_seconds}s ...", flush=True)
             idle = idle_calls(sf, seconds=args.idle_seconds)
+            polling_idle = None
+            if listening is not None and args.poll_idle_seconds:
+                from sync import cdc
+
+                listening.terminate()
+                listening.wait(timeout=30)
+                wait_until(lambda: not cdc.stream_healthy(), timeout=120, interval=0.5, what="the stream counting as closed")
+                print(f"listener stopped; counting idle calls while polling only for {args.poll_idle_seconds}s ...", flush=True)
+                polling_idle = idle_calls(sf, seconds=args.poll_idle_seconds)
     rows = []
     target = LISTENER_TARGET_P95_SECONDS if listener else TARGET_P95_SECONDS
     for direction, values in [*timings.items(), ("both directions", [v for vs in timings.values() for v in vs])]:
@@ -137,11 +155,16 @@ def main() -> None:
         rows.append((f"{direction} ({len(values)} changes)", f"p50 {median(values):.2f}s  p95 {p95:.2f}s  max {max(values):.2f}s",
                      f"p95 <= {target:g}s", verdict(p95 <= target)))
     calls, per_day, by_endpoint = idle
-    rows.append((f"idle Salesforce API calls ({calls} in {args.idle_seconds}s)",
+    rows.append((f"idle Salesforce API calls, {mode} ({calls} in {args.idle_seconds}s)",
                  f"{per_day:,.0f}/day (before issue 14: {IDLE_CALLS_PER_DAY_BEFORE:,}/day)",
                  f"<= {IDLE_TARGET_CALLS_PER_DAY}/day", verdict(per_day <= IDLE_TARGET_CALLS_PER_DAY)))
+    if polling_idle is not None:
+        rows.append((f"the same, listener stopped: poll every {args.poll_interval}s ({polling_idle[0]} in {args.poll_idle_seconds}s)",
+                     f"{polling_idle[1]:,.0f}/day", "(for comparison)", verdict(None)))
     table_print(f"Change latency and idle cost, one worker + cron ({mode}), webhooks from HubSpot", rows)
     print("idle calls by endpoint:", by_endpoint or "none")
+    if polling_idle is not None:
+        print("idle calls by endpoint, polling only:", polling_idle[2] or "none")
 
 
 def idle_calls(sf, *, seconds: int) -> tuple[int, float, dict]:

@@ -16,7 +16,9 @@ cron.register(jobs.units_sweep, queue_name="default", interval=settings.UNIT_SWE
 # At least 15 s apart: HubSpot allows about 4 searches a second to the whole portal, and webhooks
 # carry the changes within seconds anyway; the search only catches what they missed.
 cron.register(jobs.hubspot_search, queue_name="sync", interval=max(settings.POLL_INTERVAL_SECONDS, 15))
-cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=3600)  # each read costs a Salesforce API call
+# The org's daily limit for the dashboard: from the Sforce-Limit-Info of any other call of the last
+# day, so it costs a Salesforce API call only when crmsync made none.
+cron.register(jobs.salesforce_limits_refresh, queue_name="sync", interval=3600)
 cron.register(jobs.api_usage_record, queue_name="default", interval=60, result_ttl=0)  # per-hour usage kept in the database
 cron.register(jobs.alerts_check, queue_name="default", interval=60, result_ttl=0)
 # Two API calls each; a field that vanishes between refreshes is caught by the sync itself (isolation).

@@ -208,14 +208,15 @@ def clients_forget() -> None:
 # --- Test connection, and the limits the dashboard shows ------------------------------------------
 
 
-
 def connection_test(*, crm: str) -> dict:
     """Call the CRM once through its client: what answered and its API limits. A failure comes
     back as the CRM's message (never a token)."""
     result = {"crm": crm, "ok": False, "lines": []}
     try:
         if crm == Connection.Crm.SALESFORCE:
-            daily = salesforce_limits_refresh().get("DailyApiRequests") or {}
+            daily = get_salesforce_client().limits().get("DailyApiRequests") or {}
+            if isinstance(daily.get("Max"), int):
+                services.sync_state_set(key=SALESFORCE_DAILY_LIMIT_KEY, value=str(daily["Max"]))
             result["lines"] = [
                 f"Daily API requests: {daily.get('Max', '?')} allowed, {daily.get('Remaining', '?')} remaining.",
             ]
@@ -233,10 +234,9 @@ def connection_test(*, crm: str) -> dict:
     return result
 
 
-def salesforce_limits_refresh() -> dict:
-    """Read the org's limits and keep its daily API request limit for the dashboard."""
-    limits = get_salesforce_client().limits()
-    daily_max = (limits.get("DailyApiRequests") or {}).get("Max")
-    if isinstance(daily_max, int):
-        services.sync_state_set(key=SALESFORCE_DAILY_LIMIT_KEY, value=str(daily_max))
-    return limits
+def salesforce_limits_refresh() -> int:
+    """Keep the org's daily API request limit for the dashboard: as the last answer to any worker
+    reported it, read with a ``limits`` call only when no answer did in the last day."""
+    daily_max = get_salesforce_client().daily_limit()
+    services.sync_state_set(key=SALESFORCE_DAILY_LIMIT_KEY, value=str(daily_max))
+    return daily_max

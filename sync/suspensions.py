@@ -31,10 +31,10 @@ def mapping_fix(*, crm: str, field: str) -> str:
         return (f"Restore the Salesforce field Account.{field} (Setup → Object Manager → Account → Fields & "
                 "Relationships → Deleted Fields → Undelete) or give the integration user read and edit access to it "
                 "(field-level security), or change or delete this mapping. crmsync resumes the mapping at the next "
-                "schema refresh (every 5 minutes, or Refresh schemas on the settings page) and resyncs what it missed.")
+                "schema refresh (hourly, or Refresh schemas on the settings page) and resyncs what it missed.")
     return (f"Restore the HubSpot company property {field} (Settings → Properties → Archived properties → Restore) or make "
             "it writable again, or change or delete this mapping. crmsync resumes the mapping at the next schema "
-            "refresh (every 5 minutes, or Refresh schemas on the settings page) and resyncs what it missed.")
+            "refresh (hourly, or Refresh schemas on the settings page) and resyncs what it missed.")
 
 
 def problem_open(

@@ -122,11 +122,24 @@ def test_r01_dashboard_gets_the_salesforce_limit_from_a_worker_never_from_the_pa
     admin_client.get(reverse("sync:dashboard"))
     assert salesforce_control.stats()["total"] == 0  # the page called nothing
     assert django_rq.get_queue("default").count == 0  # and queued nothing (no GET has side effects)
-    jobs.salesforce_limits_refresh()  # what the cron runs every 15 minutes
+    jobs.salesforce_limits_refresh()  # what the cron runs every hour
     assert selectors.salesforce_daily_limit()[0] == 20000
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "allocated to crmsync (50% of the org's 20,000)" in page
     assert django_rq.get_queue("default").count == 0  # fresh: nothing queued
+
+
+def test_limits_refresh_spends_no_call_when_an_answer_of_the_day_reported_the_limit(transactional_db, sandbox, salesforce_control):
+    from sync import jobs, selectors
+    from sync.clients.salesforce import get_salesforce_client
+
+    salesforce_control.set_api_limit(30000, used=0)
+    get_salesforce_client().sobject_describe("Account")  # any answer carries Sforce-Limit-Info
+    get_salesforce_client.cache_clear()  # the cron's job runs in a process of its own
+    salesforce_control.reset_stats()
+    jobs.salesforce_limits_refresh()
+    assert selectors.salesforce_daily_limit()[0] == 30000
+    assert salesforce_control.stats()["total"] == 0
 
 
 def test_hubspot_token_without_a_needed_scope_is_refused_with_the_scope_named(admin_client, sandbox, hubspot_control):

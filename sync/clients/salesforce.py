@@ -226,6 +226,7 @@ class SalesforceClient:
             self.credentials = self._token_fetch()
         self._sf = self._sdk()
         self._daily_max: int | None = None
+        self._daily_max_shared = False
         self._share_percent: int | None = None
         self._share_read_at = 0.0
 
@@ -286,16 +287,22 @@ class SalesforceClient:
 
     def _share_cap(self) -> int:
         """crmsync's share of the org's daily API requests, in calls."""
+        daily_max = self.daily_limit()
+        now = time.monotonic()
+        if self._share_percent is None or now - self._share_read_at > SHARE_RECHECK_SECONDS:
+            self._share_percent = IntegrationSettings.load().api_limit_share_percent
+            self._share_read_at = now
+        return daily_max * self._share_percent // 100
+
+    def daily_limit(self) -> int:
+        """The org's daily API request limit: as Salesforce's last answer to any worker reported it
+        (``Sforce-Limit-Info``, shared through Redis), else read with one ``limits`` call."""
         if self._daily_max is None:
             self._daily_max = ratelimit.daily_limit_get(SALESFORCE)
         if self._daily_max is None:
             self._daily_max = self.limits()["DailyApiRequests"]["Max"]
             ratelimit.daily_limit_set(SALESFORCE, self._daily_max)
-        now = time.monotonic()
-        if self._share_percent is None or now - self._share_read_at > SHARE_RECHECK_SECONDS:
-            self._share_percent = IntegrationSettings.load().api_limit_share_percent
-            self._share_read_at = now
-        return self._daily_max * self._share_percent // 100
+        return self._daily_max
 
     # -- calls -------------------------------------------------------------------------------------
 
@@ -341,10 +348,12 @@ class SalesforceClient:
                         crm=SALESFORCE,
                         code="INVALID_SESSION_ID",
                     ) from error
-            # Salesforce reports the org's limit on most answers: follow it if it changes.
+            # Salesforce reports the org's limit on most answers: follow it, and share it once per
+            # process (each job runs in a new one), so the shared value stays fresh without a
+            # ``limits`` call while crmsync makes any other.
             usage = self._sf.api_usage.get("api-usage")
-            if usage is not None and usage.total != self._daily_max:
-                self._daily_max = usage.total
+            if usage is not None and (usage.total != self._daily_max or not self._daily_max_shared):
+                self._daily_max, self._daily_max_shared = usage.total, True
                 ratelimit.daily_limit_set(SALESFORCE, usage.total)
             return result
 
