@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from sync import account_creation, account_deletions, account_sync, company_links, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync import account_creation, account_deletions, account_sync, bulk, cdc, company_links, company_sync, contact_changes, detection, imports, resync, rules, services, units
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ HANDLERS: dict[str, Callable[..., units.FollowUp | None | object]] = {
     Kind.COMPANIES_CHANGED: company_sync.hubspot_companies_changed,
     Kind.COMPANIES_SYNC: company_sync.companies_sync_to_salesforce,
     Kind.CONTACTS_CHANGED: contact_changes.hubspot_contacts_changed,
+    Kind.SALESFORCE_CONTACTS_CHANGED: cdc.salesforce_contacts_changed,
     Kind.WEBHOOK_EVENTS: detection.webhook_events_process,
     Kind.HUBSPOT_LINK_BACK: account_creation.hubspot_links_write,
     Kind.COMPANY_RESYNC: resync.company_resync_run,
@@ -48,7 +49,7 @@ HANDLERS: dict[str, Callable[..., units.FollowUp | None | object]] = {
 }
 
 # The payload key that lists a unit's records: what a split cuts and an error names.
-RECORD_KEYS = ("account_ids", "hubspot_ids", "company_ids", "event_ids", "error_ids", "links")
+RECORD_KEYS = ("account_ids", "hubspot_ids", "company_ids", "event_ids", "error_ids", "links", "salesforce_records")
 
 
 def unit_work(*, unit_id: int) -> str:
@@ -194,6 +195,9 @@ def _records_error_record(unit: WorkUnit, error: Exception) -> None:
                 services.sync_error_record(company=company, direction=direction, error=error)
         elif "event_ids" in payload:
             detection.webhook_events_error_record(event_ids=payload["event_ids"], error=error)
+        elif "salesforce_records" in payload:
+            for contact in Contact.objects.filter(salesforce_id__in=list(payload["salesforce_records"])):
+                services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
         if unit.run_id and not any(key in payload for key in RECORD_KEYS):
             # The unit is its run's own work (a resync, a bulk slice, an import page).
             if isinstance(error, _PersistentFailure) and error.again:

@@ -316,6 +316,7 @@ class WorkUnit(models.Model):
         COMPANIES_CHANGED = "companies_changed", "Changed HubSpot companies"
         COMPANIES_SYNC = "companies_sync", "HubSpot companies to sync"
         CONTACTS_CHANGED = "contacts_changed", "Changed HubSpot contacts"
+        SALESFORCE_CONTACTS_CHANGED = "salesforce_contacts_changed", "Changed Salesforce contacts and leads"
         WEBHOOK_EVENTS = "webhook_events", "HubSpot webhook events"
         HUBSPOT_LINK_BACK = "hubspot_link_back", "HubSpot link properties"
         COMPANY_RESYNC = "company_resync", "Company resync"

@@ -53,6 +53,11 @@ def sync_state_time(*, key: str) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
+def sync_state_updated_at(*, key: str) -> datetime | None:
+    """When the value was last written."""
+    return SyncState.objects.filter(key=key).values_list("updated_at", flat=True).first()
+
+
 def field_mappings_enabled(*, only_fields: list[str] | None = None) -> list[FieldMapping]:
     """The mappings a sync applies: every enabled one that is not suspended (``mapping_suspensions``),
     or only those of ``only_fields`` (HubSpot property or Salesforce field names), as a bulk resync

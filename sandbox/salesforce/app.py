@@ -364,7 +364,8 @@ class SalesforceApp(SandboxApp):
                 self.events.purge(older_than=time.time() - (RETENTION.total_seconds() - float(body["age_hours"]) * 3600))
             if body.get("drop_streams"):
                 self.events.drop_streams()
-        return {"publish_as": self.events.publish_as, "latest": self.events.latest(), "retained_after": self.events.retained_after()}
+        return {"publish_as": self.events.publish_as, "latest": self.events.latest(), "retained_after": self.events.retained_after(),
+                "streams": {topic: n for topic, n in self.events.streams.items() if n}}
 
     def control_count(self, request, body, sobject: str) -> dict:
         s = object_or_404(sobject)

@@ -103,7 +103,7 @@ class SalesforceControl(ControlClient):
     def pubsub(self, *, publish_as: str | None | bool = False, age_hours: float = 0, drop_streams: bool = False) -> dict:
         """Change Data Capture faults: publish the next changes as "gap" events or one "overflow"
         event (None: normally again), let ``age_hours`` pass for the stored events (72: past
-        retention), close every open stream. Answers the bus's state."""
+        retention), close every open stream. Answers the bus's state (with its open subscriptions by topic)."""
         body = {"age_hours": age_hours, "drop_streams": drop_streams}
         if publish_as is not False:
             body["publish_as"] = publish_as

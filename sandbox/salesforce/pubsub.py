@@ -15,7 +15,8 @@ of this bus's or is past retention fails with INVALID_ARGUMENT and the documente
 carry the ``accesstoken``, ``instanceurl`` and ``tenantid`` metadata of a live session.
 
 Control hooks (through the Salesforce control API): drop every open stream, publish the next
-changes as gap events or as one overflow event, and let time pass beyond the retention window.
+changes as gap events or as one overflow event, and let time pass beyond the retention window;
+its answer counts the open subscriptions by topic.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class ChangeEvents:
         self.changed = threading.Condition()
         self.version = 0  # moves on with every event written (streams wait for it to move)
         self.epoch = 0  # moves on when every open stream must be dropped
+        self.streams: dict[str, int] = {}  # open subscriptions by topic (the control API shows them)
         self._schemas: dict[int, tuple[SObject, str, dict, dict]] = {}
         self._sequence = ("", 0)  # the transaction being written and its events so far
         self._schema_texts: dict[str, str] = {}
@@ -293,6 +295,10 @@ class ChangeEvents:
         self.publish_as = None
         self.drop_streams()
 
+    def stream_count(self, topic: str, step: int) -> None:
+        with self.changed:
+            self.streams[topic] = self.streams.get(topic, 0) + step
+
     def drop_streams(self) -> None:
         with self.changed:
             self.epoch += 1
@@ -392,38 +398,42 @@ class PubSubService(pb_grpc.PubSubServicer):
                     self.events.changed.notify_all()
 
         threading.Thread(target=read_requests, name="pubsub-requests", daemon=True).start()
-        last_sent, seen = time.monotonic(), -1
-        while context.is_active():
-            with self.events.changed:
-                # Wait only when nothing moved since the last look (an event written meanwhile is not missed).
-                if seen == self.events.version and not state["asked"] and not state["ended"]:
-                    self.events.changed.wait(timeout=0.5)
-                seen, state["asked"] = self.events.version, False
-                pending, ended = state["pending"], state["ended"]
-            if ended:
-                return
-            if self.events.epoch != epoch:
-                self._abort(context, grpc.StatusCode.UNAVAILABLE, "sfdc.platform.eventbus.grpc.service.unavailable", "The stream was closed by the server.")
-            self._authenticate(context)
-            rows = self.events.after(topic, cursor, pending) if pending else []
-            if rows:
-                cursor = rows[-1]["replay"]
+        self.events.stream_count(topic, +1)
+        try:
+            last_sent, seen = time.monotonic(), -1
+            while context.is_active():
                 with self.events.changed:
-                    state["pending"] -= len(rows)
-                    pending = state["pending"]
-                events = [
-                    pb.ConsumerEvent(
-                        event=pb.ProducerEvent(id=row["event_id"], schema_id=row["schema_id"], payload=row["payload"]),
-                        replay_id=replay_bytes(row["replay"]),
-                    )
-                    for row in rows
-                ]
-                yield pb.FetchResponse(events=events, latest_replay_id=replay_bytes(cursor), rpc_id=rpc_id, pending_num_requested=pending)
-                last_sent = time.monotonic()
-            elif time.monotonic() - last_sent >= self.keepalive_seconds:
-                # The position of the last event delivered: events not asked for yet come after it.
-                yield pb.FetchResponse(latest_replay_id=replay_bytes(cursor), rpc_id=rpc_id, pending_num_requested=pending)
-                last_sent = time.monotonic()
+                    # Wait only when nothing moved since the last look (an event written meanwhile is not missed).
+                    if seen == self.events.version and not state["asked"] and not state["ended"]:
+                        self.events.changed.wait(timeout=0.5)
+                    seen, state["asked"] = self.events.version, False
+                    pending, ended = state["pending"], state["ended"]
+                if ended:
+                    return
+                if self.events.epoch != epoch:
+                    self._abort(context, grpc.StatusCode.UNAVAILABLE, "sfdc.platform.eventbus.grpc.service.unavailable", "The stream was closed by the server.")
+                self._authenticate(context)
+                rows = self.events.after(topic, cursor, pending) if pending else []
+                if rows:
+                    cursor = rows[-1]["replay"]
+                    with self.events.changed:
+                        state["pending"] -= len(rows)
+                        pending = state["pending"]
+                    events = [
+                        pb.ConsumerEvent(
+                            event=pb.ProducerEvent(id=row["event_id"], schema_id=row["schema_id"], payload=row["payload"]),
+                            replay_id=replay_bytes(row["replay"]),
+                        )
+                        for row in rows
+                    ]
+                    yield pb.FetchResponse(events=events, latest_replay_id=replay_bytes(cursor), rpc_id=rpc_id, pending_num_requested=pending)
+                    last_sent = time.monotonic()
+                elif time.monotonic() - last_sent >= self.keepalive_seconds:
+                    # The position of the last event delivered: events not asked for yet come after it.
+                    yield pb.FetchResponse(latest_replay_id=replay_bytes(cursor), rpc_id=rpc_id, pending_num_requested=pending)
+                    last_sent = time.monotonic()
+        finally:
+            self.events.stream_count(topic, -1)
 
 
 class PubSubServer:

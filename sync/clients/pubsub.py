@@ -32,7 +32,6 @@ from sync.clients.salesforce import SALESFORCE, get_salesforce_client
 
 logger = logging.getLogger(__name__)
 
-ACCOUNT_TOPIC = "/data/AccountChangeEvent"
 MAX_BATCH = 100  # the most events a subscription may have outstanding
 REPLAY_CORRUPTED = "sfdc.platform.eventbus.grpc.subscription.fetch.replayid.corrupted"
 CALL_TIMEOUT_SECONDS = 30

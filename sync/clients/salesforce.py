@@ -57,6 +57,11 @@ BULK_TERMINAL = ("JobComplete", "Failed", "Aborted")
 # In a Bulk API CSV an empty value leaves the field as it is on update; this one sets it to null.
 BULK_NULL = "#N/A"
 MISSING_ANSWER = {"success": False, "errors": [{"statusCode": "NO_RESULT", "message": "Salesforce did not answer for this record"}]}
+# The fields that decide which Salesforce record a HubSpot contact links to by e-mail, and as what
+# (a Contact with no AccountId is a private contact; a converted Lead links no more).
+CONTACT_LINK_FIELDS = ("Email", "AccountId")
+LEAD_LINK_FIELDS = ("Email", "IsConverted")
+PEOPLE = (("Contact", CONTACT_LINK_FIELDS), ("Lead", LEAD_LINK_FIELDS))
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
 
 
@@ -588,11 +593,30 @@ class SalesforceClient:
 
     def contacts_get(self, emails: list[str], *, fields: list[str]) -> list[dict]:
         """Contacts with these e-mails (with AccountId: no account means a private contact)."""
-        return self._get_by("Contact", "Email", emails, [*fields, "Email", "AccountId"])
+        return self._get_by("Contact", "Email", emails, [*fields, *CONTACT_LINK_FIELDS])
 
     def leads_get(self, emails: list[str], *, fields: list[str]) -> list[dict]:
         """Leads (not yet converted) with these e-mails."""
-        return [lead for lead in self._get_by("Lead", "Email", emails, [*fields, "Email", "IsConverted"]) if not lead.get("IsConverted")]
+        return [lead for lead in self._get_by("Lead", "Email", emails, [*fields, *LEAD_LINK_FIELDS]) if not lead.get("IsConverted")]
+
+    def people_emails(self, ids: list[str]) -> dict[str, str]:
+        """{Id: Email} of these Contacts and Leads (told apart by their key prefixes, 003 and 00Q);
+        deleted ones are absent."""
+        prefixes = {"Contact": "003", "Lead": "00Q"}
+        found = {}
+        for sobject, _ in PEOPLE:
+            wanted = [i for i in ids if i.startswith(prefixes[sobject])]
+            if wanted:
+                found.update({r["Id"]: r.get("Email") or "" for r in self._get_by(sobject, "Id", wanted, ["Id", "Email"])})
+        return found
+
+    def people_modified_since(self, since: datetime) -> dict[str, str]:
+        """{Id: Email} of the Contacts and Leads whose SystemModstamp is at or after ``since``."""
+        found = {}
+        for sobject, _ in PEOPLE:
+            soql = f"SELECT Id, Email FROM {sobject} WHERE SystemModstamp >= {soql_datetime(since)} ORDER BY SystemModstamp, Id"
+            found.update({r["Id"]: r.get("Email") or "" for r in self._query(soql)})
+        return found
 
     def contacts_update(self, records: list[dict]) -> list[RecordResult]:
         """Each record holds its "Id" and the fields to write (e.g. AccountId); key = the Id."""

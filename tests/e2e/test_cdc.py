@@ -1,6 +1,7 @@
-"""Salesforce → HubSpot by Change Data Capture, end to end: the real listener process
+"""Salesforce changes by Change Data Capture, end to end: the real listener process
 (``manage.py salesforce_listen``, grpcio + fastavro) against the sandbox's Pub/Sub API over TLS,
-units worked by a real burst worker; no poll runs in these tests."""
+units worked by a real burst worker; no poll runs in these tests. Accounts reach HubSpot; Contact
+and Lead changes re-link HubSpot contacts and R7 is decided again."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from sync import cdc, detection, jobs, selectors
 from sync.clients.pubsub import ChangeEvent
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import Company, WorkUnit
+from sync.models import Company, Contact, WorkUnit
 from tests.worker_process import listener_process_start
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
@@ -31,8 +32,13 @@ def wait_until(condition, *, timeout: float = 15.0, what: str = "the condition")
 
 
 def streamed_ids(kind: str = Kind.ACCOUNTS_CHANGED) -> Counter:
-    """How many units name each account (one each: nothing lost, nothing doubled)."""
-    return Counter(i for payload in WorkUnit.objects.filter(kind=kind).values_list("payload", flat=True) for i in payload["account_ids"])
+    """How many units name each record (one each: nothing lost, nothing doubled)."""
+    key = "salesforce_records" if kind == Kind.SALESFORCE_CONTACTS_CHANGED else "account_ids"
+    return Counter(i for payload in WorkUnit.objects.filter(kind=kind).values_list("payload", flat=True) for i in payload[key])
+
+
+def people_streamed() -> Counter:
+    return streamed_ids(Kind.SALESFORCE_CONTACTS_CHANGED)
 
 
 def hubspot_properties(hubspot_control, account_id: str) -> dict:
@@ -53,20 +59,25 @@ def work(run_jobs):
 
 
 @pytest.fixture
-def listener(sandbox):
-    """``start()`` runs the listener process and waits until its stream is open; ``kill()``."""
+def listener(sandbox, salesforce_control):
+    """``start()`` runs the listener process and waits until every topic's stream is open; ``kill()``."""
     processes = []
+
+    def streams() -> dict:
+        return salesforce_control.pubsub()["streams"]
 
     class Listener:
         def start(self):
             before = selectors.sync_state_get(key=cdc.ALIVE_KEY)
             processes.append(listener_process_start(sandbox_file=sandbox.file))
-            wait_until(lambda: selectors.sync_state_get(key=cdc.ALIVE_KEY) not in (None, before), what="the stream to open")
+            wait_until(lambda: selectors.sync_state_get(key=cdc.ALIVE_KEY) not in (None, before), what="the Account stream to open")
+            wait_until(lambda: all(streams().get(topic) for topic in cdc.TOPICS), what="every topic's stream to open")
 
         def kill(self):
             process = processes.pop()
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=10)
+            wait_until(lambda: not streams(), what="the killed listener's streams to close")
 
     yield Listener()
     for process in processes:
@@ -81,8 +92,10 @@ def test_cdc_create_update_delete_undelete_reach_hubspot_by_the_stream(sandbox, 
     wait_until(lambda: streamed_ids()[account_id] == 1, what="the create event's unit")
     work()
     assert hubspot_properties(hubspot_control, account_id)["name"] == "Streamed"
-    # crmsync's own link-back (HubSpot_Company_ID__c) came back as an event too, and was dropped.
-    time.sleep(0.5)
+    # crmsync's own link-back (HubSpot_Company_ID__c) came back as an event too, and was dropped:
+    # a later change's unit is there, and still one for the account.
+    marker = salesforce_control.create_record("Account", {"Name": "Marker"})["Id"]
+    wait_until(lambda: streamed_ids()[marker] == 1, what="a later event's unit")
     assert streamed_ids()[account_id] == 1
 
     salesforce_control.update_record("Account", account_id, {"Name": "Streamed 2"})
@@ -100,7 +113,7 @@ def test_cdc_create_update_delete_undelete_reach_hubspot_by_the_stream(sandbox, 
     wait_until(lambda: streamed_ids()[account_id] == 3, what="the undelete event's unit")
     work()
     assert hubspot_properties(hubspot_control, account_id)["name"] == "Streamed 2"
-    assert hubspot_control.count("companies") == 1
+    assert hubspot_control.count("companies") == 2  # the account and the marker
     # Nothing was polled: the only SOQL read the accounts the stream named.
     assert selectors.sync_state_get(key=detection.LAST_POLL_KEY) is None
 
@@ -123,10 +136,13 @@ def test_cdc_listener_killed_resumes_from_its_replay_id_with_nothing_lost_or_dou
     sync_on()
     listener.start()
     first = [salesforce_control.create_record("Account", {"Name": f"Before {n}"})["Id"] for n in range(3)]
-    wait_until(lambda: all(streamed_ids()[i] for i in first), what="the first events' units")
+    people = [salesforce_control.create_record("Contact", {"LastName": "Before", "Email": "before@acme.example"})["Id"],
+              salesforce_control.create_record("Lead", {"LastName": "Before", "Company": "Acme"})["Id"]]
+    wait_until(lambda: all(streamed_ids()[i] for i in first) and all(people_streamed()[i] for i in people), what="the first events' units")
     listener.kill()
-    stored = cdc.replay_id_stored()
+    stored = cdc.replay_id_stored(cdc.ACCOUNT_TOPIC)
     during = [salesforce_control.create_record("Account", {"Name": f"While down {n}"})["Id"] for n in range(3)]
+    contact_id = salesforce_control.create_record("Contact", {"LastName": "Down", "Email": "down@acme.example"})["Id"]
     listener.start()
     after = [salesforce_control.create_record("Account", {"Name": "After restart"})["Id"]]
     wait_until(lambda: all(streamed_ids()[i] for i in during + after), what="the missed events' units")
@@ -134,11 +150,75 @@ def test_cdc_listener_killed_resumes_from_its_replay_id_with_nothing_lost_or_dou
     salesforce_control.pubsub(drop_streams=True)
     dropped = [salesforce_control.create_record("Account", {"Name": "After a drop"})["Id"]]
     wait_until(lambda: streamed_ids()[dropped[0]], timeout=20, what="the event after the dropped stream")
-    assert cdc.replay_id_stored() > stored
+    wait_until(lambda: people_streamed()[contact_id], what="the missed Contact event's unit")
+    assert cdc.replay_id_stored(cdc.ACCOUNT_TOPIC) > stored
     counts = streamed_ids()
     assert all(counts[i] == 1 for i in first + during + after + dropped)
+    assert people_streamed() == {people[0]: 1, people[1]: 1, contact_id: 1}
     work()
     assert hubspot_control.count("companies") == 8
+
+
+def hs_contact(hubspot_control, company_id: str | None, **properties) -> str:
+    contact_id = hubspot_control.create_record("contacts", {"email": "ada@acme.example", "lastname": "Lovelace", **properties})["id"]
+    if company_id:
+        hubspot_control.associate(contact_id, company_id)
+    return contact_id
+
+
+def test_cdc_salesforce_contact_and_lead_changes_relink_hubspot_contacts_and_decide_r7_again(
+    sandbox, salesforce_control, hubspot_control, sync_on, listener, work, detect
+):
+    sync_on(default_object="lead", inclusion_list=[{"property": "jobtitle", "value": "CEO"}])
+    listener.start()
+    company_id = hubspot_control.create_record("companies", {"name": "Acme", "domain": "acme.example"})["id"]
+    ada = hs_contact(hubspot_control, company_id, jobtitle="CEO")
+    bob = hs_contact(hubspot_control, None, email="bob@acme.example", jobtitle="Intern")
+    # ada is in the inclusion list: crmsync creates her as a lead (its own write: not streamed
+    # back), and R7 refuses an account while all the company's contacts are leads.
+    detect()
+    lead_id = Contact.objects.get(hubspot_id=ada).salesforce_id
+    assert Contact.objects.get(hubspot_id=ada).salesforce_type == "lead" and salesforce_control.count("Account") == 0
+
+    def relinked(contact_id, salesforce_id, salesforce_type):
+        contact = Contact.objects.get(hubspot_id=contact_id)
+        return contact.salesforce_id == salesforce_id and contact.salesforce_type == salesforce_type
+
+    def streamed_then_worked(record_id, times):
+        wait_until(lambda: people_streamed()[record_id] == times, what=f"unit {times} of {record_id}")
+        work()
+
+    # CREATE: a Salesforce user adds a private contact with ada's e-mail. It comes before her lead,
+    # so R7 now creates the account, and the private contact is attached to it.
+    private_id = salesforce_control.create_record("Contact", {"LastName": "Lovelace", "Email": "ada@acme.example"})["Id"]
+    streamed_then_worked(private_id, 1)
+    assert relinked(ada, private_id, "contact")
+    account_id = Company.objects.get(hubspot_id=company_id).salesforce_account_id
+    assert account_id and salesforce_control.get_record("Contact", private_id)["AccountId"] == account_id
+    assert hubspot_control.get_record("contacts", ada)["properties"]["salesforcecontactid"] == private_id
+
+    # An update of a field the link does not use costs nothing; DELETE: ada is linked to her lead again.
+    salesforce_control.update_record("Contact", private_id, {"Phone": "+39 02 1"})
+    salesforce_control.delete_record("Contact", private_id)
+    streamed_then_worked(private_id, 2)
+    assert relinked(ada, lead_id, "lead")
+    # UNDELETE: to the contact again; UPDATE of its e-mail: to the lead again.
+    salesforce_control.undelete_record("Contact", private_id)
+    streamed_then_worked(private_id, 3)
+    assert relinked(ada, private_id, "contact")
+    salesforce_control.update_record("Contact", private_id, {"Email": "ada.lovelace@acme.example"})
+    streamed_then_worked(private_id, 4)
+    assert relinked(ada, lead_id, "lead")
+
+    # A Lead change: bob (not in the inclusion list, so never created in Salesforce) gets linked to
+    # the lead a Salesforce user creates with his e-mail.
+    assert Contact.objects.get(hubspot_id=bob).salesforce_id is None
+    bob_lead = salesforce_control.create_record("Lead", {"LastName": "Bob", "Company": "Acme", "Email": "bob@acme.example"})["Id"]
+    streamed_then_worked(bob_lead, 1)
+    assert relinked(bob, bob_lead, "lead")
+    assert hubspot_control.get_record("contacts", bob)["properties"]["salesforceleadid"] == bob_lead
+    assert salesforce_control.count("Account") == 1 and salesforce_control.count("Lead") == 2
+    assert people_streamed()[private_id] == 4  # the phone's update queued nothing
 
 
 def test_cdc_gap_event_rereads_the_record_and_overflow_polls_the_window(
@@ -159,8 +239,8 @@ def test_cdc_gap_event_rereads_the_record_and_overflow_polls_the_window(
     assert not cdc.poll_due(last_poll=selectors.sync_state_time(key=detection.LAST_POLL_KEY), now=detection.timezone.now())
     salesforce_control.pubsub(publish_as="overflow")
     salesforce_control.update_record("Account", account_id, {"Name": "Overflowing"})
-    wait_until(lambda: selectors.sync_state_get(key=cdc.POLL_NOW_KEY), what="the overflow's poll request")
-    assert cdc.poll_due(last_poll=selectors.sync_state_time(key=detection.LAST_POLL_KEY), now=detection.timezone.now())
+    wait_until(lambda: cdc.poll_due(last_poll=selectors.sync_state_time(key=detection.LAST_POLL_KEY), now=detection.timezone.now()),
+               what="the overflow's poll request")
     detection.salesforce_changes_detect()  # due at once, whatever the interval
     work()
     assert hubspot_properties(hubspot_control, account_id)["name"] == "Overflowing"
