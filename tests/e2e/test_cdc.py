@@ -8,10 +8,13 @@ from __future__ import annotations
 import signal
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 
-from sync import cdc, detection, jobs, selectors
+from django.utils import timezone
+
+from sync import cdc, detection, jobs, rules, selectors
 from sync.clients.pubsub import ChangeEvent
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, Contact, WorkUnit
@@ -264,18 +267,92 @@ def test_cdc_expired_replay_id_falls_back_to_reconciliation(sandbox, salesforce_
     assert cdc.poll_due(last_poll=selectors.sync_state_time(key=detection.LAST_POLL_KEY), now=detection.timezone.now())
 
 
-def test_cdc_merges_a_batch_and_drops_own_and_early_changes(settings):
-    def event(change_type, record_id, *, origin="", at=2_000, key="t1", sequence=1):
-        return ChangeEvent(
-            replay_id=b"", entity="Account", change_type=change_type, record_ids=(record_id,) if record_id else (),
-            origin=origin, transaction_key=key, sequence=sequence, commit_timestamp_ms=at, changed_fields=(), fields={},
-        )
+def event(change_type, record_id, *, entity="Account", origin="", at=2_000, key="t1", sequence=1, changed=(), fields=None):
+    return ChangeEvent(
+        replay_id=b"", entity=entity, change_type=change_type, record_ids=(record_id,) if record_id else (),
+        origin=origin, transaction_key=key, sequence=sequence, commit_timestamp_ms=at, changed_fields=changed, fields=fields or {},
+    )
 
+
+SINCE = datetime.fromtimestamp(1, tz=UTC)
+
+
+def test_cdc_merges_a_batch_and_drops_own_and_early_changes(settings):
     settings.SALESFORCE_CALL_OPTIONS_CLIENT = "crmsync"
     events = [
         event("CREATE", "A", sequence=1), event("DELETE", "A", sequence=2),  # one transaction: the delete is last
         event("UPDATE", "B", origin="com/salesforce/api/rest/59.0;client=crmsync"),  # crmsync's own
         event("GAP_UPDATE", "C"), event("UPDATE", "D", at=500), event("GAP_OVERFLOW", None),
     ]
-    since = detection.timezone.datetime.fromtimestamp(1, tz=detection.timezone.get_current_timezone())
-    assert cdc.changes_merge(events, since=since) == (["C"], ["A"], True)
+    assert cdc.changes_merge(events, since=SINCE) == (["C"], ["A"], True)
+
+
+def test_cdc_contact_and_lead_changes_merge_to_what_can_move_a_link(settings):
+    settings.SALESFORCE_CALL_OPTIONS_CLIENT = "crmsync"
+    contact, lead = "003000000000001AAA", "00Q000000000001AAA"
+    events = [
+        event("CREATE", contact, entity="Contact", fields={"Email": "a@x.example", "LastName": "A"}, key="t1"),
+        event("UPDATE", contact, entity="Contact", changed=("Email",), fields={"Email": "b@x.example"}, key="t2"),
+        event("UPDATE", contact, entity="Contact", changed=("AccountId",), fields={"AccountId": "001"}, key="t3"),  # e-mail kept
+        event("UPDATE", "003000000000002AAA", entity="Contact", changed=("Phone", "LastModifiedDate")),  # not the link
+        event("UPDATE", "003000000000003AAA", entity="Contact", changed=("Email",), origin="com/salesforce/api/rest/59.0;client=crmsync"),
+        event("DELETE", lead, entity="Lead"), event("GAP_UPDATE", "00Q000000000002AAA", entity="Lead"),
+        event("UPDATE", "00Q000000000003AAA", entity="Lead", changed=("IsConverted",)),  # converted: its e-mail is read again
+        event("GAP_OVERFLOW", None, entity="Contact", at=3_000),
+        event("CREATE", "001000000000001AAA"),  # an account: not this stream's business
+    ]
+    records, overflow = cdc.people_changes_merge(events, since=SINCE)
+    assert records == {contact: "b@x.example", lead: None, "00Q000000000002AAA": "", "00Q000000000003AAA": ""}
+    assert overflow == datetime.fromtimestamp(3, tz=UTC)
+
+
+def test_cdc_contact_unit_reads_what_its_events_did_not_say_and_syncs_the_hubspot_contacts_it_can_relink(
+    sandbox, salesforce_control, sync_on
+):
+    sync_on()
+    gap_id = salesforce_control.create_record("Contact", {"LastName": "Gap", "Email": "Gap@Acme.example"})["Id"]
+    gone_id = "003000000000009AAA"
+    by_email = Contact.objects.create(hubspot_id="101", email="gap@acme.example")
+    by_link = Contact.objects.create(hubspot_id="102", email="old@acme.example", salesforce_id=gone_id, salesforce_type="contact")
+    Contact.objects.create(hubspot_id="103", email="other@acme.example")
+    follow_up = cdc.salesforce_contacts_changed(salesforce_records={gap_id: "", gone_id: None})
+    assert follow_up.kind == Kind.CONTACTS_CHANGED
+    assert follow_up.payloads == [{"hubspot_ids": [by_email.hubspot_id, by_link.hubspot_id]}]
+
+    # After a GAP_OVERFLOW (or a replay ID past retention): every contact and lead modified since.
+    lead_id = salesforce_control.create_record("Lead", {"LastName": "New", "Company": "Acme", "Email": "other@acme.example"})["Id"]
+    follow_up = cdc.salesforce_contacts_changed(salesforce_records={}, modified_since=timezone.now().replace(year=2020).isoformat())
+    assert follow_up.payloads == [{"hubspot_ids": ["101", "103"]}] and lead_id
+
+
+def test_cdc_a_stream_started_at_the_newest_event_reads_its_window_by_query(sandbox, sync_on):
+    sync_on()
+    contacts_topic = cdc.TOPICS[1]
+    assert cdc.stream_start(contacts_topic) is None  # nothing stored: the newest event, and its start is kept
+    first_mark = selectors.sync_state_get(key=cdc.REPLAY_KEYS[contacts_topic])
+    assert cdc.stream_start(contacts_topic) is None  # started again before any event: the first start is kept
+    assert selectors.sync_state_get(key=cdc.REPLAY_KEYS[contacts_topic]) == first_mark
+    cdc.stream_opened(contacts_topic)
+    (unit,) = WorkUnit.objects.filter(kind=Kind.SALESFORCE_CONTACTS_CHANGED)
+    assert unit.payload["salesforce_records"] == {} and unit.payload["modified_since"]
+    cdc.stream_start(cdc.ACCOUNT_TOPIC)
+    polled = timezone.now()
+    cdc.stream_opened(cdc.ACCOUNT_TOPIC)
+    assert cdc.poll_due(last_poll=polled, now=timezone.now())  # accounts: the poll reads the window at once
+    # Once a batch brings a replay ID, the stream resumes after it and reads nothing more.
+    cdc.change_batch_apply(topic=contacts_topic, events=[], latest_replay_id=b"\x00\x07")
+    assert cdc.stream_start(contacts_topic) == b"\x00\x07"
+    cdc.stream_opened(contacts_topic)
+    assert WorkUnit.objects.filter(kind=Kind.SALESFORCE_CONTACTS_CHANGED).count() == 1
+
+
+def test_cdc_expired_replay_id_of_the_contacts_stream_reads_those_modified_since_its_last_batch(sandbox, sync_on):
+    sync_on()
+    contacts_topic = cdc.TOPICS[1]
+    cdc.change_batch_apply(topic=contacts_topic, events=[], latest_replay_id=b"\x00\x07")
+    last_batch = selectors.sync_state_updated_at(key=cdc.REPLAY_KEYS[contacts_topic])
+    assert cdc.stream_reconcile(topic=contacts_topic, reason="replay ID no longer retained") == 0
+    (unit,) = WorkUnit.objects.filter(kind=Kind.SALESFORCE_CONTACTS_CHANGED)
+    assert rules.as_instant(unit.payload["modified_since"]) <= last_batch
+    assert cdc.replay_id_stored(contacts_topic) is None
+    assert contacts_topic in selectors.sync_state_get(key=cdc.FALLBACK_KEY)
