@@ -162,6 +162,19 @@ def test_cdc_listener_killed_resumes_from_its_replay_id_with_nothing_lost_or_dou
     assert hubspot_control.count("companies") == 8
 
 
+def test_cdc_listener_renews_an_expired_session_and_resumes(sandbox, salesforce_control, sync_on, listener):
+    sync_on()
+    listener.start()
+    before = salesforce_control.create_record("Account", {"Name": "Before"})["Id"]
+    wait_until(lambda: streamed_ids()[before] == 1, what="the first event's unit")
+    salesforce_control.expire_sessions()
+    salesforce_control.pubsub(drop_streams=True)  # resubscribing meets UNAUTHENTICATED: a new session, then on
+    after = salesforce_control.create_record("Account", {"Name": "After"})["Id"]
+    wait_until(lambda: streamed_ids()[after] == 1, timeout=20, what="the event after the session expired")
+    assert salesforce_control.stats()["by_endpoint"].get("POST /services/oauth2/token")
+    assert streamed_ids()[before] == 1
+
+
 def hs_contact(hubspot_control, company_id: str | None, **properties) -> str:
     contact_id = hubspot_control.create_record("contacts", {"email": "ada@acme.example", "lastname": "Lovelace", **properties})["id"]
     if company_id:
