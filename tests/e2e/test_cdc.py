@@ -86,6 +86,7 @@ def listener(sandbox, salesforce_control):
     for process in processes:
         process.terminate()
         process.wait(timeout=10)
+    wait_until(lambda: not streams(), what="the listener's streams to close")  # none is left to the next test
 
 
 def test_cdc_create_update_delete_undelete_reach_hubspot_by_the_stream(sandbox, salesforce_control, hubspot_control, sync_on, listener, work):
