@@ -72,7 +72,8 @@ class Command(BaseCommand):
                     self._listen(topic)
                 except ReplayIdInvalid as error:
                     queued = cdc.stream_reconcile(topic=topic, reason=f"replay ID no longer retained: {error.message}")
-                    self.stdout.write(f"{topic}: stored replay ID past retention: reconciling by query ({queued} linked accounts).")
+                    what = f"{queued} linked accounts" if topic == cdc.ACCOUNT_TOPIC else "those modified since its last batch"
+                    self.stdout.write(f"{topic}: stored replay ID past retention: reconciling by query ({what}).")
                     continue
                 except Unauthorized as error:
                     if not refreshed:
