@@ -85,8 +85,9 @@ def stream_opened(topic: str) -> None:
     the poll is due at once; contacts and leads: those modified since). Nothing is lost however
     often the listener is restarted before a topic's first event."""
     value = selectors.sync_state_get(key=REPLAY_KEYS[topic]) or ""
-    enabled_at = IntegrationSettings.load().sync_companies_enabled_at
-    if not value.startswith(LATEST_MARK) or enabled_at is None:
+    integration = IntegrationSettings.load()
+    enabled_at = integration.sync_companies_enabled_at
+    if not value.startswith(LATEST_MARK) or not integration.sync_companies or enabled_at is None:
         return
     since = max(rules.as_instant(value.removeprefix(LATEST_MARK)) - RECONCILE_OVERLAP, enabled_at)
     with transaction.atomic():
@@ -201,6 +202,8 @@ def salesforce_contacts_changed(*, salesforce_records: dict[str, str | None], mo
     events did not say it; with ``modified_since``, every Contact and Lead modified since) are
     synced again: ``contacts_changed`` units re-link them by e-mail and evaluate R8 and R7 again
     for their companies."""
+    if not IntegrationSettings.load().sync_companies:
+        return units.FollowUp()  # nothing syncs meanwhile (and a contact's next change re-links it)
     records = dict(salesforce_records)
     if modified_since:
         records.update(get_salesforce_client().people_modified_since(rules.as_instant(modified_since)))
