@@ -191,7 +191,8 @@ class SyncEvent(models.Model):
         SKIPPED = "skipped", "Skipped"
         CONFLICT = "conflict", "Conflict"
 
-    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
+    # Indexed with the ID below: the log filtered by run reads newest first.
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False)
     company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     object_type = models.CharField(max_length=16, choices=ObjectType, default=ObjectType.COMPANY)
@@ -205,7 +206,33 @@ class SyncEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["company", "-id"])]
+        # The sync log's filters, each read newest first through its own index: a filter that
+        # matches few events (or none) of ten million never walks the whole log.
+        indexes = [
+            models.Index(fields=["company", "-id"]),
+            models.Index(fields=["run", "-id"], name="sync_event_run_newest"),
+            models.Index(fields=["outcome", "-id"], name="sync_event_outcome_newest"),
+            models.Index(fields=["object_type", "-id"], name="sync_event_object_newest"),
+        ]
+
+
+class SyncEventCount(models.Model):
+    """Sync-log events per 5-minute bucket, direction and outcome: what the dashboard's activity
+    charts and /metrics read instead of the log itself.
+
+    Written by database triggers on the log (migration 0008): every statement that inserts,
+    deletes or changes events adds rows here (a deletion counts negative), so a bucket's count is
+    the sum of its rows and always equals the log's, whichever code wrote it. Appending, never
+    updating, keeps writers from waiting on each other; ``activity.sync_event_counts_compact`` (the
+    cron, every minute) merges each bucket's rows into one per direction and outcome."""
+
+    bucket = models.DateTimeField(help_text="The start of the 5 minutes (UTC).")
+    direction = models.CharField(max_length=8, choices=Direction)
+    outcome = models.CharField(max_length=16, choices=SyncEvent.Outcome)
+    events = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket", "direction", "outcome"], include=["events"], name="sync_event_count_bucket")]
 
 
 class SyncError(models.Model):

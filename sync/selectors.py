@@ -11,7 +11,7 @@ import django_rq
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, Lower, TruncHour, TruncMinute
+from django.db.models.functions import Coalesce, Lower, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_rq.contrib.prometheus import RQCollector
@@ -35,6 +35,7 @@ from sync.models import (
     SchemaField,
     SyncError,
     SyncEvent,
+    SyncEventCount,
     SyncRun,
     SyncState,
     WorkUnit,
@@ -76,11 +77,12 @@ def schema_fields(*, crm: str, object_name: str) -> list[SchemaField]:
     return list(SchemaField.objects.filter(crm=crm, object_name=object_name).order_by("label", "name"))
 
 
-def dashboard_counts() -> dict:
+def dashboard_counts() -> dict[str, Tally]:
+    """The dashboard's record counts, none of them a COUNT over a whole big table (see ``tally``)."""
     return {
-        "linked_companies": Company.objects.filter(salesforce_account_id__isnull=False).count(),
-        "companies": Company.objects.count(),
-        "open_errors": SyncError.objects.filter(status=SyncError.Status.OPEN).count(),
+        "linked_companies": tally(Company.objects.filter(salesforce_account_id__isnull=False)),
+        "companies": tally(Company.objects.all()),
+        "open_errors": tally(SyncError.objects.filter(status=SyncError.Status.OPEN)),
     }
 
 
@@ -555,7 +557,8 @@ def metrics_text() -> bytes:
     registry = CollectorRegistry()
     syncs = Gauge("crmsync_sync_events", "Sync attempts logged in the last 24 hours", ["direction", "outcome"], registry=registry)
     since = timezone.now() - timedelta(hours=24)
-    for row in SyncEvent.objects.filter(created_at__gte=since).order_by().values("direction", "outcome").annotate(n=Count("id")):
+    last_day = SyncEventCount.objects.filter(bucket__gte=since).order_by().values("direction", "outcome").annotate(n=Sum("events"))
+    for row in last_day:
         syncs.labels(row["direction"], row["outcome"]).set(row["n"])
     errors = Gauge("crmsync_open_sync_errors", "Open sync errors", ["category"], registry=registry)
     for category in ErrorCategory.values:
@@ -581,24 +584,27 @@ def metrics_text() -> bytes:
 # --- Charts ---------------------------------------------------------------------------------------------
 
 
-def _bucket_trunc(chart_range: charts.ChartRange):
+def sync_event_counts(*, since: datetime, hourly: bool = False):
+    """Sync-log events from ``since`` per 5 minutes (or per hour), direction and outcome, from the
+    counts the log's triggers keep (``SyncEventCount``): rows of moment, direction, outcome, n."""
     # In UTC: bucket boundaries are UTC instants; the template shows them in the admin's zone.
-    return TruncMinute("created_at", tzinfo=UTC) if chart_range.bucket < timedelta(hours=1) else TruncHour("created_at", tzinfo=UTC)
+    moment = TruncHour("bucket", tzinfo=UTC) if hourly else F("bucket")
+    return (
+        SyncEventCount.objects.filter(bucket__gte=since)
+        .annotate(moment=moment)
+        .order_by()
+        .values("moment", "direction", "outcome")
+        .annotate(n=Sum("events"))
+    )
 
 
 def activity_chart(*, range_key: str = charts.DEFAULT_RANGE, now: datetime | None = None) -> list[charts.Chart]:
-    """Syncs and errors (failed attempts) by direction over the range, from the sync log, in one
-    grouped query over the created_at index."""
+    """Syncs and errors (failed attempts) by direction over the range, in one grouped query over
+    the log's counts (a few rows per 5 minutes however many events the log holds)."""
     chart_range = charts.RANGES.get(range_key, charts.RANGES[charts.DEFAULT_RANGE])
     starts = charts.bucket_starts(chart_range=chart_range, now=now or timezone.now())
     counts = {(kind, d): [0] * len(starts) for kind in ("syncs", "errors") for d in Direction.values}
-    rows = (
-        SyncEvent.objects.filter(created_at__gte=starts[0])
-        .annotate(moment=_bucket_trunc(chart_range))
-        .order_by()
-        .values("moment", "direction", "outcome")
-        .annotate(n=Count("id"))
-    )
+    rows = sync_event_counts(since=starts[0], hourly=chart_range.bucket >= timedelta(hours=1))
     for row in rows:
         index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=row["moment"])
         kind = "errors" if row["outcome"] == SyncEvent.Outcome.FAILED else "syncs"
@@ -746,26 +752,50 @@ def count_capped(queryset, *, cap: int = COUNT_CAP) -> tuple[int, bool]:
     return min(n, cap), n <= cap
 
 
-def companies_total(*, filters: CompanyFilters) -> dict:
-    """The list's total: exact up to COUNT_CAP; beyond, PostgreSQL's own row estimate for the
-    unfiltered list, else "more than" the cap. ``label`` says which."""
-    n, exact = count_capped(companies_filtered(filters=filters))
-    if exact:
-        return {"count": n, "exact": True, "label": f"{n:,} compan{'y' if n == 1 else 'ies'}"}
-    unfiltered = filters == CompanyFilters(sort=filters.sort)
-    estimate = _table_estimate(Company) if unfiltered else None
-    if estimate and estimate > n:
-        return {"count": estimate, "exact": False, "label": f"about {estimate:,} companies (estimated)"}
-    return {"count": n, "exact": False, "label": f"more than {n:,} companies"}
+@dataclass(frozen=True)
+class Tally:
+    """How many rows a page shows: exact up to COUNT_CAP; beyond, PostgreSQL's planner estimate
+    (from the table's statistics, read without a scan), shown as "about"; with no estimate
+    (SQLite, or not asked for), "more than" the cap."""
+
+    count: int
+    exact: bool = True
+    estimated: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.exact:
+            return f"{self.count:,}"
+        return f"{'about' if self.estimated else 'more than'} {self.count:,}"
 
 
-def _table_estimate(model) -> int | None:
+def tally(queryset, *, estimate: bool = True) -> Tally:
+    n, exact = count_capped(queryset, cap=COUNT_CAP)
+    if exact or not estimate:
+        return Tally(n, exact)
+    rows = _rows_estimate(queryset)
+    return Tally(rows, exact=False, estimated=True) if rows and rows > n else Tally(n, exact=False)
+
+
+def _rows_estimate(queryset) -> int | None:
+    """The planner's row estimate for ``queryset`` (EXPLAIN, which plans without running it)."""
     if connection.vendor != "postgresql":
         return None
+    sql, params = queryset.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
-        row = cursor.fetchone()
-    return int(row[0]) if row and row[0] and row[0] > 0 else None
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def companies_total(*, filters: CompanyFilters) -> dict:
+    """The list's total (a ``Tally``): estimated only for the unfiltered list, where the estimate
+    is close; a filtered list past the cap says "more than". ``label`` says which."""
+    total = tally(companies_filtered(filters=filters), estimate=filters == CompanyFilters(sort=filters.sort))
+    noun = "company" if total.count == 1 and total.exact else "companies"
+    label = f"{total.label} {noun}" + (" (estimated)" if total.estimated else "")
+    return {"count": total.count, "exact": total.exact, "label": label}
 
 
 def sync_errors_count(*, filters: ErrorFilters) -> tuple[int, bool]:

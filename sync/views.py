@@ -60,6 +60,7 @@ def dashboard(request):
         {
             "settings": IntegrationSettings.load(),
             "counts": selectors.dashboard_counts(),
+            "count_cap": selectors.COUNT_CAP,
             "times": selectors.dashboard_times(),
             "detection": selectors.salesforce_detection(),
             "queues": selectors.queue_depths(),

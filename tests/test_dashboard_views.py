@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import django_rq
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -468,6 +470,26 @@ def test_dashboard_shows_state_queues_and_charts(admin_client, redis_queues):
     assert "<svg" in body and 'class="series-sf_to_hs"' in body and 'class="series-hs_to_sf"' in body
     week = admin_client.get(reverse("sync:dashboard"), {"range": "7d"}).content.decode()
     assert 'aria-label="Syncs, last 7 days: 3 record syncs"' in week
+
+
+def test_dashboard_counts_no_big_table_and_says_about_past_the_cap(admin_client, redis_queues, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 10)
+    CompanyFactory.create_batch(12)
+    SyncErrorFactory.create_batch(2)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE sync_company")  # the statistics the estimate reads
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(reverse("sync:dashboard"))
+    unbounded = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and " LIMIT " not in q["sql"].upper()]
+    assert all("sync_syncevent" not in sql and "sync_company" not in sql for sql in unbounded), unbounded
+    counts = response.context["counts"]
+    assert counts["open_errors"].label == "2"
+    if connection.vendor == "postgresql":
+        assert counts["companies"].label == "about 14" and counts["companies"].estimated  # 12 and the errors' 2
+    else:
+        assert counts["companies"].label == "more than 10"
+    assert "PostgreSQL’s estimate" in response.content.decode()
 
 
 def test_activity_chart_buckets_by_direction_and_ignores_old_rows():
