@@ -412,8 +412,9 @@ def sync_events_page(*, filters: EventFilters, cursor: str = "", size: int = 50)
 
 
 def queue_depths() -> dict[str, int]:
-    """Jobs waiting per RQ queue (one Redis LLEN each)."""
-    return {name: django_rq.get_queue(name).count for name in settings.RQ_QUEUES}
+    """Jobs waiting per RQ queue (one Redis LLEN each, on one connection: every queue is on the same Redis)."""
+    connection = django_rq.get_connection("default")
+    return {name: django_rq.get_queue(name, connection=connection).count for name in settings.RQ_QUEUES}
 
 
 def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:

@@ -1,4 +1,7 @@
 from django import template
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 from sync import labels, rules
 from sync.models import ErrorCategory
@@ -43,3 +46,23 @@ def setting_name(setting: str) -> str:
 @register.filter
 def is_datetime(value) -> bool:
     return hasattr(value, "tzinfo") and hasattr(value, "hour")
+
+
+@register.simple_tag
+def chart_bars(chart) -> str:
+    """A chart's bars as SVG rects, each titled with its bucket's start in the admin's zone and
+    its count. Built here rather than in the template (a 24-hour chart has up to 576 rects, and
+    the template language takes about a millisecond for each), with strftime rather than Django's
+    ``date`` (ten times slower)."""
+    rects = []
+    for bar in chart.bars:
+        if not bar["rects"]:
+            continue
+        local = timezone.localtime(bar["start"])
+        start = f"{local:%a} {local.day} {local:%b %H:%M}"  # "D j M H:i": English, as every page is
+        rects.extend(
+            f'<rect x="{bar["x"]}" y="{rect["y"]}" width="{bar["width"]}" height="{rect["height"]}" class="{escape(rect["css_class"])}">'
+            f'<title>{start}: {int(rect["count"])} {escape(rect["name"])}</title></rect>'
+            for rect in bar["rects"]
+        )
+    return mark_safe("".join(rects))
