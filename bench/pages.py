@@ -48,9 +48,11 @@ FROM generate_series(1, %(n)s) AS i,
 
 # Events 1 .. background: spread evenly over EVENT_DAYS, ending when the import run started;
 # then the run's own: one per company, over RUN_HOURS. IDs rise with time, as they do live.
+# Every 100th event failed and every 20th was skipped, all of those Salesforce → HubSpot (even i):
+# a combination of filters can match nothing where each alone matches millions.
 EVENTS_SQL = """
-INSERT INTO sync_syncevent (run_id, company_id, object_type, direction, action, changes, api_calls, outcome, message, created_at)
-SELECT CASE WHEN i > %(background)s THEN %(run_id)s END,
+INSERT INTO sync_syncevent (id, run_id, company_id, object_type, direction, action, changes, api_calls, outcome, message, created_at)
+SELECT i, CASE WHEN i > %(background)s THEN %(run_id)s END,
        CASE WHEN i > %(background)s THEN %(first_id)s + (i - %(background)s - 1) ELSE %(first_id)s + abs(hashint4(i)) %% %(n)s END,
        'company', CASE WHEN i %% 2 = 0 THEN 'sf_to_hs' ELSE 'hs_to_sf' END, 'update',
        '{"phone": ["+39 02 1", "+39 02 2"]}'::jsonb, 1,
@@ -73,8 +75,11 @@ FROM generate_series(%(error_every)s, %(n)s, %(error_every)s) AS i
 
 
 def events_insert(cursor, *, start: int, stop: int, figures: dict) -> None:
+    """Events ``start`` to ``stop``, each with its own number as its ID (a pruned range seeded again
+    is the same rows); the ID sequence then continues after the highest."""
     for low in range(start, stop + 1, EVENT_CHUNK):
         cursor.execute(EVENTS_SQL, {**figures, "start": low, "stop": min(low + EVENT_CHUNK - 1, stop)})
+    cursor.execute("SELECT setval(pg_get_serial_sequence('sync_syncevent', 'id'), (SELECT max(id) FROM sync_syncevent))")
 
 
 def data_seed(n: int, events: int) -> dict:
@@ -172,7 +177,9 @@ def pages(figures: dict) -> list[tuple[str, list[str]]]:
         ("sync log, first page", ["/log/"]),
         ("sync log, keyset page halfway", [f"/log/?cursor={c}" for c in log_middle]),
         ("sync log, failed", ["/log/?outcome=failed"]),
-        ("sync log, HubSpot → Salesforce skipped", ["/log/?direction=hs_to_sf&outcome=skipped"]),
+        ("sync log, failed Salesforce → HubSpot", ["/log/?direction=sf_to_hs&outcome=failed"]),
+        ("sync log, HubSpot → Salesforce skips (none)", ["/log/?direction=hs_to_sf&outcome=skipped"]),
+        ("sync log, conflicts (none)", ["/log/?outcome=conflict"]),
         ("sync log, contacts (none)", ["/log/?object_type=contact"]),
         ("sync log, one company", [f"/log/?company={i}" for i in company_ids]),
         ("sync log, the import run", [f"/log/?run={run_id}"]),
@@ -275,6 +282,7 @@ def main() -> None:
             print(f"Seeded {args.n:,} companies (with {args.n // ERROR_EVERY:,} open errors) in {seeded['companies_seconds']:.1f}s, "
                   f"{events:,} events in {seeded['events_seconds']:.1f}s, VACUUM ANALYZE {seeded['vacuum_seconds']:.1f}s", flush=True)
         else:
+            vacuum_analyze()  # statistics for what a migration may have added since
             print(f"Reusing {args.n:,} companies and {events:,} events already seeded", flush=True)
         client = Client(SERVER_NAME="localhost")
         client.force_login(admin_user())

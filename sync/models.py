@@ -206,12 +206,13 @@ class SyncEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        # The sync log's filters, each read newest first through its own index: a filter that
-        # matches few events (or none) of ten million never walks the whole log.
+        # The sync log's filters, read newest first through an index: a filter that matches few
+        # events (or none) of ten million never walks the whole log. Outcome with direction: a
+        # combination can be empty where each alone is common (no HubSpot → Salesforce skips).
         indexes = [
             models.Index(fields=["company", "-id"]),
             models.Index(fields=["run", "-id"], name="sync_event_run_newest"),
-            models.Index(fields=["outcome", "-id"], name="sync_event_outcome_newest"),
+            models.Index(fields=["outcome", "direction", "-id"], name="sync_event_outcome_newest"),
             models.Index(fields=["object_type", "-id"], name="sync_event_object_newest"),
         ]
 

@@ -54,6 +54,11 @@ def sync_state_time(*, key: str) -> datetime | None:
     return parse_datetime(value) if value else None
 
 
+def sync_states_get(*, keys: list[str]) -> dict[str, str]:
+    """Several SyncState values in one query (a missing key is absent)."""
+    return dict(SyncState.objects.filter(key__in=keys).values_list("key", "value"))
+
+
 def field_mappings_enabled(*, only_fields: list[str] | None = None) -> list[FieldMapping]:
     """The mappings a sync applies: every enabled one that is not suspended (``mapping_suspensions``),
     or only those of ``only_fields`` (HubSpot property or Salesforce field names), as a bulk resync
@@ -670,10 +675,9 @@ CDC_FALLBACK_KEY = "salesforce_cdc_fallback"  # when and why the stream last fel
 
 
 def dashboard_times() -> dict:
-    return {
-        key: sync_state_time(key=key)
-        for key in ("salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat")
-    }
+    keys = ["salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat"]
+    values = sync_states_get(keys=keys)
+    return {key: parse_datetime(values[key]) if values.get(key) else None for key in keys}
 
 
 @dataclass(frozen=True)
@@ -688,14 +692,15 @@ class SalesforceDetection:
 
 
 def salesforce_detection() -> SalesforceDetection:
-    alive = sync_state_time(key=CDC_ALIVE_KEY)
+    values = sync_states_get(keys=[CDC_ALIVE_KEY, CDC_LAG_KEY, CDC_FALLBACK_KEY])
+    alive = parse_datetime(values[CDC_ALIVE_KEY]) if values.get(CDC_ALIVE_KEY) else None
     streaming = alive is not None and (timezone.now() - alive).total_seconds() < settings.CDC_HEALTHY_SECONDS
-    lag = sync_state_get(key=CDC_LAG_KEY)
+    lag = values.get(CDC_LAG_KEY)
     return SalesforceDetection(
         streaming=streaming,
         lag_seconds=float(lag) if streaming and lag else None,
         poll_every_seconds=settings.POLL_STREAM_INTERVAL_SECONDS if streaming else settings.POLL_INTERVAL_SECONDS,
-        fallback=sync_state_get(key=CDC_FALLBACK_KEY) or "",
+        fallback=values.get(CDC_FALLBACK_KEY) or "",
     )
 
 

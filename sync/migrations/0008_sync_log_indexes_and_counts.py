@@ -108,7 +108,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='syncevent',
-            index=models.Index(fields=['outcome', '-id'], name='sync_event_outcome_newest'),
+            index=models.Index(fields=['outcome', 'direction', '-id'], name='sync_event_outcome_newest'),
         ),
         migrations.AddIndex(
             model_name='syncevent',
