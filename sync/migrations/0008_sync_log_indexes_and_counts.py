@@ -1,4 +1,5 @@
-"""The sync log at ten million events: an index per filter of the log page (newest first), and
+"""The sync log at ten million events: an index per filter of the log page (newest first; the
+company's also holds the run, and replaces the plain foreign-key indexes of both), and
 SyncEventCount, kept by triggers on the log, for the dashboard's charts.
 
 The triggers count what every statement does to the log, whoever runs it (the ORM, a COPY, a
@@ -96,6 +97,19 @@ class Migration(migrations.Migration):
                 ('outcome', models.CharField(choices=[('success', 'Success'), ('failed', 'Failed'), ('skipped', 'Skipped'), ('conflict', 'Conflict')], max_length=16)),
                 ('events', models.BigIntegerField()),
             ],
+        ),
+        migrations.RemoveIndex(
+            model_name='syncevent',
+            name='sync_syncev_company_8027f8_idx',
+        ),
+        migrations.AlterField(
+            model_name='syncevent',
+            name='company',
+            field=models.ForeignKey(blank=True, db_index=False, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='events', to='sync.company'),
+        ),
+        migrations.AddIndex(
+            model_name='syncevent',
+            index=models.Index(fields=['company', '-id'], include=('run',), name='sync_event_company_newest'),
         ),
         migrations.AlterField(
             model_name='syncevent',
