@@ -12,6 +12,8 @@ the triggers exist (on PostgreSQL inside its transaction, so no event is missed 
 import django.db.models.deletion
 from django.db import migrations, models
 
+COMPACTED_KEY = "sync_event_counts_compacted_id"  # sync.activity.COMPACTED_KEY, as it was when this was written
+
 
 POSTGRESQL_BUCKET = "date_bin('5 minutes', created_at, TIMESTAMPTZ '2000-01-01 00:00:00+00')"
 POSTGRESQL_FUNCTION = f"""
@@ -71,6 +73,8 @@ def triggers_create(apps, schema_editor):
         return
     execute(f"INSERT INTO sync_synceventcount (bucket, direction, outcome, events) "
             f"SELECT {bucket}, direction, outcome, count(*) FROM sync_syncevent GROUP BY 1, 2, 3")
+    # The merge's mark of the counts' IDs it has seen, left by an earlier install of this table.
+    execute(f"DELETE FROM sync_syncstate WHERE key = '{COMPACTED_KEY}'")
 
 
 def triggers_drop(apps, schema_editor):
