@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 import django_rq
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
 from django.db.models.functions import Coalesce, Lower, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -591,15 +591,17 @@ def metrics_text() -> bytes:
 
 
 def sync_event_counts(*, since: datetime, hourly: bool = False):
-    """Sync-log events from ``since`` per 5 minutes (or per hour), direction and outcome, from the
-    counts the log's triggers keep (``SyncEventCount``): rows of moment, direction, outcome, n."""
+    """Sync-log events from ``since`` per 5 minutes (or per hour), direction and whether they
+    failed, from the counts the log's triggers keep (``SyncEventCount``): (moment, direction,
+    failed, n) rows."""
     # In UTC: bucket boundaries are UTC instants; the template shows them in the admin's zone.
     moment = TruncHour("bucket", tzinfo=UTC) if hourly else F("bucket")
+    failed = Case(When(outcome=SyncEvent.Outcome.FAILED, then=Value(True)), default=Value(False))
     return (
         SyncEventCount.objects.filter(bucket__gte=since)
-        .annotate(moment=moment)
+        .annotate(moment=moment, failed=failed)
         .order_by()
-        .values("moment", "direction", "outcome")
+        .values_list("moment", "direction", "failed")
         .annotate(n=Sum("events"))
     )
 
@@ -610,12 +612,10 @@ def activity_chart(*, range_key: str = charts.DEFAULT_RANGE, now: datetime | Non
     chart_range = charts.RANGES.get(range_key, charts.RANGES[charts.DEFAULT_RANGE])
     starts = charts.bucket_starts(chart_range=chart_range, now=now or timezone.now())
     counts = {(kind, d): [0] * len(starts) for kind in ("syncs", "errors") for d in Direction.values}
-    rows = sync_event_counts(since=starts[0], hourly=chart_range.bucket >= timedelta(hours=1))
-    for row in rows:
-        index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=row["moment"])
-        kind = "errors" if row["outcome"] == SyncEvent.Outcome.FAILED else "syncs"
-        if index is not None and row["direction"] in Direction.values:
-            counts[(kind, row["direction"])][index] += row["n"]
+    for moment, direction, failed, n in sync_event_counts(since=starts[0], hourly=chart_range.bucket >= timedelta(hours=1)):
+        index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=moment)
+        if index is not None and direction in Direction.values:
+            counts[("errors" if failed else "syncs", direction)][index] += n
     return [
         charts.stacked_bars(
             title=title, unit=unit, chart_range=chart_range, starts=starts,

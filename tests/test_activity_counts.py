@@ -5,7 +5,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from django.db.models import Sum
 from django.utils import timezone
 
 from sync import activity, selectors, services
@@ -15,19 +14,24 @@ from tests.factories import CompanyFactory, SyncEventFactory
 pytestmark = pytest.mark.django_db
 
 
+def _bucket(moment):
+    """The bucket a count row holds an event's moment in: 5 minutes, or past a day its hour."""
+    if moment < timezone.now() - activity.COARSE_AFTER:
+        return moment.replace(minute=0, second=0, microsecond=0)
+    return moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+
+
 def counted() -> Counter:
-    """Per 5-minute bucket, direction and outcome: the counts' sums, without the keys at zero."""
-    rows = SyncEventCount.objects.values_list("bucket", "direction", "outcome").annotate(n=Sum("events"))
-    return Counter({(bucket, direction, outcome): n for bucket, direction, outcome, n in rows if n})
+    """Per bucket, direction and outcome: the counts' sums, without the keys at zero."""
+    sums = Counter()
+    for bucket, direction, outcome, events in SyncEventCount.objects.values_list("bucket", "direction", "outcome", "events"):
+        sums[(_bucket(bucket), direction, outcome)] += events
+    return Counter({key: n for key, n in sums.items() if n})
 
 
 def logged() -> Counter:
     """The same, counted from the log itself."""
-    return Counter(
-        (event.created_at.replace(minute=event.created_at.minute - event.created_at.minute % 5, second=0, microsecond=0),
-         event.direction, event.outcome)
-        for event in SyncEvent.objects.all()
-    )
+    return Counter((_bucket(event.created_at), event.direction, event.outcome) for event in SyncEvent.objects.all())
 
 
 @pytest.mark.smoke
@@ -75,3 +79,19 @@ def test_the_dashboard_chart_reads_the_counts_not_the_log(django_assert_num_quer
         syncs, errors = selectors.activity_chart(range_key="7d")
     assert "sync_syncevent\"" not in queries.captured_queries[0]["sql"]
     assert [s.total for s in syncs.series] == [3, 0] and [s.total for s in errors.series] == [0, 1]
+
+
+def test_past_a_day_the_five_minute_rows_become_their_hours():
+    hour = (timezone.now() - timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    events = SyncEventFactory.create_batch(3)
+    for event, minutes in zip(events, (5, 20, 70)):
+        SyncEvent.objects.filter(id=event.id).update(created_at=hour + timedelta(minutes=minutes))
+    SyncEventFactory()  # today's stays in its 5 minutes
+
+    activity.sync_event_counts_compact()
+
+    old_rows = SyncEventCount.objects.filter(bucket__lt=timezone.now() - timedelta(days=1))
+    assert sorted(old_rows.values_list("bucket", "events")) == [(hour, 2), (hour + timedelta(hours=1), 1)]
+    week, _ = selectors.activity_chart(range_key="7d")
+    day, _ = selectors.activity_chart(range_key="24h")
+    assert week.total == 4 and day.total == 1
