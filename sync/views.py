@@ -109,7 +109,6 @@ def settings_companies(request):
             "all_mappings_run": latest_runs.get(None),
             "all_mappings_still_failing": still_failing.get(getattr(latest_runs.get(None), "id", None), 0),
             "linked_companies": selectors.linked_companies_count(),
-            "enabled_mappings": len(selectors.field_mappings_enabled()),
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
             "suspensions": selectors.mapping_suspensions(),
             "changes": SettingsChange.objects.select_related("user")[:20],

@@ -1,11 +1,12 @@
-"""The field-mapping editor (issue 12): pickers filled from both cached schemas, delete, and the
-"Refresh schemas" button. Validation lives in the form (sync.forms_mappings), writes in services."""
+"""The field-mapping editor (issue 12): pickers filled from both cached schemas, delete, the
+"Refresh schemas" button, and the preview of a bulk resync that comes before its confirmation.
+Validation lives in the form (sync.forms_mappings), writes in services, the dry run in sync.preview."""
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from sync import schemas, selectors, services
+from sync import bulk, preview, schemas, selectors, services
 from sync.clients.exceptions import NotConfigured
 from sync.forms import FieldMappingForm
 from sync.forms_mappings import SchemaFieldMappingForm
@@ -67,3 +68,16 @@ def schemas_refresh(request):
             f"{len(result['mappings']['suspended'])} mapping(s) suspended, {len(result['mappings']['resumed'])} resumed.",
         )
     return redirect("sync:settings_companies")
+
+
+@admin_required
+def bulk_resync_preview(request, mapping_id: int | None = None):
+    """What a bulk resync of the mapping (or of all of them) would change, read without writing;
+    its form starts the resync once the admin has seen it."""
+    mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else None
+    try:
+        result = preview.bulk_resync_preview(mapping_id=mapping_id)
+    except (bulk.BulkResyncRefused, NotConfigured) as error:
+        messages.error(request, str(error))
+        return redirect("sync:settings_companies")
+    return render(request, "sync/bulk_preview.html", {"preview": result, "mapping": mapping, "samples_shown": preview.PREVIEW_SAMPLES})
