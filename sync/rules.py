@@ -738,3 +738,24 @@ def value_map_unmapped(*, value_map: dict, hubspot_options: list[str], salesforc
         "hubspot": [value for value in hubspot_options if value not in value_map],
         "salesforce": [value for value in salesforce_options if value not in set(value_map.values())],
     }
+
+
+def salesforce_account_access_problems(*, describe: dict, external_id_field: str) -> list[str]:
+    """What stops crmsync working on Accounts as the connected user, from Salesforce's describe of
+    Account: read, create and edit on the object, and the External ID field upserts key on
+    (there, an External ID the user can write). [] when nothing does."""
+    problems = []
+    denied = [what for flag, what in (("queryable", "read"), ("createable", "create"), ("updateable", "edit"))
+              if not describe.get(flag)]
+    if denied:
+        problems.append(f"the user cannot {', '.join(denied)} Accounts (object permissions)")
+    field = next((f for f in describe.get("fields") or [] if f.get("name") == external_id_field), None)
+    if field is None:
+        problems.append(f"the Account field {external_id_field} does not exist (or the user cannot see it): create it as a "
+                        "unique External ID text field, or set SALESFORCE_EXTERNAL_ID_FIELD to the field that holds the "
+                        "HubSpot company ID")
+    elif not field.get("externalId"):
+        problems.append(f"the Account field {external_id_field} is not marked External ID")
+    elif not (field.get("createable") and field.get("updateable")):
+        problems.append(f"the user cannot edit the Account field {external_id_field} (field-level security)")
+    return problems

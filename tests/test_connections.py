@@ -46,20 +46,24 @@ def test_callback_with_salesforce_refusal_says_so(admin_client, sandbox):
     assert not Connection.objects.exists()
 
 
+def salesforce_sign_in(admin_client, details) -> tuple[dict, object]:
+    """Connect Salesforce up to the callback: the authorize query, and the callback's path and query."""
+    start = admin_client.get(reverse("sync:salesforce_connect"))
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    answer = session.get(start["Location"], allow_redirects=False, verify=details["ca_bundle"], timeout=10)
+    assert answer.status_code == 302
+    return start, urlsplit(answer.headers["Location"])
+
+
 def test_salesforce_oauth_pkce_flow_against_the_sandbox(admin_client, admin_user, sandbox):
     details = sandbox.details["salesforce"]
-    start = admin_client.get(reverse("sync:salesforce_connect"))
+    start, back = salesforce_sign_in(admin_client, details)
     authorize = urlsplit(start["Location"])
     query = parse_qs(authorize.query)
     assert start["Location"].startswith(details["login_url"].rstrip("/") + "/services/oauth2/authorize?")
     assert query["code_challenge_method"] == ["S256"] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == ["http://testserver/connections/salesforce/callback/"]
-
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-    answer = session.get(start["Location"], allow_redirects=False, verify=details["ca_bundle"], timeout=10)
-    assert answer.status_code == 302
-    back = urlsplit(answer.headers["Location"])
     assert back.path == reverse("sync:salesforce_oauth_callback") and parse_qs(back.query)["state"] == query["state"]
 
     done = admin_client.get(f"{back.path}?{back.query}", follow=True)
@@ -84,6 +88,14 @@ def test_salesforce_oauth_pkce_flow_against_the_sandbox(admin_client, admin_user
     admin_client.post(reverse("sync:connection_disconnect", args=["salesforce"]))
     assert not Connection.objects.exists()
     get_salesforce_client.cache_clear()
+
+
+def test_salesforce_user_without_account_edit_is_refused_when_connecting(admin_client, sandbox, salesforce_control):
+    salesforce_control.set_object_access("Account", createable=True, updateable=False)
+    _, back = salesforce_sign_in(admin_client, sandbox.details["salesforce"])
+    page = admin_client.get(f"{back.path}?{back.query}", follow=True).content.decode()
+    assert "Salesforce was not connected: the user cannot edit Accounts (object permissions)" in page
+    assert "Salesforce connected." not in page and not Connection.objects.exists()
 
 
 def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client, sandbox):
