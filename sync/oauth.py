@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import transaction
 
 from sync import crypto, rules, services
-from sync.clients.config import sandbox_details
+from sync.clients.config import crm_auth_record, sandbox_details
 from sync.clients.exceptions import CrmError, NotConfigured, Unauthorized
 from sync.clients.hubspot import HubSpotClient, get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client, salesforce_client_for
@@ -143,6 +143,7 @@ def salesforce_connect(*, session, state: str, code: str, error: str = "", user=
             },
         )
     clients_forget()
+    crm_auth_record(crm=Connection.Crm.SALESFORCE)  # the new tokens were just checked
     logger.info("connection.salesforce_connected", extra={"connection_id": connection.id, "org_id": details["org_id"]})
     return connection
 
@@ -199,6 +200,7 @@ def hubspot_connect(*, access_token: str, base_url: str = "", user=None) -> Conn
         },
     )
     clients_forget()
+    crm_auth_record(crm=Connection.Crm.HUBSPOT)  # the new token was just checked
     logger.info("connection.hubspot_connected", extra={"connection_id": connection.id})
     return connection
 

@@ -10,7 +10,10 @@ import requests
 from django.test.utils import override_settings
 from django.urls import reverse
 
-from sync import crypto, oauth
+from django.utils import timezone
+
+from sync import crypto, oauth, services
+from sync.clients.exceptions import Unauthorized
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Connection
 
@@ -116,6 +119,7 @@ def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client,
     page = response.content.decode()
     assert "The token was not saved: HubSpot refused the token" in page and "pat-na1-wrong-token-000" not in page
     assert crypto.decrypt(Connection.objects.get(crm=Connection.Crm.HUBSPOT).access_token_encrypted) == details["access_token"]
+    assert admin_client.get(reverse("sync:healthz")).json()["checks"]["hubspot_auth"]["ok"]  # a refused candidate is no outage
 
     admin_client.post(reverse("sync:connection_disconnect", args=["hubspot"]))
     assert not Connection.objects.exists()
@@ -149,3 +153,23 @@ def test_hubspot_token_without_a_needed_scope_is_refused_with_the_scope_named(ad
     ).content.decode()
     assert "lacks the scopes crmsync needs: crm.objects.companies.write" in page
     assert not Connection.objects.filter(crm=Connection.Crm.HUBSPOT).exists()
+
+
+def test_healthz_reports_a_crm_whose_last_call_failed_authentication(client, sandbox, salesforce_control, salesforce_client, redis_queues):
+    services.worker_heartbeat_record()
+    services.sync_state_set(key="salesforce_last_poll", value=timezone.now().isoformat())
+    salesforce_client.limits()
+    assert client.get(reverse("sync:healthz")).status_code == 200
+
+    salesforce_control.add_fault(kind="expired_session", endpoint="/services/data/*")  # a renewed session too
+    with pytest.raises(Unauthorized):
+        salesforce_client.limits()
+    response = client.get(reverse("sync:healthz"))
+    checks = response.json()["checks"]
+    assert response.status_code == 503 and checks["hubspot_auth"]["ok"]
+    assert not checks["salesforce_auth"]["ok"] and checks["salesforce_auth"]["code"] == "INVALID_SESSION_ID"
+    assert "reconnect it on the Connections page" in checks["salesforce_auth"]["error"]
+
+    salesforce_control.clear_faults()
+    salesforce_client.limits()
+    assert client.get(reverse("sync:healthz")).status_code == 200

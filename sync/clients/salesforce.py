@@ -214,10 +214,12 @@ def bulk_error_result(key: str, record_id: str | None, error_text: str) -> Recor
 
 
 class SalesforceClient:
-    """One Salesforce org. ``api_calls`` counts the calls this object made (for the sync log)."""
+    """One Salesforce org. ``api_calls`` counts the calls this object made (for the sync log);
+    ``auth_tracked``: built from crmsync's stored credentials, its authentication is kept for /healthz."""
 
-    def __init__(self, *, credentials: SalesforceCredentials, timeout: float) -> None:
+    def __init__(self, *, credentials: SalesforceCredentials, timeout: float, auth_tracked: bool = False) -> None:
         self.credentials = credentials
+        self.auth_tracked = auth_tracked
         self.instance_url = credentials.instance_url
         self.api_calls = 0
         self._session = _CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
@@ -347,7 +349,7 @@ class SalesforceClient:
                 ratelimit.daily_limit_set(SALESFORCE, usage.total)
             return result
 
-        return call_with_retries(attempt, crm=SALESFORCE, operation=name, retry_ambiguous=retry_ambiguous)
+        return call_with_retries(attempt, crm=SALESFORCE, operation=name, retry_ambiguous=retry_ambiguous, auth_tracked=self.auth_tracked)
 
     def _query(self, soql: str) -> Iterator[dict]:
         """Every record of a SOQL query, page by page (constant memory)."""
@@ -660,7 +662,7 @@ def _credentials() -> SalesforceCredentials:
 def get_salesforce_client() -> SalesforceClient:
     """The process's Salesforce client, from a connected org, the settings or the sandbox file.
     Rebuilt when the connection changes; ``get_salesforce_client.cache_clear()`` forgets it."""
-    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS)
+    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS, auth_tracked=True)
 
 
 def salesforce_client_for(*, instance_url: str, access_token: str, refresh_token: str = "") -> SalesforceClient:
