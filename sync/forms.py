@@ -11,7 +11,6 @@ from sync.models import (
     ObjectType,
     SyncError,
     SyncEvent,
-    SyncRule,
     SyncStatus,
 )
 from sync.selectors import LIFECYCLE_STAGES, CompanyFilters, ErrorFilters, EventFilters
@@ -110,10 +109,6 @@ class FieldMappingForm(forms.ModelForm):
         self.instance.field_type = check.field_type
         self.instance.value_map = cleaned["value_map"] if check.field_type == FieldType.ENUMERATION else {}
         return cleaned
-
-
-class MappingRuleForm(forms.Form):
-    sync_rule = forms.ChoiceField(choices=SyncRule.choices, label="Sync rule")
 
 
 class CompanyFilterForm(forms.Form):

@@ -3,15 +3,17 @@
 The type pair comes from the real types (SPEC §7's table), a side the rule would write must be
 writable, and every value-map entry must exist on its side. Without a cached schema (never
 refreshed) the plain form with typed-in names and types is used instead (``FieldMappingForm``).
+``mapping_form`` picks one; the editor, the settings page's rule selector and
+``manage.py integration_settings`` all validate through it.
 """
 
 from __future__ import annotations
 
 from django import forms
 
-from sync import rules, schemas
+from sync import rules, schemas, selectors
 from sync.forms import FieldMappingForm
-from sync.models import FieldType, SchemaField
+from sync.models import FieldMapping, FieldType, SchemaField
 
 
 def _choice(row: SchemaField) -> tuple[str, str]:
@@ -82,3 +84,24 @@ class SchemaFieldMappingForm(FieldMappingForm):
         self.instance.field_type = check.field_type
         self.instance.value_map = value_map if check.field_type == FieldType.ENUMERATION else {}
         return cleaned
+
+
+def mapping_form(data=None, *, instance: FieldMapping) -> FieldMappingForm:
+    """The editor's form for ``instance``: pickers from both cached schemas, or, before any schema
+    refresh, the names and types typed in."""
+    hubspot_fields = selectors.schema_fields(crm=SchemaField.Crm.HUBSPOT, object_name=schemas.HUBSPOT_OBJECT)
+    salesforce_fields = selectors.schema_fields(crm=SchemaField.Crm.SALESFORCE, object_name=schemas.SALESFORCE_OBJECT)
+    if hubspot_fields and salesforce_fields:
+        return SchemaFieldMappingForm(data, instance=instance, hubspot_fields=hubspot_fields, salesforce_fields=salesforce_fields)
+    return FieldMappingForm(data, instance=instance)
+
+
+def mapping_form_data(mapping: FieldMapping, **changes) -> dict:
+    """What the editor submits for ``mapping`` as it is, with ``changes`` (by form field name): how a
+    rule change or the command line goes through the editor's validation."""
+    hubspot_type, salesforce_type = rules.FIELD_TYPE_DEFAULTS[mapping.field_type]
+    return {
+        "hubspot_property": mapping.hubspot_property, "salesforce_field": mapping.salesforce_field,
+        "sync_rule": mapping.sync_rule, "enabled": mapping.enabled, "value_map": rules.format_value_map(mapping.value_map),
+        "hubspot_type": hubspot_type, "salesforce_type": salesforce_type, **changes,
+    }

@@ -77,25 +77,6 @@ def integration_settings_update(*, actor: str, user=None, **changes) -> tuple[In
     return instance, changed
 
 
-@transaction.atomic
-def field_mapping_set_rule(*, hubspot_property: str, sync_rule: str, actor: str, user=None) -> FieldMapping:
-    mapping = FieldMapping.objects.select_for_update().get(hubspot_property=hubspot_property)
-    allowed = rules.allowed_sync_rules(mapping.field_type)
-    if sync_rule not in allowed:
-        raise ValueError(f"the sync rule of {hubspot_property} must be one of {', '.join(allowed)}")
-    if mapping.sync_rule != sync_rule:
-        SettingsChange.objects.create(
-            user=user,
-            actor=actor,
-            setting=f"mapping:{hubspot_property}.sync_rule",
-            old_value=mapping.sync_rule,
-            new_value=sync_rule,
-        )
-        mapping.sync_rule = sync_rule
-        mapping.save(update_fields=["sync_rule", "updated_at"])
-    return mapping
-
-
 MAPPING_AUDITED_FIELDS = ("hubspot_property", "salesforce_field", "field_type", "sync_rule", "value_map", "enabled")
 
 

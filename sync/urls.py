@@ -13,7 +13,7 @@ urlpatterns = [
     path("settings/salesforce/companies/mappings/<int:mapping_id>/", views_mappings.mapping_edit, name="mapping_edit"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/delete/", views_mappings.mapping_delete, name="mapping_delete"),
     path("settings/salesforce/companies/schemas/refresh/", views_mappings.schemas_refresh, name="schemas_refresh"),
-    path("settings/salesforce/companies/mappings/<int:mapping_id>/rule/", views.mapping_rule_set, name="mapping_rule_set"),
+    path("settings/salesforce/companies/mappings/<int:mapping_id>/rule/", views_mappings.mapping_rule_set, name="mapping_rule_set"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/resync/", views.mapping_resync, name="mapping_resync"),
     path("settings/salesforce/companies/mappings/resync/", views.mapping_resync, name="mappings_resync_all"),
     path("settings/salesforce/companies/mappings/<int:mapping_id>/resync/preview/", views_mappings.bulk_resync_preview,

@@ -22,7 +22,6 @@ from sync.forms import (
     EventFilterForm,
     HubSpotTokenForm,
     IntegrationSettingsForm,
-    MappingRuleForm,
     SyncCompaniesForm,
 )
 from sync.models import (
@@ -203,27 +202,6 @@ def company_resync_status(request, company_id: int):
 
 
 # --- Field mappings and bulk resync (R5, R11) -------------------------------------------------------
-
-
-@require_POST
-@admin_required
-def mapping_rule_set(request, mapping_id: int):
-    mapping = get_object_or_404(FieldMapping, id=mapping_id)
-    form = MappingRuleForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise ValueError("choose one of the four sync rules")
-        mapping = services.field_mapping_set_rule(
-            hubspot_property=mapping.hubspot_property,
-            sync_rule=form.cleaned_data["sync_rule"],
-            actor=request.user.get_username(),
-            user=request.user,
-        )
-    except ValueError as error:
-        messages.error(request, f"The rule was not changed: {error}.")
-    else:
-        messages.success(request, f"{mapping.hubspot_property} now uses “{mapping.get_sync_rule_display()}”.")
-    return redirect("sync:settings_companies")
 
 
 @require_POST

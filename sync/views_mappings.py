@@ -6,10 +6,9 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from sync import bulk, preview, schemas, selectors, services
+from sync import bulk, preview, schemas, services
 from sync.clients.exceptions import NotConfigured
-from sync.forms import FieldMappingForm
-from sync.forms_mappings import SchemaFieldMappingForm
+from sync.forms_mappings import SchemaFieldMappingForm, mapping_form, mapping_form_data
 from sync.models import FieldMapping, SchemaField
 from sync.views import admin_required
 
@@ -17,14 +16,7 @@ from sync.views import admin_required
 @admin_required
 def mapping_edit(request, mapping_id: int | None = None):
     mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else FieldMapping()
-    hubspot_fields = selectors.schema_fields(crm=SchemaField.Crm.HUBSPOT, object_name=schemas.HUBSPOT_OBJECT)
-    salesforce_fields = selectors.schema_fields(crm=SchemaField.Crm.SALESFORCE, object_name=schemas.SALESFORCE_OBJECT)
-    if hubspot_fields and salesforce_fields:
-        form = SchemaFieldMappingForm(
-            request.POST or None, instance=mapping, hubspot_fields=hubspot_fields, salesforce_fields=salesforce_fields
-        )
-    else:  # never refreshed: names and types typed in, checked against the compatibility table only
-        form = FieldMappingForm(request.POST or None, instance=mapping)
+    form = mapping_form(request.POST or None, instance=mapping)
     if request.method == "POST" and form.is_valid():
         services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
         messages.success(request, f"Mapping {form.instance} saved.")
@@ -34,8 +26,21 @@ def mapping_edit(request, mapping_id: int | None = None):
     return render(request, "sync/mapping_form.html", {
         "form": form, "mapping": mapping, "pickers": pickers, "hubspot_field": hubspot, "salesforce_field": salesforce,
         "unmapped": form.unmapped_options() if pickers and hubspot and salesforce and hubspot.options else None,
-        "hubspot_fields": hubspot_fields, "salesforce_fields": salesforce_fields,
     })
+
+
+@require_POST
+@admin_required
+def mapping_rule_set(request, mapping_id: int):
+    """The settings page's rule selector: the mapping with its new rule, validated as the editor does."""
+    mapping = get_object_or_404(FieldMapping, id=mapping_id)
+    form = mapping_form(mapping_form_data(mapping, sync_rule=request.POST.get("sync_rule", "")), instance=mapping)
+    if form.is_valid():
+        services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
+        messages.success(request, f"{mapping.hubspot_property} now uses “{mapping.get_sync_rule_display()}”.")
+    else:
+        messages.error(request, f"The rule was not changed: {' '.join(e for errors in form.errors.values() for e in errors)}")
+    return redirect("sync:settings_companies")
 
 
 @require_POST
