@@ -16,6 +16,9 @@ from sync.forms import FieldMappingForm
 from sync.models import FieldMapping, FieldType, SchemaField
 
 
+VALUE_MAP_PAIR = "value_map_pair"  # one per HubSpot option in the side-by-side value map: "HUBSPOT=Salesforce" or ""
+
+
 def _choice(row: SchemaField) -> tuple[str, str]:
     access = "" if row.writable else " · read-only"
     return row.name, f"{row.label or row.name} ({row.name}) — {row.type}{access}"
@@ -46,14 +49,52 @@ class SchemaFieldMappingForm(FieldMappingForm):
             data.get("salesforce_field") or ""
         )
 
+    def _pairs(self) -> list[str] | None:
+        """The side-by-side value map's choices ("HUBSPOT=Salesforce", "" for not mapped), when it was submitted."""
+        return self.data.getlist(VALUE_MAP_PAIR) if VALUE_MAP_PAIR in self.data else None
+
+    def value_map_now(self) -> dict:
+        """The value map as the admin has it now: submitted (if it parses) or saved."""
+        if hasattr(self, "cleaned_data") and "value_map" in self.cleaned_data:
+            return self.cleaned_data["value_map"]
+        if not self.is_bound:
+            return self.instance.value_map or {}
+        pairs = self._pairs()
+        try:
+            return rules.parse_value_map("\n".join(filter(None, pairs)) if pairs is not None else self.data.get("value_map", ""))
+        except ValueError:
+            return {}
+
+    def value_map_rows(self) -> list[dict]:
+        """The side-by-side value map: a row per HubSpot option (label, value, the Salesforce value it
+        maps to), then entries naming a value that is not a HubSpot option; each row's choices are
+        the Salesforce options (label and value), plus a mapped value the picklist lacks."""
+        hubspot, salesforce = self.chosen()
+        value_map = self.value_map_now()
+        salesforce_options = list(salesforce.options if salesforce else [])
+        known = {o["value"] for o in salesforce_options}
+        rows = [{"label": o["label"], "value": o["value"], "option": True} for o in (hubspot.options if hubspot else [])]
+        rows += [{"label": "", "value": value, "option": False} for value in value_map if value not in {r["value"] for r in rows}]
+        for row in rows:
+            row["mapped"] = value_map.get(row["value"], "")
+            row["choices"] = salesforce_options + (
+                [{"value": row["mapped"], "label": "not in the picklist"}] if row["mapped"] and row["mapped"] not in known else []
+            )
+        return rows
+
     def unmapped_options(self) -> dict[str, list[str]]:
         hubspot, salesforce = self.chosen()
-        value_map = self.cleaned_data.get("value_map", {}) if hasattr(self, "cleaned_data") else self.instance.value_map
         return rules.value_map_unmapped(
-            value_map=value_map or {},
+            value_map=self.value_map_now(),
             hubspot_options=[o["value"] for o in (hubspot.options if hubspot else [])],
             salesforce_options=[o["value"] for o in (salesforce.options if salesforce else [])],
         )
+
+    def clean_value_map(self):
+        pairs = self._pairs()
+        if pairs is not None:  # the side-by-side editor replaces the text
+            self.cleaned_data["value_map"] = "\n".join(filter(None, pairs))
+        return super().clean_value_map()
 
     def clean(self):
         cleaned = forms.ModelForm.clean(self)

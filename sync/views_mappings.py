@@ -17,15 +17,16 @@ from sync.views import admin_required
 def mapping_edit(request, mapping_id: int | None = None):
     mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else FieldMapping()
     form = mapping_form(request.POST or None, instance=mapping)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and "show_options" not in request.POST and form.is_valid():
         services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
         messages.success(request, f"Mapping {form.instance} saved.")
         return redirect("sync:settings_companies")
     pickers = isinstance(form, SchemaFieldMappingForm)
     hubspot, salesforce = form.chosen() if pickers else (None, None)
+    sides = bool(hubspot and salesforce and hubspot.options and salesforce.options)  # dropdown ↔ picklist
     return render(request, "sync/mapping_form.html", {
         "form": form, "mapping": mapping, "pickers": pickers, "hubspot_field": hubspot, "salesforce_field": salesforce,
-        "unmapped": form.unmapped_options() if pickers and hubspot and salesforce and hubspot.options else None,
+        "value_map_rows": form.value_map_rows() if sides else [], "unmapped": form.unmapped_options() if sides else None,
     })
 
 

@@ -2,6 +2,7 @@
 mapping, suspension and resume (with catch-up), the editor's form, mapping delete."""
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from sync import rules, schemas, selectors, services, suspensions
@@ -143,6 +144,23 @@ def test_editor_refuses_incompatible_pairs_writes_to_read_only_fields_and_unknow
                   "value_map": "EU=EMEA"})
     assert saved.is_valid(), saved.errors
     assert saved.instance.field_type == "enumeration" and saved.unmapped_options() == {"hubspot": ["AS"], "salesforce": ["APAC"]}
+
+
+@pytest.mark.django_db
+def test_r11_value_map_is_edited_side_by_side_with_both_sides_options(admin_client):
+    caches(salesforce_region_type="picklist", region_options=("EMEA", "APAC"))
+    base = {"hubspot_property": "region", "salesforce_field": "Region__c", "sync_rule": SyncRule.TWO_WAY, "enabled": "on"}
+    page = admin_client.post(reverse("sync:mapping_create"), {**base, "show_options": "1"}).content.decode()
+    assert not FieldMapping.objects.exists()  # showing the options saves nothing
+    assert "Salesforce value for HubSpot option EU" in page and 'value="EU=EMEA"' in page and "EMEA (EMEA)" in page
+    assert "Europe" in page and "HubSpot: EU, AS; Salesforce: EMEA, APAC" in page
+
+    response = admin_client.post(reverse("sync:mapping_create"), {**base, "value_map_pair": ["EU=EMEA", ""]})
+    assert response.status_code == 302
+    mapping = FieldMapping.objects.get(hubspot_property="region")
+    assert mapping.value_map == {"EU": "EMEA"}
+    page = admin_client.get(reverse("sync:mapping_edit", args=[mapping.id])).content.decode()
+    assert 'value="EU=EMEA" selected' in page and "HubSpot: AS; Salesforce: APAC" in page
 
 
 @pytest.mark.django_db
