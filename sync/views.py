@@ -68,6 +68,7 @@ def dashboard(request):
             "range_key": range_key,
             "api_usage": selectors.api_usage(),
             "problems": selectors.integration_problems(),
+            "configuration_problems": selectors.mapping_suspensions(),
             "checklist": selectors.first_run_checklist(),
             "runs": SyncRun.objects.select_related("mapping", "company")[:10],
         },
