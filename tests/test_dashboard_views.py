@@ -2,6 +2,7 @@
 CSV export, mappings (R11), health and metrics. Factory data; no CRM is called."""
 
 import csv
+import html
 import io
 from datetime import timedelta
 
@@ -11,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import selectors, services
+from sync import rules, selectors, services
 from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import (
     CompanyFactory,
@@ -401,6 +402,19 @@ def test_r12_errors_export_as_csv_with_the_filter(user_client):
     assert len(rows) == 2
     assert rows[1][3] == "Value too long" and rows[1][8] == "Name" and rows[1][9] == "STRING_TOO_LONG"
     assert rows[1][10] == "'=HYPERLINK(\"x\") Name: data value too large: 300 chars"  # no formula injection
+
+
+def test_no_error_message_in_the_report_exceeds_the_cut_and_the_full_answer_is_in_its_details(user_client):
+    ids = ", ".join(f"'001000000000{n:03d}AAA'" for n in range(200))
+    answer = f"SELECT Id, Name FROM Account WHERE Id IN ({ids})\n^\nERROR at Row:1:Column:18\nNo such column 'Bar__c'. " + "x" * 3000
+    SyncErrorFactory(message=answer)
+    page = user_client.get(reverse("sync:sync_errors")).content.decode()
+    shown = html.unescape(page.split('class="crm-message">')[1].split("<details")[0].strip())
+    assert len(shown) <= rules.MESSAGE_CUT and shown.startswith("No such column") and "001000000000001AAA" not in shown
+    assert "001000000000199AAA" in page.split("<summary>Details</summary>")[1]  # the CRM's whole answer, behind Details
+    rows = list(csv.reader(io.StringIO(b"".join(user_client.get(reverse("sync:sync_errors_csv")).streaming_content).decode())))
+    assert rows[0][10:] == ["message", "retry_count", "full_message"]
+    assert len(rows[1][10]) <= rules.MESSAGE_CUT and rows[1][12] == answer
 
 
 def test_r12_retry_one_queues_a_job_with_that_error(admin_client, redis_queues, django_capture_on_commit_callbacks):
