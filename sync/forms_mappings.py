@@ -66,15 +66,17 @@ class SchemaFieldMappingForm(FieldMappingForm):
             return {}
 
     def value_map_rows(self) -> list[dict]:
-        """The side-by-side value map: a row per HubSpot option (label, value, the Salesforce value it
-        maps to), then entries naming a value that is not a HubSpot option; each row's choices are
+        """The side-by-side value map: entries naming a value that is not a HubSpot option, then a row
+        per HubSpot option (label, value, the Salesforce value it maps to); each row's choices are
         the Salesforce options (label and value), plus a mapped value the picklist lacks."""
         hubspot, salesforce = self.chosen()
         value_map = self.value_map_now()
         salesforce_options = list(salesforce.options if salesforce else [])
         known = {o["value"] for o in salesforce_options}
-        rows = [{"label": o["label"], "value": o["value"], "option": True} for o in (hubspot.options if hubspot else [])]
-        rows += [{"label": "", "value": value, "option": False} for value in value_map if value not in {r["value"] for r in rows}]
+        options = [{"label": o["label"], "value": o["value"], "option": True} for o in (hubspot.options if hubspot else [])]
+        offered = {row["value"] for row in options}
+        # Entries naming a value the HubSpot property lacks come first: they are what to fix.
+        rows = [{"label": "", "value": value, "option": False} for value in value_map if value not in offered] + options
         for row in rows:
             row["mapped"] = value_map.get(row["value"], "")
             row["choices"] = salesforce_options + (

@@ -157,14 +157,14 @@ def test_r11_value_map_is_edited_side_by_side_with_both_sides_options(admin_clie
     page = admin_client.post(reverse("sync:mapping_create"), {**base, "show_options": "1"}).content.decode()
     assert not FieldMapping.objects.exists()  # showing the options saves nothing
     assert "Salesforce value for HubSpot option EU" in page and 'value="EU=EMEA"' in page and "EMEA (EMEA)" in page
-    assert "Europe" in page and "HubSpot: EU, AS; Salesforce: EMEA, APAC" in page
+    assert "Europe" in page and "HubSpot (2): EU, AS;" in page and "Salesforce (2): EMEA, APAC." in page
 
     response = admin_client.post(reverse("sync:mapping_create"), {**base, "value_map_pair": ["EU=EMEA", ""]})
     assert response.status_code == 302
     mapping = FieldMapping.objects.get(hubspot_property="region")
     assert mapping.value_map == {"EU": "EMEA"}
     page = admin_client.get(reverse("sync:mapping_edit", args=[mapping.id])).content.decode()
-    assert 'value="EU=EMEA" selected' in page and "HubSpot: AS; Salesforce: APAC" in page
+    assert 'value="EU=EMEA" selected' in page and "HubSpot (1): AS;" in page and "Salesforce (1): APAC." in page
 
 
 @pytest.mark.django_db

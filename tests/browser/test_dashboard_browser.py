@@ -125,6 +125,45 @@ def test_r11_edit_a_mapping_rule(page):
     shot(page, "mapping-form")
 
 
+def test_r11_mapping_editor_pickers_refusals_value_map_side_by_side_and_delete(page):
+    FieldMapping.objects.filter(hubspot_property="industry").update(value_map={"BANKING": "Banking", "OTHER": "Other"})
+    page.goto("/settings/salesforce/companies/")
+    page.get_by_role("button", name="Refresh schemas").click()
+    expect(page.get_by_role("status")).to_contain_text("Schemas refreshed")
+
+    page.get_by_role("link", name="Add mapping").click()
+    page.get_by_label("Search HubSpot property").fill("city")
+    page.get_by_label("HubSpot property", exact=True).select_option("city")
+    page.get_by_label("Search Salesforce field").fill("employees")
+    page.get_by_label("Salesforce field", exact=True).select_option("NumberOfEmployees")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_role("alert").first).to_contain_text("cannot map to a Salesforce")
+    shot(page, "mapping-pickers-refused")
+
+    # A value map saved before the editor checked it: its entry HubSpot has no option for is shown and refused.
+    page.goto(f"/settings/salesforce/companies/mappings/{FieldMapping.objects.get(hubspot_property='industry').id}/")
+    stale = page.locator(".value-map-sides tr.stale")
+    expect(stale).to_contain_text("not a HubSpot option")
+    expect(stale).to_contain_text("OTHER")
+    expect(page.get_by_label("Salesforce value for HubSpot option BANKING")).to_have_value("BANKING=Banking")
+    expect(page.locator("#unmapped")).to_contain_text("HubSpot (")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_role("alert").first).to_contain_text("HubSpot options that industry does not have: OTHER")
+    shot(page, "mapping-value-map-refused")
+    page.get_by_label("Salesforce value for HubSpot option OTHER").select_option("")
+    page.get_by_label("Salesforce value for HubSpot option FARMING").select_option("FARMING=Agriculture")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_role("status")).to_contain_text("Mapping industry")
+    assert FieldMapping.objects.get(hubspot_property="industry").value_map == {"BANKING": "Banking", "FARMING": "Agriculture"}
+
+    page.get_by_role("link", name="Edit mapping phone").click()
+    page.get_by_role("button", name="Delete mapping phone ↔ Phone").click()
+    expect(page.get_by_role("status")).to_contain_text("Mapping phone ↔ Phone (Prefer Salesforce unless blank) deleted")
+    expect(page.get_by_role("link", name="Edit mapping phone")).to_have_count(0)
+    assert not FieldMapping.objects.filter(hubspot_property="phone").exists()
+    shot(page, "settings-after-mapping-delete")
+
+
 def test_r05_bulk_resync_of_5000_companies_reaches_100_percent(page, salesforce_control, hubspot_control, salesforce_client):
     IntegrationSettings.objects.filter(id=1).update(sync_companies=True)
     salesforce_control.seed(accounts=5000, seed=5)
@@ -137,7 +176,16 @@ def test_r05_bulk_resync_of_5000_companies_reaches_100_percent(page, salesforce_
     )
     FieldMapping.objects.filter(hubspot_property="name").update(sync_rule="always_use_salesforce")
     page.goto("/settings/salesforce/companies/")
-    page.get_by_role("button", name="Resync name for every linked company").click()
+    page.get_by_role("link", name="Resync name for every linked company: preview first").click()
+    # The preview: a dry run from the mirror (empty here) plus 200 accounts read now, nothing written.
+    expect(page.get_by_role("heading", name="Preview: bulk resync of name ↔ Name")).to_be_visible()
+    expect(page.locator('[data-side="hubspot"]')).to_have_text("200")
+    expect(page.locator('[data-side="unknown"]')).to_contain_text("4,800")
+    expect(page.locator("#samples-hubspot tbody tr")).to_have_count(20)
+    expect(page.locator("#samples-hubspot tbody tr").first).to_contain_text("(blank)")
+    assert not SyncRun.objects.exists() and hubspot_control.get_record("companies", hubspot_ids[0])["properties"]["name"] != ""
+    shot(page, "bulk-resync-preview")
+    page.get_by_role("button", name="Start bulk resync").click()
     progress = page.get_by_role("progressbar", name=re.compile("Bulk resync"))
     expect(progress).to_be_visible()
     shot(page, "bulk-resync-running")
