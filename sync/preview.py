@@ -125,22 +125,20 @@ def bulk_resync_preview(*, mapping_id: int | None = None) -> Preview:
         if not known:
             preview.unknown += 1
             continue
-        salesforce_changed_at = mirror.instant(account.get("LastModifiedDate")) or company.salesforce_updated_at
+        # As a bulk resync decides: forced, each side's modification time, the owner directory.
+        decide = {"hubspot_changed_at": company.hubspot_updated_at, "owners": owners, "force": True,
+                  "salesforce_changed_at": mirror.instant(account.get("LastModifiedDate")) or company.salesforce_updated_at}
         properties, synced = company.properties, company.synced_values
         if rules.TO_HUBSPOT in directions:
             to_hubspot = mappers.account_to_company_write(
-                account=account, mappings=known, hubspot_properties=properties, synced_values=synced,
-                hubspot_changed_at=company.hubspot_updated_at, salesforce_changed_at=salesforce_changed_at,
-                owners=owners, force=True,
+                account=account, mappings=known, hubspot_properties=properties, synced_values=synced, **decide
             )
             preview.hubspot.add(company=company, changes=to_hubspot.changes, errors=to_hubspot.errors, read=read)
             # The HubSpot → Salesforce half then sees what the first half wrote, as in a run.
             properties, synced = {**properties, **to_hubspot.properties}, to_hubspot.snapshot
         if rules.TO_SALESFORCE in directions:
             to_salesforce = mappers.company_to_account_write(
-                company_properties=properties, mappings=known, account=account, synced_values=synced,
-                hubspot_changed_at=company.hubspot_updated_at, salesforce_changed_at=salesforce_changed_at,
-                owners=owners, force=True,
+                company_properties=properties, mappings=known, account=account, synced_values=synced, **decide
             )
             preview.salesforce.add(company=company, changes=to_salesforce.changes, errors=to_salesforce.errors, read=read)
     if preview.estimated and preview.scanned:
