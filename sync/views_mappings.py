@@ -4,9 +4,11 @@ Validation lives in the form (sync.forms_mappings), writes in services, the dry 
 
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from sync import bulk, preview, schemas, services
+from sync import bulk, preview, rules, schemas, services
 from sync.clients.exceptions import NotConfigured
 from sync.forms_mappings import SchemaFieldMappingForm, mapping_form, mapping_form_data
 from sync.models import FieldMapping, SchemaField
@@ -19,7 +21,7 @@ def mapping_edit(request, mapping_id: int | None = None):
     form = mapping_form(request.POST or None, instance=mapping)
     if request.method == "POST" and "show_options" not in request.POST and form.is_valid():
         services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
-        messages.success(request, f"Mapping {form.instance} saved.")
+        messages.success(request, _saved(form.instance, f"Mapping {form.instance} saved."))
         return redirect("sync:settings_companies")
     pickers = isinstance(form, SchemaFieldMappingForm)
     hubspot, salesforce = form.chosen() if pickers else (None, None)
@@ -30,6 +32,14 @@ def mapping_edit(request, mapping_id: int | None = None):
     })
 
 
+def _saved(mapping: FieldMapping, said: str):
+    """A saved mapping's message: existing values move only on a resync, so it links the preview of one."""
+    if not (mapping.enabled and rules.mapping_sync_directions(mapping.sync_rule)):
+        return said
+    return format_html('{} <a href="{}">Preview a bulk resync of it</a> to see what it would change in each CRM.',
+                       said, reverse("sync:mapping_resync_preview", args=[mapping.id]))
+
+
 @require_POST
 @admin_required
 def mapping_rule_set(request, mapping_id: int):
@@ -38,7 +48,7 @@ def mapping_rule_set(request, mapping_id: int):
     form = mapping_form(mapping_form_data(mapping, sync_rule=request.POST.get("sync_rule", "")), instance=mapping)
     if form.is_valid():
         services.field_mapping_save(mapping=form.instance, actor=request.user.get_username(), user=request.user)
-        messages.success(request, f"{mapping.hubspot_property} now uses “{mapping.get_sync_rule_display()}”.")
+        messages.success(request, _saved(mapping, f"{mapping.hubspot_property} now uses “{mapping.get_sync_rule_display()}”."))
     else:
         messages.error(request, f"The rule was not changed: {' '.join(e for errors in form.errors.values() for e in errors)}")
     return redirect("sync:settings_companies")

@@ -56,3 +56,10 @@ def test_preview_of_a_mapping_that_syncs_nothing_is_refused_with_the_reason(admi
 
 def test_preview_needs_an_admin(user_client):
     assert user_client.get(reverse("sync:mappings_resync_preview")).status_code == 403
+
+
+def test_after_a_rule_change_the_message_links_the_preview(admin_client):
+    mapping = FieldMapping.objects.get(hubspot_property="phone")
+    page = admin_client.post(reverse("sync:mapping_rule_set", args=[mapping.id]), {"sync_rule": "two_way"}, follow=True)
+    link = f'<a href="{reverse("sync:mapping_resync_preview", args=[mapping.id])}">Preview a bulk resync of it</a>'
+    assert "phone now uses “Two-way”." in page.content.decode() and link in page.content.decode()
