@@ -1,7 +1,10 @@
 """Preview (dry run) of a bulk resync (R5, issue 12): counts per side and before → after samples
 from crmsync's mirror plus a small read of Salesforce, through the real SDK, writing nothing."""
 
+import io
+
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 
 from sync import preview
@@ -44,6 +47,10 @@ def test_r05_preview_counts_and_samples_each_side_without_writing(
     page = admin_client.get(reverse("sync:mapping_resync_preview", args=[mapping.id])).content.decode()
     assert "HubSpot companies that would change" in page and "Salesforce accounts that would change" not in page
     assert accounts[0]["Name"] in page and "Start bulk resync" in page and 'data-side="unknown">1<' in page
+    out = io.StringIO()
+    call_command("bulk_resync", "--mapping", "name", "--preview", stdout=out)
+    assert "HubSpot companies that would change: 3 (0 would fail)" in out.getvalue()
+    assert f"Stale 0: name 'Stale 0' -> {accounts[0]['Name']!r}" in out.getvalue()
     assert not SyncRun.objects.exists()
 
 
