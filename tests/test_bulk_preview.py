@@ -7,7 +7,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from sync import preview
+from sync import preview, suspensions
 from sync.models import Company, FieldMapping, SyncRun
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +70,10 @@ def test_after_a_rule_change_the_message_links_the_preview(admin_client):
     page = admin_client.post(reverse("sync:mapping_rule_set", args=[mapping.id]), {"sync_rule": "two_way"}, follow=True)
     link = f'<a href="{reverse("sync:mapping_resync_preview", args=[mapping.id])}">Preview a bulk resync of it</a>'
     assert "phone now uses “Two-way”." in page.content.decode() and link in page.content.decode()
+
+
+def test_preview_of_a_suspended_mapping_says_it_would_change_nothing_until_it_resumes(admin_client):
+    mapping = FieldMapping.objects.get(hubspot_property="phone")
+    suspensions.mapping_suspend(mapping=mapping, crm="salesforce", field="Phone", message="INVALID_FIELD: No such column 'Phone'")
+    page = admin_client.get(reverse("sync:mapping_resync_preview", args=[mapping.id])).content.decode()
+    assert "This mapping is suspended by a configuration problem" in page
