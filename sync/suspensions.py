@@ -49,8 +49,9 @@ def setup_needs() -> list[tuple[str, str, str, str]]:
          "Text(100), External ID, Unique, and give the integration user edit access to it. Then click Refresh schemas."),
         (HUBSPOT, id_property,
          f"The HubSpot company property {id_property} is missing or does not require unique values.",
-         f"Restore {id_property} in HubSpot (Settings → Properties → Archived properties → Restore), or create it as a "
-         "single-line text company property with “Require unique values” on. Then click Refresh schemas."),
+         f"crmsync creates {id_property} by itself at its first sync to HubSpot. If it was archived, restore it in HubSpot "
+         "(Settings → Properties → Archived properties → Restore); otherwise create it as a single-line text company "
+         "property with “Require unique values” on. Then click Refresh schemas."),
     ]
 
 
