@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 
 from sync import batches, bulk, mappers, mirror, rules, selectors
-from sync.clients.exceptions import CrmError
+from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping
@@ -91,7 +91,7 @@ def _accounts_read(companies: list[Company], mappings: list[FieldMapping]) -> tu
         return {}, ""
     try:
         accounts = get_salesforce_client().accounts_get(ids, fields=mirror.account_fields(mappings))
-    except CrmError as error:
+    except (CrmError, NotConfigured) as error:  # the mirror still counts
         return {}, rules.message_readable(str(error))
     return {a["Id"]: a for a in accounts}, ""
 
@@ -113,7 +113,7 @@ def bulk_resync_preview(*, mapping_id: int | None = None) -> Preview:
     if mappings and not read_error:
         try:
             owners = batches.owner_directory(get_salesforce_client(), get_hubspot_client(), mappings)
-        except CrmError as error:
+        except (CrmError, NotConfigured) as error:
             read_error = rules.message_readable(str(error))
     preview = Preview(mappings=mappings, directions=directions, linked=total, scanned=len(companies), read=len(accounts),
                       read_error=read_error)

@@ -93,7 +93,7 @@ def bulk_resync_preview(request, mapping_id: int | None = None):
     mapping = get_object_or_404(FieldMapping, id=mapping_id) if mapping_id else None
     try:
         result = preview.bulk_resync_preview(mapping_id=mapping_id)
-    except (bulk.BulkResyncRefused, NotConfigured) as error:
+    except bulk.BulkResyncRefused as error:
         messages.error(request, str(error))
         return redirect("sync:settings_companies")
     return render(request, "sync/bulk_preview.html", {"preview": result, "mapping": mapping, "samples_shown": preview.PREVIEW_SAMPLES})

@@ -179,10 +179,13 @@ def test_error_pages_are_styled_in_the_apps_layout(user_client):
 
 def test_bulk_actions_ask_first_and_say_how_many(admin_client):
     CompanyFactory.create_batch(3, salesforce_account_id=None)
-    CompanyFactory(salesforce_account_id="001000000000009AAA")
+    CompanyFactory(salesforce_account_id="001000000000009AAA", hubspot_id="9")
     SyncErrorFactory.create_batch(4)
     settings_page = admin_client.get(reverse("sync:settings_companies")).content.decode()
-    assert "for 1 linked company?" in settings_page and 'hx-confirm="Switch Sync companies on?' in settings_page
+    assert 'hx-confirm="Switch Sync companies on?' in settings_page
+    assert reverse("sync:mappings_resync_preview") in settings_page  # a bulk resync is previewed before it starts
+    preview_page = admin_client.get(reverse("sync:mappings_resync_preview")).content.decode()
+    assert "mirror of the 1 linked company" in preview_page and "Start bulk resync" in preview_page
     errors_page = admin_client.get(reverse("sync:sync_errors")).content.decode()
     assert 'data-confirm="Retry 4 errors in this filter?' in errors_page
     assert 'data-confirm="Dismiss 4 errors in this filter?' in errors_page
