@@ -130,6 +130,14 @@ def test_r11_mapping_editor_pickers_refusals_value_map_side_by_side_and_delete(p
     page.goto("/settings/salesforce/companies/")
     page.get_by_role("button", name="Refresh schemas").click()
     expect(page.get_by_role("status")).to_contain_text("Schemas refreshed")
+    # Before any sync the unique ID property crmsync upserts on is not there yet: one setup problem,
+    # on the dashboard too, with its fix and a link to the setting.
+    page.goto("/")
+    problem = page.get_by_role("alert", name="Configuration problems")
+    expect(problem).to_contain_text("Setup problem")
+    expect(problem.get_by_role("link", name="Refresh schemas")).to_be_visible()
+    shot(page, "dashboard-configuration-problem")
+    page.goto("/settings/salesforce/companies/")
 
     page.get_by_role("link", name="Add mapping").click()
     page.get_by_label("Search HubSpot property").fill("city")
