@@ -21,7 +21,7 @@ from datetime import timedelta
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, transaction
+from django.db import IntegrityError, InterfaceError, InternalError, OperationalError, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
@@ -62,10 +62,15 @@ class FollowUp:
 def failure_is_transient(error: BaseException) -> bool:
     """A failure that passes, so its work is tried again later: every CRM failure of a whole call
     but a refusal of its input (rate limits, 5xx, timeouts, authentication, the daily API limit),
-    a connection not set up yet, and a database or Redis outage."""
+    a connection not set up yet, a database or Redis outage, and a row another worker wrote first
+    (an integrity race). A value the database refuses (``DataError``) or a broken query is the
+    record's own failure, not a passing one."""
     if isinstance(error, Rejected):
         return False
-    return isinstance(error, (CrmError, ImproperlyConfigured, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, DatabaseError))
+    return isinstance(error, (
+        CrmError, ImproperlyConfigured, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+        OperationalError, InterfaceError, IntegrityError, InternalError,
+    ))
 
 
 def queue_for(kind: str) -> str:
