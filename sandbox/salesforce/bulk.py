@@ -57,6 +57,9 @@ class BulkApi:
         self.store = store
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Cleared by the control API: jobs wait in UploadComplete, as in an org whose Bulk queue is busy.
+        self.running = threading.Event()
+        self.running.set()
 
     # -- worker ---------------------------------------------------------------------------------
 
@@ -75,6 +78,7 @@ class BulkApi:
 
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
+            self.running.wait()
             try:
                 job = self._job(job_id)
                 if job["state"] in TERMINAL:
