@@ -13,6 +13,8 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -24,11 +26,20 @@ from sync.models import (
     AlertSubscription,
     ApiUsageHour,
     Company,
+    FieldMapping,
     IntegrationSettings,
     SyncError,
     SyncRun,
 )
-from tests.factories import AdminFactory, CompanyFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
+from tests.factories import (
+    AdminFactory,
+    CompanyFactory,
+    SchemaFieldFactory,
+    SyncErrorFactory,
+    SyncEventFactory,
+    SyncRunFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +64,37 @@ def test_company_page_shows_labels_not_codes(admin_client):
     body = admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
     assert "Sales qualified lead" in body and "Food beverages" in body
     assert "salesqualifiedlead<" not in body and "1796154604132" not in body
+
+
+def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_client):
+    """HubSpot option labels and Salesforce picklist labels as the schemas crmsync read give them:
+    read once per page however many rows show them, and a changed schema shows on the next page."""
+    industry = SchemaFieldFactory(name="industry", options=[{"value": "FOOD_BEVERAGES", "label": "Food & Beverage"}])
+    SchemaFieldFactory(crm="salesforce", name="Industry", type="picklist",
+                       options=[{"value": "Food_Bev", "label": "Food and beverage (Salesforce)"}])
+    mapping = FieldMapping.objects.get(hubspot_property="industry")
+    company = CompanyFactory(salesforce_account_id="001000000000001AAA", properties={"industry": "FOOD_BEVERAGES"},
+                             synced_values={"industry": {"hubspot": "FOOD_BEVERAGES", "salesforce": "Food_Bev"}})
+    SyncEventFactory(company=company, direction="hs_to_sf", changes={mapping.salesforce_field: ["", "Food_Bev"]})
+    page = admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
+    assert "Food &amp; Beverage" in page and "Food and beverage (Salesforce)" in page and "Food_Bev<" not in page
+    log = admin_client.get(reverse("sync:sync_log")).content.decode()
+    assert "(blank) → Food and beverage (Salesforce)" in log
+
+    industry.options = [{"value": "FOOD_BEVERAGES", "label": "Food, drink"}]
+    industry.save()
+    assert "Food, drink" in admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
+
+    stage = SchemaFieldFactory(name="lifecyclestage", options=[{"value": "salesqualifiedlead", "label": "SQL"}])
+    CompanyFactory.create_batch(3, lifecycle_stage="salesqualifiedlead")
+    with CaptureQueriesContext(connection) as few:
+        assert admin_client.get(reverse("sync:companies")).content.decode().count(">SQL<") == 3
+    CompanyFactory.create_batch(30, lifecycle_stage="salesqualifiedlead")
+    with CaptureQueriesContext(connection) as many:
+        assert admin_client.get(reverse("sync:companies")).content.decode().count(">SQL<") == 33
+    assert len(many) == len(few)  # no query per row
+    stage.delete()
+    assert ">Sales qualified lead<" in admin_client.get(reverse("sync:companies")).content.decode()
 
 
 # --- Truthful states ----------------------------------------------------------------------------------
@@ -97,8 +139,6 @@ def test_a_record_resync_shows_its_outcome_not_zero_of_one(admin_client, redis_q
 
 
 def test_the_could_not_sync_all_warning_goes_when_its_errors_are_resolved(admin_client):
-    from sync.models import FieldMapping
-
     mapping = FieldMapping.objects.get(hubspot_property="phone")
     run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, mapping=mapping, status=SyncRun.Status.DONE, total=3,
                          processed=3, succeeded=1, failed=2)
