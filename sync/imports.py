@@ -69,13 +69,12 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         last = accounts[-1]["Id"]
         units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": last},
                        key=f"import-{run.id}-after-{last}")
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    counts = batches.counts_new()
     for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
         try:
-            done = account_sync.accounts_batch_sync(
+            batches.counts_add(counts, account_sync.accounts_batch_sync(
                 accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True
-            )
-            counts = {key: counts[key] + done[key] for key in counts}
+            ))
         except Exception as error:
             units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
                                 payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})

@@ -159,6 +159,7 @@ class SyncRun(models.Model):
     total = models.PositiveBigIntegerField(null=True, blank=True)
     processed = models.PositiveBigIntegerField(default=0)
     succeeded = models.PositiveBigIntegerField(default=0)
+    unchanged = models.PositiveBigIntegerField(default=0, help_text="Records whose values were equal already.")
     failed = models.PositiveBigIntegerField(default=0)
     cursor = models.CharField(max_length=64, blank=True, help_text="Where a resumed run carries on.")
     message = models.TextField(blank=True)

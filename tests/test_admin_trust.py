@@ -101,14 +101,16 @@ def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_c
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("succeeded, failed, status, label", [
-    (5, 0, SyncRun.Status.DONE, "Done"),
-    (3, 2, SyncRun.Status.DONE, "Done with 2 failures"),
-    (0, 4, SyncRun.Status.FAILED, "Failed"),
+@pytest.mark.parametrize("succeeded, unchanged, failed, status, label", [
+    (5, 0, 0, SyncRun.Status.DONE, "Done"),
+    (0, 5, 0, SyncRun.Status.DONE, "Done"),  # every record equal already: nothing failed
+    (3, 0, 2, SyncRun.Status.DONE, "Done with 2 failures"),
+    (0, 0, 4, SyncRun.Status.FAILED, "Failed"),
 ])
-def test_r12_a_run_ends_done_done_with_failures_or_failed(succeeded, failed, status, label):
-    run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING, total=succeeded + failed,
-                         processed=succeeded + failed, succeeded=succeeded, failed=failed)
+def test_r12_a_run_ends_done_done_with_failures_or_failed(succeeded, unchanged, failed, status, label):
+    total = succeeded + unchanged + failed
+    run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING, total=total,
+                         processed=total, succeeded=succeeded, unchanged=unchanged, failed=failed)
     services.sync_run_finish(run_id=run.id, status=SyncRun.Status.DONE)
     run.refresh_from_db()
     assert (run.status, run.status_label) == (status, label)
@@ -121,7 +123,7 @@ def test_r04_an_import_of_unknown_ids_fails_and_names_them(admin_client):
     services.sync_run_complete(run_id=run.id)
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED
-    assert run.message.startswith("2 accounts: 0 synced, 0 failed, 2 skipped.")
+    assert run.message.startswith("2 accounts: 0 synced, 0 unchanged, 0 failed, 2 skipped.")
     assert "Not found in Salesforce (a wrong ID, or deleted): 001000000000000AAA, 001000000000001AAA." in run.message
     page = admin_client.get(reverse("sync:run_detail", args=[run.id])).content.decode()
     assert "Failed" in page and "001000000000001AAA" in page and f"?run={run.id}" in page

@@ -10,8 +10,9 @@ from django.db.models import Count
 from django.urls import reverse
 from tqdm import tqdm
 
+from sync import services
 from sync.clients import ratelimit
-from sync.models import ErrorCategory, SyncError, SyncEvent, SyncRun
+from sync.models import ErrorCategory, SyncError, SyncRun
 
 ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 CRMS = ("salesforce", "hubspot")
@@ -35,9 +36,8 @@ def run_wait(run: SyncRun, *, stdout) -> SyncRun:
                 break
             time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
-    skipped = SyncEvent.objects.filter(run=run, outcome=SyncEvent.Outcome.SKIPPED).count()
-    stdout.write(f"Run #{run.id} {run.get_status_display()}: {run.succeeded:,} synced, {skipped:,} unchanged, "
-                 f"{run.failed:,} failed, in {seconds:.0f} s.")
+    stdout.write(f"Run #{run.id} {run.get_status_display()}: {run.succeeded:,} synced, {run.unchanged:,} unchanged, "
+                 f"{run.failed:,} failed, {services.sync_run_skipped(run):,} skipped, in {seconds:.0f} s.")
     for row in SyncError.objects.filter(run=run, status=SyncError.Status.OPEN).values("category").annotate(n=Count("id")).order_by("-n"):
         stdout.write(f"  failed, {ErrorCategory(row['category']).label}: {row['n']:,}")
     # The counters are per UTC day: a run across midnight shows the calls since midnight.
