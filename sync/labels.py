@@ -3,10 +3,10 @@ timestamps, from what crmsync already holds; no CRM is called to draw a page.
 
 Option labels come from ``option_labels``, the one place that knows where labels live: the
 options of the schemas crmsync read (``SchemaField``: HubSpot's company properties, Salesforce's
-Account picklists), then HubSpot's default lifecycle stages, then the value made readable. Within
-a request the options are read once (one query, whatever the number of rows on the page) and
-forgotten when it ends, so a refreshed schema shows on the next page; outside a request every
-call reads them.
+Account picklists), then HubSpot's default lifecycle stages, then the value made readable; field
+labels from ``field_label``. Within a request the cached schemas are read once (one query,
+whatever the number of rows on the page) and forgotten when it ends, so a refreshed schema shows
+on the next page; outside a request every call reads them.
 """
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ EPOCH_MILLISECONDS = re.compile(r"^\d{12,14}$")
 
 
 HUBSPOT, SALESFORCE = SchemaField.Crm.HUBSPOT, SchemaField.Crm.SALESFORCE
-# The objects whose options pages show: HubSpot companies, Salesforce accounts.
+# The objects whose fields and options pages show: HubSpot companies, Salesforce accounts.
 LABELLED_OBJECTS = {HUBSPOT: "companies", SALESFORCE: "Account"}
 
 _request = threading.local()  # .cache: a dict while a request is answered, else None
 
 
 def labels_request_started(**kwargs) -> None:
-    """Django's request_started: this request reads the schemas' options once, on first use."""
+    """Django's request_started: this request reads the cached schemas once, on first use."""
     _request.cache = {}
 
 
@@ -55,28 +55,33 @@ def labels_request_finished(**kwargs) -> None:
     _request.cache = None
 
 
-def _schema_options() -> dict[tuple[str, str], dict[str, str]]:
-    """(crm, field name) → {value: label} of every option field in the schema cache."""
+def _schema() -> dict[tuple[str, str], tuple[str, dict[str, str]]]:
+    """(crm, field name) → (its label, {option value: label}) of every field in the schema cache."""
     cache = getattr(_request, "cache", None)
-    if cache is not None and "options" in cache:
-        return cache["options"]
+    if cache is not None and "schema" in cache:
+        return cache["schema"]
     rows = SchemaField.objects.filter(
         crm__in=list(LABELLED_OBJECTS), object_name__in=list(LABELLED_OBJECTS.values())
-    ).exclude(options=[]).values_list("crm", "object_name", "name", "options")
-    options = {
-        (crm, name): {o["value"]: o["label"] for o in field_options if isinstance(o, dict) and o.get("value") and o.get("label")}
-        for crm, object_name, name, field_options in rows if LABELLED_OBJECTS[crm] == object_name
+    ).values_list("crm", "object_name", "name", "label", "options")
+    schema = {
+        (crm, name): (label, {o["value"]: o["label"] for o in options if isinstance(o, dict) and o.get("value") and o.get("label")})
+        for crm, object_name, name, label, options in rows if LABELLED_OBJECTS[crm] == object_name
     }
     if cache is not None:
-        cache["options"] = options
-    return options
+        cache["schema"] = schema
+    return schema
+
+
+def field_label(*, name: str, crm: str = HUBSPOT) -> str:
+    """A field's label in its CRM's schema (Industry for ``industry``), else its name."""
+    return _schema().get((crm, name), ("", {}))[0] or name
 
 
 def option_labels(*, property_name: str, crm: str = HUBSPOT) -> dict[str, str]:
     """Value → label for one option field (a HubSpot company property, a Salesforce Account
     picklist), as far as crmsync knows them."""
     known = KNOWN_OPTION_LABELS.get(property_name, {}) if crm == HUBSPOT else {}
-    return {**known, **_schema_options().get((crm, property_name), {})}
+    return {**known, **_schema().get((crm, property_name), ("", {}))[1]}
 
 
 def option_label(*, property_name: str, value: str, crm: str = HUBSPOT) -> str:

@@ -175,6 +175,13 @@ class SyncRun(models.Model):
         return f"{self.get_kind_display()} #{self.pk} ({self.status_label})"
 
     @property
+    def skipped(self) -> int:
+        """The records the run left alone (not due to sync, or gone): its total beyond those
+        synced, unchanged or failed."""
+        total = self.total if self.total is not None else self.processed
+        return max(total - self.succeeded - self.unchanged - self.failed, 0)
+
+    @property
     def status_label(self) -> str:
         """The state in words: "Done with N failures" when a run that ended Done lost some records
         (a run where nothing succeeded ends Failed, see ``services.sync_run_finish``)."""

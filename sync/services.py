@@ -429,8 +429,7 @@ def sync_run_complete(*, run_id: int) -> None:
     run = SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).first()
     if run is None:
         return
-    total = run.total if run.total is not None else run.processed
-    skipped = sync_run_skipped(run, total=total)
+    total, skipped = run.total if run.total is not None else run.processed, run.skipped
     SyncRun.objects.filter(id=run_id, total__isnull=True).update(total=total)
     if run.kind == SyncRun.Kind.BULK_RESYNC:
         message = f"{COULD_NOT_SYNC_ALL}: {run.failed:,} record sync(s) failed." if run.failed else ""
@@ -440,12 +439,6 @@ def sync_run_complete(*, run_id: int) -> None:
         if skipped:
             message += " " + _skipped_reason(run)
     sync_run_finish(run_id=run_id, status=SyncRun.Status.DONE, message=message)
-
-
-def sync_run_skipped(run: SyncRun, *, total: int | None = None) -> int:
-    """The records a run left alone: what its total has beyond those synced, unchanged or failed."""
-    total = total if total is not None else (run.total or run.processed)
-    return max(total - run.succeeded - run.unchanged - run.failed, 0)
 
 
 SKIPPED_NAMED = 20

@@ -271,7 +271,6 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
         "stale": active and not bulk.bulk_run_is_live(run=run),
         "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
-        "skipped": services.sync_run_skipped(run) if not active else 0,
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors.FAILED_RECORDS_SHOWN,
     }

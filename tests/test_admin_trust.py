@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import alerts, labels, selectors, services
+from sync import alerts, charts, labels, selectors, services
 from sync.clients import ratelimit
 from sync.models import (
     AlertCause,
@@ -53,6 +53,7 @@ def test_option_values_rules_and_timestamps_read_as_words():
     assert labels.property_value(property_name="name", value="ACME_CORP") == "ACME_CORP"  # typed text stays
     moment = labels.property_value(property_name="salesforcelastsynctime", value="1796154604132")
     assert moment.year == 2026 and moment.tzinfo is not None
+    assert charts.y_tick_values(5) == [0, 1, 2, 3, 4, 5] and charts.y_tick_values(20) == [0, 10, 20]  # even, round ticks
     assert labels.setting_change_words(setting="mapping:phone.sync_rule", value="two_way") == "Two-way"
     assert labels.setting_name_words(setting="mapping:phone.sync_rule") == "Mapping phone: sync rule"
     assert labels.setting_change_words(setting="sync_companies", value=True) == "On"
@@ -69,7 +70,7 @@ def test_company_page_shows_labels_not_codes(admin_client):
 def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_client):
     """HubSpot option labels and Salesforce picklist labels as the schemas crmsync read give them:
     read once per page however many rows show them, and a changed schema shows on the next page."""
-    industry = SchemaFieldFactory(name="industry", options=[{"value": "FOOD_BEVERAGES", "label": "Food & Beverage"}])
+    industry = SchemaFieldFactory(name="industry", label="Industry", options=[{"value": "FOOD_BEVERAGES", "label": "Food & Beverage"}])
     SchemaFieldFactory(crm="salesforce", name="Industry", type="picklist",
                        options=[{"value": "Food_Bev", "label": "Food and beverage (Salesforce)"}])
     mapping = FieldMapping.objects.get(hubspot_property="industry")
@@ -78,6 +79,7 @@ def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_c
     SyncEventFactory(company=company, direction="hs_to_sf", changes={mapping.salesforce_field: ["", "Food_Bev"]})
     page = admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
     assert "Food &amp; Beverage" in page and "Food and beverage (Salesforce)" in page and "Food_Bev<" not in page
+    assert 'title="industry">Industry<' in page  # the property's label, its name on hover
     log = admin_client.get(reverse("sync:sync_log")).content.decode()
     assert "(blank) → Food and beverage (Salesforce)" in log
 

@@ -26,6 +26,17 @@ def property_value(value, property_name: str):
 
 
 @register.filter
+def hubspot_label(name: str) -> str:
+    """A HubSpot company property's label (Industry for industry), else its name."""
+    return labels.field_label(name=name, crm=labels.HUBSPOT)
+
+
+@register.filter
+def salesforce_label(name: str) -> str:
+    return labels.field_label(name=name, crm=labels.SALESFORCE)
+
+
+@register.filter
 def salesforce_value(value, field_name: str):
     """A Salesforce Account value in words: a picklist value's label."""
     return labels.property_value(property_name=field_name, value=value, crm=labels.SALESFORCE)

@@ -10,7 +10,6 @@ from django.db.models import Count
 from django.urls import reverse
 from tqdm import tqdm
 
-from sync import services
 from sync.clients import ratelimit
 from sync.models import ErrorCategory, SyncError, SyncRun
 
@@ -37,7 +36,7 @@ def run_wait(run: SyncRun, *, stdout) -> SyncRun:
             time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
     stdout.write(f"Run #{run.id} {run.get_status_display()}: {run.succeeded:,} synced, {run.unchanged:,} unchanged, "
-                 f"{run.failed:,} failed, {services.sync_run_skipped(run):,} skipped, in {seconds:.0f} s.")
+                 f"{run.failed:,} failed, {run.skipped:,} skipped, in {seconds:.0f} s.")
     for row in SyncError.objects.filter(run=run, status=SyncError.Status.OPEN).values("category").annotate(n=Count("id")).order_by("-n"):
         stdout.write(f"  failed, {ErrorCategory(row['category']).label}: {row['n']:,}")
     # The counters are per UTC day: a run across midnight shows the calls since midnight.
