@@ -379,7 +379,7 @@ class ApiUsageHour(models.Model):
 
 class AlertCause(models.TextChoices):
     NEW_ERROR_CATEGORY = "new_error_category", "A new kind of sync error appears"
-    SUSPENSION = "suspension", "The integration is suspended (API limit, authentication, permission)"
+    SUSPENSION = "suspension", "Sync is suspended (API limit, authentication, permission, a mapping’s field unusable)"
     WORKERS_STOPPED = "workers_stopped", "The workers stop (no heartbeat)"
 
 

@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import alerts, charts, labels, selectors, services
+from sync import alerts, charts, labels, selectors, services, suspensions
 from sync.clients import ratelimit
 from sync.models import (
     AlertCause,
@@ -301,6 +301,10 @@ def test_alerts_email_once_per_cause_per_hour(settings, redis_queues):
     SyncErrorFactory(category="authentication")
     assert alerts.alerts_check(now=now + timedelta(minutes=31)) == ["suspension:authentication"]
     assert len(mail.outbox) == 2
+    phone = FieldMapping.objects.get(hubspot_property="phone")
+    suspensions.mapping_suspend(mapping=phone, crm="salesforce", field="Phone", message="The field Phone was deleted.")
+    assert alerts.alerts_check(now=now + timedelta(minutes=32)) == ["suspension:salesforce:Phone"]
+    assert "the mapping phone ↔ Phone is suspended" in mail.outbox[-1].subject
 
 
 def test_workers_stopped_alert_and_signed_webhook(settings, redis_queues, monkeypatch):
