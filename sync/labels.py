@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import threading
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sync.choices import DefaultObject, SyncRule
 from sync.models import SchemaField
@@ -32,7 +33,8 @@ LIFECYCLE_STAGES = [
 KNOWN_OPTION_LABELS = {"lifecyclestage": dict(LIFECYCLE_STAGES)}
 # HubSpot company properties whose values are option codes, not text typed by a person.
 ENUMERATION_PROPERTIES = {"lifecyclestage", "industry", "type", "hs_lead_status"}
-# HubSpot datetime properties crmsync shows, which the API gives as epoch milliseconds or ISO text.
+# HubSpot datetime properties crmsync shows, which the API gives as epoch milliseconds or ISO text
+# (and any other the schema cache says is a datetime).
 DATETIME_PROPERTIES = {"salesforcelastsynctime", "createdate", "hs_lastmodifieddate", "closedate",
                        "notes_last_updated", "hs_last_sales_activity_timestamp"}
 OPTION_CODE = re.compile(r"^[A-Z0-9]+(_[A-Z0-9]+)+$|^[A-Z]{2,}$")
@@ -55,17 +57,27 @@ def labels_request_finished(**kwargs) -> None:
     _request.cache = None
 
 
-def _schema() -> dict[tuple[str, str], tuple[str, dict[str, str]]]:
-    """(crm, field name) → (its label, {option value: label}) of every field in the schema cache."""
+class Field(NamedTuple):
+    label: str
+    type: str
+    options: dict[str, str]  # value → label
+
+
+NO_FIELD = Field("", "", {})
+
+
+def _schema() -> dict[tuple[str, str], Field]:
+    """(crm, field name) → its label, type and option labels, for every field in the schema cache."""
     cache = getattr(_request, "cache", None)
     if cache is not None and "schema" in cache:
         return cache["schema"]
     rows = SchemaField.objects.filter(
         crm__in=list(LABELLED_OBJECTS), object_name__in=list(LABELLED_OBJECTS.values())
-    ).values_list("crm", "object_name", "name", "label", "options")
+    ).values_list("crm", "object_name", "name", "label", "type", "options")
     schema = {
-        (crm, name): (label, {o["value"]: o["label"] for o in options if isinstance(o, dict) and o.get("value") and o.get("label")})
-        for crm, object_name, name, label, options in rows if LABELLED_OBJECTS[crm] == object_name
+        (crm, name): Field(label, type_, {o["value"]: o["label"] for o in options
+                                          if isinstance(o, dict) and o.get("value") and o.get("label")})
+        for crm, object_name, name, label, type_, options in rows if LABELLED_OBJECTS[crm] == object_name
     }
     if cache is not None:
         cache["schema"] = schema
@@ -74,14 +86,14 @@ def _schema() -> dict[tuple[str, str], tuple[str, dict[str, str]]]:
 
 def field_label(*, name: str, crm: str = HUBSPOT) -> str:
     """A field's label in its CRM's schema (Industry for ``industry``), else its name."""
-    return _schema().get((crm, name), ("", {}))[0] or name
+    return _schema().get((crm, name), NO_FIELD).label or name
 
 
 def option_labels(*, property_name: str, crm: str = HUBSPOT) -> dict[str, str]:
     """Value → label for one option field (a HubSpot company property, a Salesforce Account
     picklist), as far as crmsync knows them."""
     known = KNOWN_OPTION_LABELS.get(property_name, {}) if crm == HUBSPOT else {}
-    return {**known, **_schema().get((crm, property_name), ("", {}))[1]}
+    return {**known, **_schema().get((crm, property_name), NO_FIELD).options}
 
 
 def option_label(*, property_name: str, value: str, crm: str = HUBSPOT) -> str:
@@ -115,7 +127,7 @@ def property_value(*, property_name: str, value, crm: str = HUBSPOT):
     of a multi-select's), else the value."""
     if value is None or value == "":
         return value
-    if crm == HUBSPOT and property_name in DATETIME_PROPERTIES:
+    if crm == HUBSPOT and (property_name in DATETIME_PROPERTIES or _schema().get((crm, property_name), NO_FIELD).type == "datetime"):
         return crm_instant(value) or value
     if isinstance(value, str):
         return ";".join(option_label(property_name=property_name, value=part, crm=crm) for part in value.split(";"))

@@ -87,6 +87,11 @@ def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_c
     industry.save()
     assert "Food, drink" in admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
 
+    SchemaFieldFactory(name="renewal_at", type="datetime")  # a datetime only the schema names
+    company.properties["renewal_at"] = "1796154604132"
+    company.save()
+    assert "1796154604132" not in admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
+
     stage = SchemaFieldFactory(name="lifecyclestage", options=[{"value": "salesqualifiedlead", "label": "SQL"}])
     CompanyFactory.create_batch(3, lifecycle_stage="salesqualifiedlead")
     with CaptureQueriesContext(connection) as few:

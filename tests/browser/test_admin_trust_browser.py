@@ -48,7 +48,7 @@ def test_dashboard_company_and_confirmations_read_as_words(browser, live_server,
     SyncEventFactory.create_batch(4, company=company)
     SyncEventFactory(company=company, direction="hs_to_sf", outcome="failed")
     SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.DONE, total=10, processed=10, succeeded=5, unchanged=3, failed=2)
-    SyncRunFactory(kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.FAILED, total=2, processed=2,
+    failed_import = SyncRunFactory(kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.FAILED, total=2, processed=2,
                    message="2 accounts: 0 synced, 0 unchanged, 0 failed, 2 skipped. Not found in Salesforce (a wrong ID, or deleted): 001x, 001y.")
     SyncErrorFactory.create_batch(3)
     context, page = logged_in(browser, live_server, admin, width)
@@ -71,6 +71,11 @@ def test_dashboard_company_and_confirmations_read_as_words(browser, live_server,
     box, panel_box = panel.locator(".field-row").first.bounding_box(), panel.bounding_box()
     assert box["x"] + box["width"] <= panel_box["x"] + panel_box["width"] + 1  # the rule column is not clipped
     shot(page, f"issue13-company-{width}")
+
+    page.goto(f"/runs/{failed_import.id}/")
+    expect(page.get_by_role("alert")).to_contain_text("Not found in Salesforce (a wrong ID, or deleted): 001x, 001y.")
+    expect(page.locator(".run-counts")).to_contain_text("Skipped")
+    shot(page, f"issue13-run-{width}")
 
     page.goto("/settings/salesforce/companies/")
     page.get_by_role("switch", name="Sync companies").click()
