@@ -14,7 +14,7 @@ import logging
 
 from django.db import transaction
 
-from sync import account_sync, batches, mirror, selectors, services, units
+from sync import account_sync, batches, mirror, rules, selectors, services, units
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import IntegrationSettings, SyncRun, WorkUnit
 
@@ -24,14 +24,21 @@ IMPORT_PAGE_SIZE = 2000  # one SOQL call
 NOTHING_IMPORTED = services.SYNC_COMPANIES_OFF + " Nothing was imported."
 
 
+class ImportRefused(ValueError):
+    """The listed account IDs cannot be imported as given (the message says why)."""
+
+
 def accounts_import_start(*, account_ids: list[str] | None = None, user=None) -> SyncRun:
     """Start importing these accounts (or all of them) as a tracked run on the workers.
 
-    Refuses while Sync companies is off (R2), before anything is written.
+    Refuses while Sync companies is off (R2), and a list too long or holding values that are not
+    Account IDs, before anything is written.
     """
     if not IntegrationSettings.load().sync_companies:
         raise services.SyncUnavailable(NOTHING_IMPORTED)
     ids = list(dict.fromkeys(i.strip() for i in account_ids or [] if i.strip()))
+    if problem := rules.account_ids_problem(ids):
+        raise ImportRefused(problem + " Nothing was imported.")
     with transaction.atomic():
         run = services.sync_run_start(
             kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},

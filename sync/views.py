@@ -140,7 +140,7 @@ def accounts_import(request):
     account_ids = request.POST.get("account_ids", "").replace(",", " ").split()
     try:
         run = imports.accounts_import_start(account_ids=account_ids, user=request.user)
-    except services.SyncUnavailable as error:
+    except (services.SyncUnavailable, imports.ImportRefused) as error:
         messages.error(request, str(error))
     else:
         what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"

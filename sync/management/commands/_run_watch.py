@@ -19,8 +19,7 @@ POLL_SECONDS = 0.5
 
 
 def run_url(run: SyncRun) -> str:
-    path = reverse("sync:bulk_run", args=[run.id]) if run.kind == SyncRun.Kind.BULK_RESYNC else reverse("sync:dashboard")
-    return settings.CRMSYNC_BASE_URL.rstrip("/") + path
+    return settings.CRMSYNC_BASE_URL.rstrip("/") + reverse("sync:bulk_run" if run.kind == SyncRun.Kind.BULK_RESYNC else "sync:run_detail", args=[run.id])
 
 
 def run_wait(run: SyncRun, *, stdout) -> SyncRun:
