@@ -80,8 +80,13 @@ def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_c
     page = admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
     assert "Food &amp; Beverage" in page and "Food and beverage (Salesforce)" in page and "Food_Bev<" not in page
     assert 'title="industry">Industry<' in page  # the property's label, its name on hover
-    log = admin_client.get(reverse("sync:sync_log")).content.decode()
+    with CaptureQueriesContext(connection) as one:
+        log = admin_client.get(reverse("sync:sync_log")).content.decode()
     assert "(blank) → Food and beverage (Salesforce)" in log
+    SyncEventFactory.create_batch(20, company=company, direction="hs_to_sf", changes={mapping.salesforce_field: ["", "Food_Bev"]})
+    with CaptureQueriesContext(connection) as more:
+        assert admin_client.get(reverse("sync:sync_log")).content.decode().count("Food and beverage (Salesforce)") == 21
+    assert len(more) == len(one)
 
     industry.options = [{"value": "FOOD_BEVERAGES", "label": "Food, drink"}]
     industry.save()
