@@ -14,9 +14,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.db import connection
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.views.defaults import server_error
 
 from sync import alerts, charts, labels, selectors, services, suspensions
 from sync.clients import ratelimit
@@ -229,6 +231,9 @@ def test_error_pages_are_styled_in_the_apps_layout(user_client):
     assert "You can’t do that here" in body and 'class="topbar"' in body and "app.css" in body
     missing = user_client.get("/companies/999999/")
     assert missing.status_code == 404 and "Nothing here" in missing.content.decode()
+    broken = server_error(RequestFactory().get("/"))  # Django's 500 view: no request context
+    assert broken.status_code == 500
+    assert "Something went wrong on our side" in broken.content.decode() and "app.css" in broken.content.decode()
 
 
 def test_bulk_actions_ask_first_and_say_how_many(admin_client):
