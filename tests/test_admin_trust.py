@@ -33,15 +33,7 @@ from sync.models import (
     SyncError,
     SyncRun,
 )
-from tests.factories import (
-    AdminFactory,
-    CompanyFactory,
-    SchemaFieldFactory,
-    SyncErrorFactory,
-    SyncEventFactory,
-    SyncRunFactory,
-    UserFactory,
-)
+from tests.factories import AdminFactory, CompanyFactory, SchemaFieldFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -11,15 +11,7 @@ from playwright.sync_api import expect
 
 from sync.models import Company, IntegrationSettings, SyncRun
 from tests.browser.test_dashboard_browser import PASSWORD, WAIT_MS, browser, shot  # noqa: F401  (the browser fixture)
-from tests.factories import (
-    AdminFactory,
-    CompanyFactory,
-    SchemaFieldFactory,
-    SyncErrorFactory,
-    SyncEventFactory,
-    SyncRunFactory,
-    UserFactory,
-)
+from tests.factories import AdminFactory, CompanyFactory, SchemaFieldFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
