@@ -30,7 +30,6 @@ from sync.models import (
     Connection,
     FieldMapping,
     IntegrationSettings,
-    SettingsChange,
     SyncError,
     SyncRule,
     SyncRun,
@@ -112,7 +111,7 @@ def settings_companies(request):
             "enabled_mappings": len(selectors.field_mappings_enabled()),
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
             "suspensions": selectors.mapping_suspensions(),
-            "changes": SettingsChange.objects.select_related("user")[:20],
+            "changes": selectors.settings_changes_recent(),
         },
     )
 
@@ -127,9 +126,11 @@ def sync_companies_switch(request):
         )
     else:
         messages.error(request, "Sync companies must be switched 'on' or 'off'.")
-    if request.htmx:
-        return render(request, "sync/_sync_companies_switch.html",
-                      {"settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count()})
+    if request.htmx:  # the switch, and the settings changes with this one (out of band)
+        return render(request, "sync/_sync_companies_switch.html", {
+            "settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count(),
+            "changes": selectors.settings_changes_recent(), "oob": True,
+        })
     return redirect("sync:settings_companies")
 
 
