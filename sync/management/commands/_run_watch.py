@@ -34,7 +34,7 @@ def run_wait(run: SyncRun, *, stdout) -> SyncRun:
                 break
             time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
-    stdout.write(f"Run #{run.id} {run.get_status_display()}: {run.succeeded:,} synced, {run.unchanged:,} unchanged, "
+    stdout.write(f"Run #{run.id} {run.status_label}: {run.succeeded:,} synced, {run.unchanged:,} unchanged, "
                  f"{run.failed:,} failed, {run.skipped:,} skipped, in {seconds:.0f} s.")
     for row in SyncError.objects.filter(run=run, status=SyncError.Status.OPEN).values("category").annotate(n=Count("id")).order_by("-n"):
         stdout.write(f"  failed, {ErrorCategory(row['category']).label}: {row['n']:,}")
