@@ -211,6 +211,16 @@ def test_an_over_long_search_is_refused_with_a_message(user_client):
     assert response.status_code == 200
     assert "Search for at most 200 characters (this is 5000)." in response.content.decode()
     assert 'maxlength="200"' in response.content.decode()
+    settings_page = user_client.get(reverse("sync:settings_companies")).content.decode()
+    assert 'maxlength="2000"' in settings_page  # the inclusion list
+
+
+def test_an_over_long_setting_is_refused_with_a_message_and_not_saved(admin_client):
+    response = admin_client.post(reverse("sync:settings_companies"), {
+        "default_object": "contact", "inclusion_list": "country=" + "x" * 2000, "api_limit_share_percent": 50,
+    })
+    assert "At most 2000 characters (this is 2008)." in response.content.decode()
+    assert IntegrationSettings.load().inclusion_list == []
 
 
 # --- Safety ----------------------------------------------------------------------------------------------
