@@ -134,6 +134,18 @@ def property_value(*, property_name: str, value, crm: str = HUBSPOT):
     return value
 
 
+# What a logged sync attempt did (SyncEvent.action), in words.
+ACTION_WORDS = {
+    "create": "Create", "update": "Update", "link": "Link to the matching record", "unlink": "Unlink (deleted in Salesforce)",
+    "skip": "Nothing to write", "sync": "Sync", "r7_skip": "No account created (R7)", "lifecycle": "Lifecycle stage",
+    "auto_create": "Company created for a contact",
+}
+
+
+def action_words(action: str) -> str:
+    return ACTION_WORDS.get(action, action.replace("_", " ").capitalize())
+
+
 SETTING_VALUE_LABELS = {
     "sync_rule": dict(SyncRule.choices),
     "default_object": dict(DefaultObject.choices),

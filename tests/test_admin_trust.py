@@ -51,6 +51,7 @@ def test_option_values_rules_and_timestamps_read_as_words():
     assert labels.setting_change_words(setting="mapping:phone.sync_rule", value="two_way") == "Two-way"
     assert labels.setting_name_words(setting="mapping:phone.sync_rule") == "Mapping phone: sync rule"
     assert labels.setting_change_words(setting="sync_companies", value=True) == "On"
+    assert labels.action_words("r7_skip") == "No account created (R7)" and labels.action_words("new_kind") == "New kind"
 
 
 def test_company_page_shows_labels_not_codes(admin_client):
@@ -77,6 +78,7 @@ def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_c
     with CaptureQueriesContext(connection) as one:
         log = admin_client.get(reverse("sync:sync_log")).content.decode()
     assert "(blank) → Food and beverage (Salesforce)" in log
+    assert "<td>Update</td>" in log  # the action in words
     SyncEventFactory.create_batch(20, company=company, direction="hs_to_sf", changes={mapping.salesforce_field: ["", "Food_Bev"]})
     with CaptureQueriesContext(connection) as more:
         assert admin_client.get(reverse("sync:sync_log")).content.decode().count("Food and beverage (Salesforce)") == 21

@@ -59,6 +59,11 @@ def option_label(value, property_name: str):
 
 
 @register.filter
+def action_words(action: str) -> str:
+    return labels.action_words(action)
+
+
+@register.filter
 def setting_value(value, setting: str) -> str:
     return labels.setting_change_words(setting=setting, value=value)
 
