@@ -325,23 +325,3 @@ def salesforce_links_write(*, links: dict[str, str]) -> None:
             services.sync_error_resolve_for(company=company, direction=rules.TO_SALESFORCE, fields=[external_id])
         else:
             services.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)
-
-
-
-# --- Change detection ---------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-# --- Import (R2, R4a) ---------------------------------------------------------------------------
-
-
-
-
-
-
-# --- One whole cycle ----------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def test_r04_import_button_starts_a_tracked_run(admin_client, redis_queues, djan
     assert f"Import #{run.id}" in response.content.decode()
     unit = WorkUnit.objects.get(run=run)
     assert (unit.kind, unit.state, unit.payload) == ("accounts_sync", "pending", {"account_ids": [A, B], "run_id": run.id})
-    assert redis_queues.exists(f"rq:job:unit-{unit.id}")  # a worker is woken for it
+    assert redis_queues.exists(f"rq:job:unit-{unit.id}-0")  # a worker is woken for it
 
 
 def test_r04_an_import_of_values_that_are_not_account_ids_is_refused_naming_them(admin_client, redis_queues):
