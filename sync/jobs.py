@@ -144,7 +144,7 @@ def salesforce_limits_refresh() -> None:
 
 
 def schemas_refresh() -> None:
-    """Both CRMs' schemas read again (the cron, every 5 minutes): suspends the mappings they break,
+    """Both CRMs' schemas read again (the cron, hourly): suspends the mappings they break,
     resumes and catches up the ones they no longer break."""
     try:
         schemas.schemas_refresh()

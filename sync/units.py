@@ -61,7 +61,7 @@ class Wake(NamedTuple):
 @dataclass(frozen=True)
 class FollowUp:
     """What a unit's work hands on (the next page of an import, the rest of a bulk resync) and
-    adds to its run's counters ({"succeeded", "failed", "skipped"}): both are written in the
+    adds to its run's counters (``batches.COUNT_KEYS``): both are written in the
     transaction that marks the unit done, so a unit redone after a crash counts once."""
 
     kind: str | None = None

@@ -256,7 +256,7 @@ def test_dashboard_log_and_connections_pages(page):
     shot(page, "sync-log")
     page.goto("/connections/")
     page.locator("#hs-h").locator("..").get_by_role("button", name="Test connection").click()
-    expect(page.get_by_role("status").filter(has_text="Test of the Hubspot connection")).to_contain_text("it works")
+    expect(page.get_by_role("status").filter(has_text="Test of the HubSpot connection")).to_contain_text("it works")
     shot(page, "connections")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/companies/")
