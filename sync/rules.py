@@ -246,6 +246,25 @@ def field_decide(
 
 # --- Matching (R10) and eligibility (R3, R4) -----------------------------------------------------
 
+# A Salesforce Account ID: key prefix 001, 15 characters (case-sensitive) or 18 (with the checksum).
+ACCOUNT_ID = re.compile(r"^001[a-zA-Z0-9]{12}([a-zA-Z0-9]{3})?$")
+ACCOUNT_IDS_LISTED_MAX = 10_000
+
+
+def account_ids_problem(ids: list[str]) -> str:
+    """Why a list of account IDs to import is refused ("" when it is fine): too long to list, or
+    values that are not Account IDs (named, the first 20)."""
+    if len(ids) > ACCOUNT_IDS_LISTED_MAX:
+        return (f"List at most {ACCOUNT_IDS_LISTED_MAX:,} account IDs (this list has {len(ids):,}); "
+                "leave the list empty to import every account.")
+    malformed = [i for i in ids if not ACCOUNT_ID.match(i)]
+    if not malformed:
+        return ""
+    named = ", ".join(i if len(i) <= 40 else i[:40] + "…" for i in malformed[:20])
+    more = f" and {len(malformed) - 20:,} more" if len(malformed) > 20 else ""
+    return f"Not Salesforce account IDs (15 or 18 letters and digits, starting 001): {named}{more}."
+
+
 
 @dataclass(frozen=True)
 class CompanyCandidate:
@@ -738,3 +757,24 @@ def value_map_unmapped(*, value_map: dict, hubspot_options: list[str], salesforc
         "hubspot": [value for value in hubspot_options if value not in value_map],
         "salesforce": [value for value in salesforce_options if value not in set(value_map.values())],
     }
+
+
+def salesforce_account_access_problems(*, describe: dict, external_id_field: str) -> list[str]:
+    """What stops crmsync working on Accounts as the connected user, from Salesforce's describe of
+    Account: read, create and edit on the object, and the External ID field upserts key on
+    (there, an External ID the user can write). [] when nothing does."""
+    problems = []
+    denied = [what for flag, what in (("queryable", "read"), ("createable", "create"), ("updateable", "edit"))
+              if not describe.get(flag)]
+    if denied:
+        problems.append(f"the user cannot {', '.join(denied)} Accounts (object permissions)")
+    field = next((f for f in describe.get("fields") or [] if f.get("name") == external_id_field), None)
+    if field is None:
+        problems.append(f"the Account field {external_id_field} does not exist (or the user cannot see it): create it as a "
+                        "unique External ID text field, or set SALESFORCE_EXTERNAL_ID_FIELD to the field that holds the "
+                        "HubSpot company ID")
+    elif not field.get("externalId"):
+        problems.append(f"the Account field {external_id_field} is not marked External ID")
+    elif not (field.get("createable") and field.get("updateable")):
+        problems.append(f"the user cannot edit the Account field {external_id_field} (field-level security)")
+    return problems

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -171,26 +170,15 @@ def mapping_catch_up(*, mapping: FieldMapping) -> None:
 def setup_check() -> list[str]:
     """The fields crmsync itself needs, against the cache: a setup problem with the exact steps for
     each one missing, resolved once it is back. Returns the fields with an open problem."""
-    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
-    id_property = settings.HUBSPOT_ACCOUNT_ID_PROPERTY
-    needs = (
-        (SALESFORCE, SALESFORCE_OBJECT, external_id, lambda row: row.external_id,
-         f"The Salesforce Account field {external_id} is missing or not an External ID.",
-         f"In Salesforce Setup → Object Manager → Account → Fields & Relationships, create (or undelete) {external_id}: "
-         "Text(100), External ID, Unique, and give the integration user edit access to it. Then click Refresh schemas."),
-        (HUBSPOT, HUBSPOT_OBJECT, id_property, lambda row: row.unique,
-         f"The HubSpot company property {id_property} is missing or does not require unique values.",
-         f"Restore {id_property} in HubSpot (Settings → Properties → Archived properties → Restore), or create it as a "
-         "single-line text company property with “Require unique values” on. Then click Refresh schemas."),
-    )
+    fits = {SALESFORCE: lambda row: row.external_id, HUBSPOT: lambda row: row.unique}
     open_fields = []
-    for crm, object_name, name, fits, message, fix in needs:
-        cached = SchemaField.objects.filter(crm=crm, object_name=object_name)
+    for crm, name, message, fix in suspensions.setup_needs():
+        cached = SchemaField.objects.filter(crm=crm, object_name=SALESFORCE_OBJECT if crm == SALESFORCE else HUBSPOT_OBJECT)
         if not cached.exists():
             continue
         row = cached.filter(name=name).first()
         problems = list(ConfigurationProblem.objects.filter(crm=crm, field=name, mapping=None, resolved_at__isnull=True))
-        if row is None or not fits(row):
+        if row is None or not fits[crm](row):
             suspensions.problem_open(crm=crm, field=name, message=message, fix=fix)
             open_fields.append(name)
         elif problems:

@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from sync import charts, rules
 from sync.labels import LIFECYCLE_STAGES  # noqa: F401  (the company filter's choices)
 from sync.clients import ratelimit
-from sync.clients.config import sandbox_details
+from sync.clients.config import AUTH_FAILED_KEY, sandbox_details
 from sync.models import (
     AlertState,
     ApiUsageHour,
@@ -33,6 +33,7 @@ from sync.models import (
     FieldMapping,
     IntegrationSettings,
     SchemaField,
+    SettingsChange,
     SyncError,
     SyncEvent,
     SyncEventCount,
@@ -525,9 +526,9 @@ def _salesforce_poll_limit(now: datetime) -> int:
 
 
 def health_report() -> dict:
-    """/healthz: database, Redis, worker heartbeat and last Salesforce poll; ok only when all are.
-    The heartbeat is written by a worker running the job the cron enqueues, so a fresh one proves
-    the cron, Redis and at least one worker alive."""
+    """/healthz: database, Redis, worker heartbeat, last Salesforce poll, and each CRM's last call
+    authenticated; ok only when all are. The heartbeat is written by a worker running the job the
+    cron enqueues, so a fresh one proves the cron, Redis and at least one worker alive."""
     now = timezone.now()
     checks: dict[str, dict] = {}
     try:
@@ -535,6 +536,12 @@ def health_report() -> dict:
         last_poll = sync_state_time(key="salesforce_last_poll")
         poll_limit = _salesforce_poll_limit(now)
         checks["database"] = {"ok": True}
+        for crm in API_CRMS:
+            failed = SyncState.objects.filter(key=AUTH_FAILED_KEY.format(crm=crm)).values_list("value", "updated_at").first()
+            checks[f"{crm}_auth"] = {"ok": True} if failed is None else {
+                "ok": False, "error": "the last call failed authentication: reconnect it on the Connections page",
+                **json.loads(failed[0] or "{}"), "since": failed[1].isoformat(),
+            }
     except DatabaseError as error:
         heartbeat = last_poll = None
         poll_limit = settings.HEALTH_MAX_AGE_SECONDS
@@ -811,3 +818,8 @@ def sync_errors_count(*, filters: ErrorFilters) -> tuple[int, bool]:
 
 def linked_companies_count() -> tuple[int, bool]:
     return count_capped(Company.objects.filter(salesforce_account_id__isnull=False))
+
+
+def settings_changes_recent(*, limit: int = 20) -> list[SettingsChange]:
+    """The settings page's log of changes (R1: who changed what, when), newest first."""
+    return list(SettingsChange.objects.select_related("user")[:limit])

@@ -120,7 +120,8 @@ def error_from_api_exception(error) -> CrmError:
 class HubSpotClient:
     """One HubSpot portal. ``api_calls`` counts the calls this object made (for the sync log)."""
 
-    def __init__(self, *, base_url: str, access_token: str, timeout: float) -> None:
+    def __init__(self, *, base_url: str, access_token: str, timeout: float, auth_tracked: bool = False) -> None:
+        self.auth_tracked = auth_tracked  # built from crmsync's stored credentials: kept for /healthz
         # retry=False: crmsync retries with a back-off shared across workers, urllib3 must not.
         hs = HubSpot(access_token=access_token, host=base_url.rstrip("/"), retry=False)
         self.timeout = timeout
@@ -185,7 +186,7 @@ class HubSpotClient:
             self._learn_limits(headers)
             return data
 
-        return call_with_retries(attempt, crm=HUBSPOT, operation=operation, retry_ambiguous=retry_ambiguous)
+        return call_with_retries(attempt, crm=HUBSPOT, operation=operation, retry_ambiguous=retry_ambiguous, auth_tracked=self.auth_tracked)
 
     def _plain(self, model) -> dict:
         """An SDK model as the JSON HubSpot sent (camelCase keys, ISO datetimes)."""
@@ -530,4 +531,4 @@ def get_hubspot_client() -> HubSpotClient:
         if not details:
             raise config.not_configured(HUBSPOT, "HUBSPOT_ACCESS_TOKEN")
         base_url, access_token = details["base_url"], details["access_token"]
-    return HubSpotClient(base_url=base_url, access_token=access_token, timeout=settings.CRM_TIMEOUT_SECONDS)
+    return HubSpotClient(base_url=base_url, access_token=access_token, timeout=settings.CRM_TIMEOUT_SECONDS, auth_tracked=True)
