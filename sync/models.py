@@ -231,7 +231,7 @@ class SyncEventCount(models.Model):
     """Sync-log events per 5-minute bucket, direction and outcome: what the dashboard's activity
     charts and /metrics read instead of the log itself.
 
-    Written by database triggers on the log (migration 0008): every statement that inserts,
+    Written by database triggers on the log (migration 0009): every statement that inserts,
     deletes or changes events adds rows here (a deletion counts negative), so a bucket's count is
     the sum of its rows and always equals the log's, whichever code wrote it. Appending, never
     updating, keeps writers from waiting on each other; ``activity.sync_event_counts_compact`` (the

@@ -88,7 +88,7 @@ def triggers_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0007_work_unit_key'),
+        ('sync', '0008_syncrun_unchanged_alert_suspension'),
     ]
 
     operations = [
