@@ -56,7 +56,7 @@ def units_wake(woken: list[Wake]) -> int:
     for wake, job in zip(woken, jobs):
         if _waiting(job):
             continue
-        django_rq.get_queue(wake.queue).enqueue(unit_work, unit_id=wake.unit_id, job_id=unit_job_id(wake), **UNIT_JOB_OPTIONS)
+        django_rq.get_queue(wake.queue, connection=connection).enqueue(unit_work, unit_id=wake.unit_id, job_id=unit_job_id(wake), **UNIT_JOB_OPTIONS)
         enqueued += 1
     return enqueued
 
