@@ -29,7 +29,7 @@ from hubspot.crm import properties as properties_package
 from hubspot.crm.associations import v4 as associations_v4_package
 from hubspot.utils.signature import Signature
 
-from sync import rules
+from sync import rules, rules_errors
 from sync.clients import RecordResult, config, ratelimit
 from sync.clients.exceptions import ApiLimitExceeded, CrmError, NotConfigured, RateLimited, Rejected, Transient, Unauthorized
 from sync.clients.retry import call_with_retries
@@ -95,7 +95,7 @@ def rejected_from_error(error: dict, *, status: int | None = None) -> Rejected:
         error.get("message") or f"HTTP {status}",
         crm=HUBSPOT,
         code=code,
-        category=rules.hubspot_error_category(category=error.get("category"), status=status, property_names=names),
+        category=rules_errors.hubspot_error_category(category=error.get("category"), status=status, property_names=names),
         fields=names,
     )
 

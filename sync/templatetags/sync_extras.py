@@ -1,6 +1,6 @@
 from django import template
 
-from sync import labels, rules
+from sync import labels, rules, rules_errors
 from sync.models import ErrorCategory
 from sync.selectors import ERROR_FIXES
 
@@ -10,7 +10,7 @@ register = template.Library()
 @register.filter
 def crm_message(message: str) -> str:
     """A CRM's message cut to a readable length, without query text or ID lists."""
-    return rules.message_readable(message)
+    return rules_errors.message_readable(message)
 
 
 @register.filter
