@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, company_links, mappers, mirror, rules, selectors, services, suspensions, units
+from sync import batches, company_links, mappers, mirror, rules, rules_matching, selectors, services, suspensions, units
 from sync.clients import RecordResult
 from sync.company_links import AccountPlan
 from sync.clients.exceptions import CrmError, Rejected
@@ -112,7 +112,7 @@ def accounts_batch_sync(
     for account in accounts:
         company = matched.get(account["Id"])
         linked = company is not None and company.salesforce_account_id == account["Id"] and company.hubspot_id
-        if linked or rules.account_should_create_company(
+        if linked or rules_matching.account_should_create_company(
             sync_companies=integration.sync_companies,
             enabled_at=integration.sync_companies_enabled_at,
             account_created_at=mirror.instant(account.get("CreatedDate")),
@@ -168,14 +168,14 @@ def _companies_match(accounts: list[dict]) -> dict[str, Company]:
         )
     }
     candidates = [
-        rules.CompanyCandidate(
+        rules_matching.CompanyCandidate(
             pk=c.pk, salesforce_account_id=c.salesforce_account_id, domain=c.domain, created_at=c.hubspot_created_at or c.created_at
         )
         for c in rows.values()
     ]
     matched, taken = {}, set()
     for account in accounts:
-        match = rules.match_company(
+        match = rules_matching.match_company(
             account_id=account["Id"],
             website=account.get("Website"),
             candidates=[c for c in candidates if c.pk not in taken or c.salesforce_account_id == account["Id"]],

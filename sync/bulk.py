@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, selectors, services, units
+from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, rules_mappings, selectors, services, units
 from sync.clients.exceptions import Rejected
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
@@ -83,7 +83,7 @@ def bulk_resync_mappings(*, mapping_id: int | None) -> list[FieldMapping]:
     mappings = FieldMapping.objects.filter(enabled=True).order_by("id")
     if mapping_id is not None:
         mappings = mappings.filter(id=mapping_id)
-    syncing = [m for m in mappings if rules.mapping_sync_directions(m.sync_rule)]
+    syncing = [m for m in mappings if rules_mappings.mapping_sync_directions(m.sync_rule)]
     if not syncing:
         raise BulkResyncRefused(
             "Nothing to resync: the mapping is disabled or its rule is \"Don't sync\"."
@@ -118,7 +118,7 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
 
 
 def run_directions(mappings: list[FieldMapping]) -> list[str]:
-    directions = {d for m in mappings for d in rules.mapping_sync_directions(m.sync_rule)}
+    directions = {d for m in mappings for d in rules_mappings.mapping_sync_directions(m.sync_rule)}
     return [d for d in (rules.TO_HUBSPOT, rules.TO_SALESFORCE) if d in directions]
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from django import forms
 
-from sync import rules, schemas, selectors
+from sync import rules_mappings, schemas, selectors
 from sync.forms import FieldMappingForm
 from sync.models import FieldMapping, FieldType, SchemaField
 
@@ -61,7 +61,7 @@ class SchemaFieldMappingForm(FieldMappingForm):
             return self.instance.value_map or {}
         pairs = self._pairs()
         try:
-            return rules.parse_value_map("\n".join(filter(None, pairs)) if pairs is not None else self.data.get("value_map", ""))
+            return rules_mappings.parse_value_map("\n".join(filter(None, pairs)) if pairs is not None else self.data.get("value_map", ""))
         except ValueError:
             return {}
 
@@ -86,7 +86,7 @@ class SchemaFieldMappingForm(FieldMappingForm):
 
     def unmapped_options(self) -> dict[str, list[str]]:
         hubspot, salesforce = self.chosen()
-        return rules.value_map_unmapped(
+        return rules_mappings.value_map_unmapped(
             value_map=self.value_map_now(),
             hubspot_options=[o["value"] for o in (hubspot.options if hubspot else [])],
             salesforce_options=[o["value"] for o in (salesforce.options if salesforce else [])],
@@ -105,19 +105,19 @@ class SchemaFieldMappingForm(FieldMappingForm):
         if hubspot is None or salesforce is None or "value_map" not in cleaned:
             return cleaned
         value_map = cleaned["value_map"]
-        check = rules.mapping_type_check(hubspot_type=hubspot.type, salesforce_type=salesforce.type, value_map=value_map)
+        check = rules_mappings.mapping_type_check(hubspot_type=hubspot.type, salesforce_type=salesforce.type, value_map=value_map)
         if check.error:
             raise forms.ValidationError(check.error, code="incompatible_types")
         rule = cleaned.get("sync_rule")
-        if rule and rule not in rules.allowed_sync_rules(check.field_type):
+        if rule and rule not in rules_mappings.allowed_sync_rules(check.field_type):
             self.add_error("sync_rule", "Owner ↔ user maps two-way only (or not at all).")
             return cleaned
-        _, problem = rules.mapping_schema_problem(
+        _, problem = rules_mappings.mapping_schema_problem(
             sync_rule=rule or "", value_map=value_map, salesforce=schemas.field_use_of(salesforce), hubspot=schemas.field_use_of(hubspot),
             salesforce_field=salesforce.name, hubspot_property=hubspot.name,
         )
         if not problem and check.field_type == FieldType.ENUMERATION and salesforce.type != "reference":
-            problem = rules.value_map_problem(
+            problem = rules_mappings.value_map_problem(
                 value_map=value_map, hubspot_options=[o["value"] for o in hubspot.options],
                 salesforce_options=[o["value"] for o in salesforce.options],
                 hubspot_property=hubspot.name, salesforce_field=salesforce.name,
@@ -142,9 +142,9 @@ def mapping_form(data=None, *, instance: FieldMapping) -> FieldMappingForm:
 def mapping_form_data(mapping: FieldMapping, **changes) -> dict:
     """What the editor submits for ``mapping`` as it is, with ``changes`` (by form field name): how a
     rule change or the command line goes through the editor's validation."""
-    hubspot_type, salesforce_type = rules.FIELD_TYPE_DEFAULTS[mapping.field_type]
+    hubspot_type, salesforce_type = rules_mappings.FIELD_TYPE_DEFAULTS[mapping.field_type]
     return {
         "hubspot_property": mapping.hubspot_property, "salesforce_field": mapping.salesforce_field,
-        "sync_rule": mapping.sync_rule, "enabled": mapping.enabled, "value_map": rules.format_value_map(mapping.value_map),
+        "sync_rule": mapping.sync_rule, "enabled": mapping.enabled, "value_map": rules_mappings.format_value_map(mapping.value_map),
         "hubspot_type": hubspot_type, "salesforce_type": salesforce_type, **changes,
     }

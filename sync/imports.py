@@ -14,7 +14,7 @@ import logging
 
 from django.db import transaction
 
-from sync import account_sync, batches, mirror, rules, selectors, services, units
+from sync import account_sync, batches, mirror, rules_matching, selectors, services, units
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import IntegrationSettings, SyncRun, WorkUnit
 
@@ -37,7 +37,7 @@ def accounts_import_start(*, account_ids: list[str] | None = None, user=None) ->
     if not IntegrationSettings.load().sync_companies:
         raise services.SyncUnavailable(NOTHING_IMPORTED)
     ids = list(dict.fromkeys(i.strip() for i in account_ids or [] if i.strip()))
-    if problem := rules.account_ids_problem(ids):
+    if problem := rules_matching.account_ids_problem(ids):
         raise ImportRefused(problem + " Nothing was imported.")
     with transaction.atomic():
         run = services.sync_run_start(

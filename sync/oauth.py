@@ -19,7 +19,7 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
-from sync import crypto, rules, services
+from sync import crypto, rules_errors, services
 from sync.clients.config import crm_auth_record, sandbox_details
 from sync.clients.exceptions import CrmError, NotConfigured, Unauthorized
 from sync.clients.hubspot import HubSpotClient, get_hubspot_client
@@ -156,7 +156,7 @@ def salesforce_access_check(*, instance_url: str, access_token: str, refresh_tok
         client = salesforce_client_for(instance_url=instance_url, access_token=access_token, refresh_token=refresh_token)
         problems = client.account_access_problems()
     except CrmError as error:
-        raise OAuthError(f"Salesforce refused the check call ({error.code}): {rules.message_readable(error.message)}") from error
+        raise OAuthError(f"Salesforce refused the check call ({error.code}): {rules_errors.message_readable(error.message)}") from error
     if problems:
         raise OAuthError(f"Salesforce was not connected: {'; '.join(problems)}. Fix this for the user you sign in as "
                          "(Setup → Users → Profile or Permission Set), then connect again.")
@@ -179,7 +179,7 @@ def hubspot_token_check(*, access_token: str, base_url: str) -> None:
     except Unauthorized as error:
         raise OAuthError(f"HubSpot refused the token ({error.code}): check that it is the private app's access token.") from error
     except CrmError as error:
-        raise OAuthError(f"HubSpot refused the check call: {rules.message_readable(error.message)}") from error
+        raise OAuthError(f"HubSpot refused the check call: {rules_errors.message_readable(error.message)}") from error
     missing = [scope for scope in HUBSPOT_SCOPES_NEEDED if scopes is not None and scope not in scopes]
     if missing:
         raise OAuthError(f"The private app lacks the scopes crmsync needs: {', '.join(missing)}. Add them to the app and "

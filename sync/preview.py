@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from sync import batches, bulk, mappers, mirror, rules, selectors
+from sync import batches, bulk, mappers, mirror, rules, rules_errors, selectors
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -92,7 +92,7 @@ def _accounts_read(companies: list[Company], mappings: list[FieldMapping]) -> tu
     try:
         accounts = get_salesforce_client().accounts_get(ids, fields=mirror.account_fields(mappings))
     except (CrmError, NotConfigured) as error:  # the mirror still counts
-        return {}, rules.message_readable(str(error))
+        return {}, rules_errors.message_readable(str(error))
     return {a["Id"]: a for a in accounts}, ""
 
 
@@ -114,7 +114,7 @@ def bulk_resync_preview(*, mapping_id: int | None = None) -> Preview:
         try:
             owners = batches.owner_directory(get_salesforce_client(), get_hubspot_client(), mappings)
         except (CrmError, NotConfigured) as error:
-            read_error = rules.message_readable(str(error))
+            read_error = rules_errors.message_readable(str(error))
     preview = Preview(mappings=mappings, directions=directions, linked=total, scanned=len(companies), read=len(accounts),
                       read_error=read_error)
     for company in companies:

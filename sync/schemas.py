@@ -15,7 +15,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from sync import bulk, rules, suspensions
+from sync import bulk, rules_errors, rules_mappings, suspensions
 from sync.clients.exceptions import CrmError, Unauthorized
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -51,7 +51,7 @@ def hubspot_fields(properties: list[dict]) -> list[dict]:
         read_only = bool((p.get("modificationMetadata") or {}).get("readOnlyValue")) or bool(p.get("calculated"))
         rows.append({
             "name": p["name"], "label": p.get("label") or "",
-            "type": rules.hubspot_picker_type(type_=p.get("type") or "", field_type=p.get("fieldType") or "", name=p["name"]),
+            "type": rules_mappings.hubspot_picker_type(type_=p.get("type") or "", field_type=p.get("fieldType") or "", name=p["name"]),
             "field_type": p.get("fieldType") or "", "length": 0,
             "options": [{"value": o["value"], "label": o.get("label") or o["value"]}
                         for o in p.get("options") or [] if not o.get("hidden")],
@@ -84,7 +84,7 @@ def schemas_refresh() -> dict:
         except CrmError as error:
             credentials_failure_record(crm=crm, error=error)
             logger.warning("schemas.refresh_failed", extra={"crm": crm, "code": error.code})
-            result[crm] = {"ok": False, "error": rules.message_readable(str(error))}
+            result[crm] = {"ok": False, "error": rules_errors.message_readable(str(error))}
             continue
         credentials_ok_record(crm=crm)
         _store(crm=crm, object_name=SALESFORCE_OBJECT if crm == SALESFORCE else HUBSPOT_OBJECT, fields=fields)
@@ -109,18 +109,18 @@ def credentials_ok_record(*, crm: str) -> None:
         suspensions.problems_resolve(problems=open_, reason="credentials accepted")
 
 
-def field_use_of(row: SchemaField | None) -> rules.FieldUse:
+def field_use_of(row: SchemaField | None) -> rules_mappings.FieldUse:
     if row is None:
-        return rules.FieldUse(exists=False)
-    return rules.FieldUse(exists=True, type=row.type, writable=row.updateable)
+        return rules_mappings.FieldUse(exists=False)
+    return rules_mappings.FieldUse(exists=True, type=row.type, writable=row.updateable)
 
 
-def field_use(*, crm: str, name: str) -> rules.FieldUse:
+def field_use(*, crm: str, name: str) -> rules_mappings.FieldUse:
     """What the cache says about one field (a missing cache counts as unknown, i.e. usable)."""
     object_name = SALESFORCE_OBJECT if crm == SALESFORCE else HUBSPOT_OBJECT
     cached = SchemaField.objects.filter(crm=crm, object_name=object_name)
     if not cached.exists():
-        return rules.FieldUse(exists=True, type="")
+        return rules_mappings.FieldUse(exists=True, type="")
     return field_use_of(cached.filter(name__iexact=name).first())
 
 
@@ -129,9 +129,9 @@ def mapping_problem(*, mapping: FieldMapping) -> tuple[str, str, str]:
     salesforce = field_use(crm=SALESFORCE, name=mapping.salesforce_field)
     hubspot = field_use(crm=HUBSPOT, name=mapping.hubspot_property)
     if not salesforce.type or not hubspot.type:  # a side not cached yet: only existence is known
-        salesforce = rules.FieldUse(exists=salesforce.exists, type="string")
-        hubspot = rules.FieldUse(exists=hubspot.exists, type="text")
-    side, why = rules.mapping_schema_problem(
+        salesforce = rules_mappings.FieldUse(exists=salesforce.exists, type="string")
+        hubspot = rules_mappings.FieldUse(exists=hubspot.exists, type="text")
+    side, why = rules_mappings.mapping_schema_problem(
         sync_rule=mapping.sync_rule, value_map=mapping.value_map, salesforce=salesforce, hubspot=hubspot,
         salesforce_field=mapping.salesforce_field, hubspot_property=mapping.hubspot_property,
     )

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import rules
+from sync import rules_errors
 from sync.clients.exceptions import ConfigurationBlocked, CrmError, Rejected
 from sync.models import ConfigurationProblem, FieldMapping, SchemaField
 
@@ -65,7 +65,7 @@ def problem_open(
     try:
         with transaction.atomic():
             problem = ConfigurationProblem.objects.create(
-                crm=crm, field=field, mapping=mapping, message=rules.message_readable(message, limit=500),
+                crm=crm, field=field, mapping=mapping, message=rules_errors.message_readable(message, limit=500),
                 details=details or message, fix=fix,
             )
     except IntegrityError:  # another worker opened it at the same moment
@@ -111,7 +111,7 @@ def mapping_failure_suspend(*, error: CrmError) -> bool:
     record. False for any other failure."""
     if not isinstance(error, Rejected):
         return False
-    names = rules.unusable_fields(code=error.code, message=error.message, fields=error.fields)
+    names = rules_errors.unusable_fields(code=error.code, message=error.message, fields=error.fields)
     found = _mapping_naming(error.crm, names)
     if found is not None:
         mapping, field = found
@@ -131,5 +131,5 @@ def mapping_failure_retry(*, error: CrmError) -> None:
     the engine retries the unit (without that mapping) and files no error per record."""
     if mapping_failure_suspend(error=error):
         raise ConfigurationBlocked(
-            f"a configuration problem was recorded, retrying: {rules.message_readable(error.message)}", crm=error.crm, code=error.code
+            f"a configuration problem was recorded, retrying: {rules_errors.message_readable(error.message)}", crm=error.crm, code=error.code
         ) from error

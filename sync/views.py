@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sync import bulk, charts, imports, jobs, oauth, resync, rules, selectors, services
+from sync import bulk, charts, imports, jobs, oauth, resync, rules_errors, rules_mappings, selectors, services
 from sync.forms import (
     CompanyFilterForm,
     ErrorFilterForm,
@@ -102,7 +102,7 @@ def settings_companies(request):
                     "mapping": m,
                     "run": latest_runs.get(m.id),
                     "still_failing": still_failing.get(getattr(latest_runs.get(m.id), "id", None), 0),
-                    "rules": [(v, label) for v, label in SyncRule.choices if v in rules.allowed_sync_rules(m.field_type)],
+                    "rules": [(v, label) for v, label in SyncRule.choices if v in rules_mappings.allowed_sync_rules(m.field_type)],
                 }
                 for m in FieldMapping.objects.all()
             ],
@@ -241,7 +241,7 @@ def run_detail(request, run_id: int):
 
 def _bulk_run_context(run: SyncRun) -> dict:
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
-    rate, seconds_left = rules.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
+    rate, seconds_left = rules_mappings.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
     active = run.status in ACTIVE_RUN_STATUSES
     return {
         "run": run,
@@ -311,7 +311,7 @@ def sync_errors_csv(request):
                 [error.id, error.created_at.isoformat(), error.status, error.get_category_display(),
                  error.get_direction_display(), error.get_object_type_display(), _csv_safe(error.record_ref),
                  _csv_safe(str(error.company) if error.company else ""), _csv_safe(error.field),
-                 _csv_safe(error.error_code), _csv_safe(rules.message_readable(error.message)), error.retry_count,
+                 _csv_safe(error.error_code), _csv_safe(rules_errors.message_readable(error.message)), error.retry_count,
                  _csv_safe(error.message)]
             )
 

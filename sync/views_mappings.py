@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from sync import bulk, preview, rules, schemas, services
+from sync import bulk, preview, rules_mappings, schemas, services
 from sync.clients.exceptions import NotConfigured
 from sync.forms_mappings import SchemaFieldMappingForm, mapping_form, mapping_form_data
 from sync.models import FieldMapping, SchemaField
@@ -34,7 +34,7 @@ def mapping_edit(request, mapping_id: int | None = None):
 
 def _saved(mapping: FieldMapping, said: str):
     """A saved mapping's message: existing values move only on a resync, so it links the preview of one."""
-    if not (mapping.enabled and rules.mapping_sync_directions(mapping.sync_rule)):
+    if not (mapping.enabled and rules_mappings.mapping_sync_directions(mapping.sync_rule)):
         return said
     return format_html('{} <a href="{}">Preview a bulk resync of it</a> to see what it would change in each CRM.',
                        said, reverse("sync:mapping_resync_preview", args=[mapping.id]))

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import rules, selectors, services
+from sync import rules_errors, selectors, services
 from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import (
     CompanyFactory,
@@ -412,11 +412,11 @@ def test_no_error_message_in_the_report_exceeds_the_cut_and_the_full_answer_is_i
     SyncErrorFactory(message=answer)
     page = user_client.get(reverse("sync:sync_errors")).content.decode()
     shown = html.unescape(page.split('class="crm-message">')[1].split("<details")[0].strip())
-    assert len(shown) <= rules.MESSAGE_CUT and shown.startswith("No such column") and "001000000000001AAA" not in shown
+    assert len(shown) <= rules_errors.MESSAGE_CUT and shown.startswith("No such column") and "001000000000001AAA" not in shown
     assert "001000000000199AAA" in page.split("<summary>Details</summary>")[1]  # the CRM's whole answer, behind Details
     rows = list(csv.reader(io.StringIO(b"".join(user_client.get(reverse("sync:sync_errors_csv")).streaming_content).decode())))
     assert rows[0][10:] == ["message", "retry_count", "full_message"]
-    assert len(rows[1][10]) <= rules.MESSAGE_CUT and rows[1][12] == answer
+    assert len(rows[1][10]) <= rules_errors.MESSAGE_CUT and rows[1][12] == answer
 
 
 def test_r12_retry_one_queues_a_job_with_that_error(admin_client, redis_queues, django_capture_on_commit_callbacks):

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from sync import rules, schemas
+from sync import rules_contacts, schemas
 from sync.models import FieldMapping, IntegrationSettings, SettingsChange, SyncRule
 
 pytestmark = pytest.mark.django_db
@@ -152,10 +152,10 @@ def test_r01_command_rejects_bad_values_and_changes_nothing(args, flag, allowed)
 
 
 def test_inclusion_list_round_trip():
-    conditions = rules.parse_inclusion_list("a=1; b = two ;")
+    conditions = rules_contacts.parse_inclusion_list("a=1; b = two ;")
     assert conditions == [{"property": "a", "value": "1"}, {"property": "b", "value": "two"}]
-    assert rules.format_inclusion_list(conditions) == "a=1;b=two"
-    assert rules.parse_inclusion_list("") == []
+    assert rules_contacts.format_inclusion_list(conditions) == "a=1;b=two"
+    assert rules_contacts.parse_inclusion_list("") == []
 
 
 def test_r11_command_edits_mappings_with_the_editors_checks_against_both_schemas(sandbox, salesforce_control, capsys):

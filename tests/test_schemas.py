@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import rules, schemas, selectors, services, suspensions
+from sync import rules_errors, rules_mappings, schemas, selectors, services, suspensions
 from sync.clients.exceptions import ConfigurationBlocked, Rejected, Transient
 from sync.forms_mappings import SchemaFieldMappingForm
 from sync.models import ConfigurationProblem, FieldMapping, SchemaField, SyncError, SyncRule, SyncRun
@@ -18,33 +18,33 @@ SOQL_ERROR = (
 
 
 def test_message_readable_drops_query_text_and_id_lists_and_cuts():
-    readable = rules.message_readable(SOQL_ERROR)
+    readable = rules_errors.message_readable(SOQL_ERROR)
     assert readable.startswith("No such column 'Bar__c' on entity 'Account'.")
     assert "SELECT" not in readable and "001000000000001AAA" not in readable
-    long = rules.message_readable("x" * 5000)
-    assert len(long) == rules.MESSAGE_CUT and long.endswith("…")
-    assert rules.message_readable("Id IN ('a', 'b', 'c') failed") == "Id IN (…) failed"
+    long = rules_errors.message_readable("x" * 5000)
+    assert len(long) == rules_errors.MESSAGE_CUT and long.endswith("…")
+    assert rules_errors.message_readable("Id IN ('a', 'b', 'c') failed") == "Id IN (…) failed"
 
 
 def test_unusable_fields_names_the_field_only_for_field_errors():
-    assert rules.unusable_fields(code="INVALID_FIELD", message=SOQL_ERROR, fields=[]) == ["Bar__c"]
-    assert rules.unusable_fields(code="PROPERTY_DOESNT_EXIST", message="", fields=["region"]) == ["region"]
-    assert rules.unusable_fields(code="STRING_TOO_LONG", message="", fields=["Phone"]) == []
+    assert rules_errors.unusable_fields(code="INVALID_FIELD", message=SOQL_ERROR, fields=[]) == ["Bar__c"]
+    assert rules_errors.unusable_fields(code="PROPERTY_DOESNT_EXIST", message="", fields=["region"]) == ["region"]
+    assert rules_errors.unusable_fields(code="STRING_TOO_LONG", message="", fields=["Phone"]) == []
 
 
 @pytest.mark.parametrize(
     ("salesforce", "hubspot", "rule", "side", "says"),
     [
-        (rules.FieldUse(exists=False), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "does not exist"),
-        (rules.FieldUse(True, "string"), rules.FieldUse(exists=False), SyncRule.TWO_WAY, "hubspot", "does not exist"),
-        (rules.FieldUse(True, "double"), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "cannot map"),
-        (rules.FieldUse(True, "string", writable=False), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "read-only"),
-        (rules.FieldUse(True, "string", writable=False), rules.FieldUse(True, "text"), SyncRule.ALWAYS_USE_SALESFORCE, "", ""),
-        (rules.FieldUse(True, "string"), rules.FieldUse(True, "text", writable=False), SyncRule.ALWAYS_USE_SALESFORCE, "hubspot", "read-only"),
+        (rules_mappings.FieldUse(exists=False), rules_mappings.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "does not exist"),
+        (rules_mappings.FieldUse(True, "string"), rules_mappings.FieldUse(exists=False), SyncRule.TWO_WAY, "hubspot", "does not exist"),
+        (rules_mappings.FieldUse(True, "double"), rules_mappings.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "cannot map"),
+        (rules_mappings.FieldUse(True, "string", writable=False), rules_mappings.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "read-only"),
+        (rules_mappings.FieldUse(True, "string", writable=False), rules_mappings.FieldUse(True, "text"), SyncRule.ALWAYS_USE_SALESFORCE, "", ""),
+        (rules_mappings.FieldUse(True, "string"), rules_mappings.FieldUse(True, "text", writable=False), SyncRule.ALWAYS_USE_SALESFORCE, "hubspot", "read-only"),
     ],
 )
 def test_mapping_schema_problem(salesforce, hubspot, rule, side, says):
-    found_side, why = rules.mapping_schema_problem(
+    found_side, why = rules_mappings.mapping_schema_problem(
         sync_rule=rule, value_map={}, salesforce=salesforce, hubspot=hubspot, salesforce_field="F__c", hubspot_property="f"
     )
     assert found_side == side and says in why

@@ -29,7 +29,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from simple_salesforce.format import format_soql
 from simple_salesforce.util import call_salesforce
 
-from sync import rules
+from sync import rules_errors, rules_mappings
 from sync.clients import RecordResult, config, ratelimit
 from sync.clients.exceptions import (
     ApiLimitExceeded,
@@ -135,7 +135,7 @@ def error_from_salesforce(error: SalesforceError) -> CrmError:
     if error.status == 401:
         return Unauthorized(message, crm=SALESFORCE, code=code)
     return Rejected(
-        message, crm=SALESFORCE, code=code, category=rules.salesforce_error_category(str(code)), fields=first.get("fields") or []
+        message, crm=SALESFORCE, code=code, category=rules_errors.salesforce_error_category(str(code)), fields=first.get("fields") or []
     )
 
 
@@ -149,7 +149,7 @@ def record_result(key: str, answer: dict) -> RecordResult:
         first.get("message") or "Salesforce refused the record without a message",
         crm=SALESFORCE,
         code=code,
-        category=rules.salesforce_error_category(code),
+        category=rules_errors.salesforce_error_category(code),
         fields=first.get("fields") or [],
     )
     return RecordResult(key=key, ok=False, id=answer.get("id"), error=error)
@@ -207,7 +207,7 @@ def bulk_error_result(key: str, record_id: str | None, error_text: str) -> Recor
         text or "Salesforce refused the record without a message",
         crm=SALESFORCE,
         code=code,
-        category=rules.salesforce_error_category(code),
+        category=rules_errors.salesforce_error_category(code),
         fields=fields,
     )
     return RecordResult(key=key, ok=False, id=record_id or None, error=error)
@@ -613,9 +613,9 @@ class SalesforceClient:
         return self._call(f"{sobject}.describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), capped=False)
 
     def account_access_problems(self) -> list[str]:
-        """What stops crmsync working on Accounts as this user (``rules.salesforce_account_access_problems``),
+        """What stops crmsync working on Accounts as this user (``rules_mappings.salesforce_account_access_problems``),
         by one describe of Account."""
-        return rules.salesforce_account_access_problems(
+        return rules_mappings.salesforce_account_access_problems(
             describe=self.sobject_describe("Account"), external_id_field=settings.SALESFORCE_EXTERNAL_ID_FIELD
         )
 

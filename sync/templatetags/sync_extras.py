@@ -3,7 +3,7 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
-from sync import labels, rules
+from sync import labels, rules, rules_errors
 from sync.models import ErrorCategory
 from sync.selectors import ERROR_FIXES
 
@@ -13,7 +13,7 @@ register = template.Library()
 @register.filter
 def crm_message(message: str) -> str:
     """A CRM's message cut to a readable length, without query text or ID lists."""
-    return rules.message_readable(message)
+    return rules_errors.message_readable(message)
 
 
 @register.filter

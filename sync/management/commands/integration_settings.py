@@ -4,7 +4,7 @@ audited as on the page: a mapping goes through the mapping editor's own form (sy
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from sync import rules, services
+from sync import rules_contacts, rules_mappings, services
 from sync.forms import IntegrationSettingsForm
 from sync.forms_mappings import mapping_form, mapping_form_data
 from sync.models import DefaultObject, FieldMapping, IntegrationSettings, SyncRule
@@ -91,7 +91,7 @@ class Command(BaseCommand):
         if not form.is_valid():
             reasons = [f"{MAPPING_FIELD_WORDS[name]}: {error}" if name in MAPPING_FIELD_WORDS else error
                        for name, errors in form.errors.items() for error in errors]
-            allowed = f" (allowed rules: {', '.join(rules.allowed_sync_rules(form.instance.field_type))})" if "sync_rule" in form.errors else ""
+            allowed = f" (allowed rules: {', '.join(rules_mappings.allowed_sync_rules(form.instance.field_type))})" if "sync_rule" in form.errors else ""
             raise CommandError(f"{flag}: {' '.join(reasons)}{allowed}")
         services.field_mapping_save(mapping=form.instance, actor=ACTOR)
         self.stdout.write(f"saved mapping {form.instance}")
@@ -120,7 +120,7 @@ class Command(BaseCommand):
             current = IntegrationSettings.load()
             data = {
                 "default_object": current.default_object,
-                "inclusion_list": rules.format_inclusion_list(current.inclusion_list),
+                "inclusion_list": rules_contacts.format_inclusion_list(current.inclusion_list),
                 "api_limit_share_percent": current.api_limit_share_percent,
                 "auto_create_companies": current.auto_create_companies,
                 "archive_deleted_companies": current.archive_deleted_companies,
@@ -159,7 +159,7 @@ class Command(BaseCommand):
             ("sync_companies_enabled_at", current.sync_companies_enabled_at.isoformat() if current.sync_companies_enabled_at else "-"),
             ("default_object", current.default_object),
             ("auto_create_companies", "on" if current.auto_create_companies else "off"),
-            ("inclusion_list", rules.format_inclusion_list(current.inclusion_list) or "(every contact qualifies)"),
+            ("inclusion_list", rules_contacts.format_inclusion_list(current.inclusion_list) or "(every contact qualifies)"),
             ("api_limit_share_percent", current.api_limit_share_percent),
             ("archive_deleted_companies", "on" if current.archive_deleted_companies else "off"),
         ]
