@@ -91,10 +91,14 @@ def crmsync_reset() -> None:
     from django.db import connection
 
     from sync.models import (
-        Company, Contact, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncRun, SyncState, WebhookEvent, WorkUnit,
+        Company, Contact, FieldMapping, IntegrationSettings, SyncError, SyncEvent, SyncEventCount, SyncRun, SyncState, WebhookEvent,
+        WorkUnit,
     )
 
-    tables = [m._meta.db_table for m in (WorkUnit, SyncError, SyncEvent, SyncRun, Contact, Company, FieldMapping, SyncState, WebhookEvent)]
+    tables = [
+        m._meta.db_table
+        for m in (WorkUnit, SyncError, SyncEvent, SyncEventCount, SyncRun, Contact, Company, FieldMapping, SyncState, WebhookEvent)
+    ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")

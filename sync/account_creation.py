@@ -11,7 +11,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from sync import batches, contact_sync, mappers, mirror, rules, selectors, services, units
+from sync import batches, contact_sync, mappers, mirror, rules, rules_contacts, rules_matching, selectors, services, units
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -51,10 +51,10 @@ def companies_r7_evaluate(
     to_create = []
     for company in candidates:
         facts = [
-            rules.ContactFacts(salesforce_type=contacts[i].salesforce_type, in_inclusion_list=contacts[i].in_inclusion_list)
+            rules_contacts.ContactFacts(salesforce_type=contacts[i].salesforce_type, in_inclusion_list=contacts[i].in_inclusion_list)
             for i in company_contacts.get(company.hubspot_id, []) if i in contacts
         ]
-        create, reason = rules.account_creation_decision(
+        create, reason = rules_contacts.account_creation_decision(
             auto_created=company.created_by_auto_create, default_object=integration.default_object, contacts=facts
         )
         logger.info("sync.r7_decided", extra={"company_id": company.id, "create": create, "reason": reason})
@@ -158,13 +158,13 @@ def _accounts_match(sf, companies: list[Company], mappings) -> dict[int, dict]:
     matched: dict[int, dict] = {}
     for company in companies:
         candidates = [
-            rules.AccountCandidate(
+            rules_matching.AccountCandidate(
                 id=a["Id"], website=a.get("Website"), created_at=mirror.instant(a.get("CreatedDate")),
                 linked_elsewhere=a["Id"] in held or a.get(external_id) not in (None, "", company.hubspot_id),
             )
             for a in found.values()
         ]
-        account_id, duplicates = rules.match_account(domain=company.domain, candidates=candidates)
+        account_id, duplicates = rules_matching.match_account(domain=company.domain, candidates=candidates)
         if account_id:
             matched[company.pk] = found[account_id]
             held.add(account_id)

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from sync import account_sync, company_sync, contact_changes, mirror, resync, rules, selectors, services, units
+from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, rules_mappings, selectors, services, units
 from sync.clients.exceptions import Rejected
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
@@ -52,8 +52,8 @@ def bulk_run_is_live(*, run: SyncRun) -> bool:
     return run.status in ACTIVE and units.run_has_open_units(run_id=run.id)
 
 
-def _linked_companies():
-    # Linked on both sides and not deleted in Salesforce: the records a mapping syncs.
+def linked_companies():
+    """Linked on both sides and not deleted in Salesforce: the records a bulk resync syncs."""
     return Company.objects.filter(
         salesforce_account_id__isnull=False, hubspot_id__isnull=False, salesforce_deleted=False
     )
@@ -77,20 +77,28 @@ def _partitions_add(run: SyncRun, companies) -> None:
     ])
 
 
-def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: list[int] | None = None) -> SyncRun:
-    """Start a bulk resync of one mapping (``mapping_id``) or of every enabled mapping (None),
-    over every linked company or only ``company_ids`` (Retry failed)."""
-    mappings = FieldMapping.objects.filter(enabled=True)
+def bulk_resync_mappings(*, mapping_id: int | None) -> list[FieldMapping]:
+    """The mappings a bulk resync of ``mapping_id`` (None: every enabled one) pushes; refused when
+    none syncs in either direction."""
+    mappings = FieldMapping.objects.filter(enabled=True).order_by("id")
     if mapping_id is not None:
         mappings = mappings.filter(id=mapping_id)
-    mapping_ids = [m.id for m in mappings if rules.mapping_sync_directions(m.sync_rule)]
-    if not mapping_ids:
+    syncing = [m for m in mappings if rules_mappings.mapping_sync_directions(m.sync_rule)]
+    if not syncing:
         raise BulkResyncRefused(
             "Nothing to resync: the mapping is disabled or its rule is \"Don't sync\"."
             if mapping_id is not None
             else "Nothing to resync: no enabled mapping syncs in either direction."
         )
-    companies = _linked_companies()
+    return syncing
+
+
+def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: list[int] | None = None) -> SyncRun:
+    """Start a bulk resync of one mapping (``mapping_id``) or of every enabled mapping (None),
+    over every linked company or only ``company_ids`` (Retry failed)."""
+    mappings = bulk_resync_mappings(mapping_id=mapping_id)
+    mapping_ids = [m.id for m in mappings]
+    companies = linked_companies()
     if company_ids is not None:
         companies = companies.filter(id__in=company_ids)
     with transaction.atomic():
@@ -98,24 +106,24 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
             kind=SyncRun.Kind.BULK_RESYNC,
             params={"mapping_ids": mapping_ids, **({"company_ids": sorted(company_ids)} if company_ids is not None else {})},
             user=user,
-            mapping=mappings.first() if mapping_id is not None else None,
+            mapping=mappings[0] if mapping_id is not None else None,
             queued=True,
         )
         # One COUNT when the run starts (not per page view), times the directions each record goes.
-        run.total = companies.count() * len(_run_directions(_run_mappings(run)))
+        run.total = companies.count() * len(run_directions(_run_mappings(run)))
         run.save(update_fields=["total"])
         _partitions_add(run, companies)
     logger.info("bulk.resync_started", extra={"run_id": run.id, "mapping_id": mapping_id, "total": run.total})
     return run
 
 
-def _run_directions(mappings: list[FieldMapping]) -> list[str]:
-    directions = {d for m in mappings for d in rules.mapping_sync_directions(m.sync_rule)}
+def run_directions(mappings: list[FieldMapping]) -> list[str]:
+    directions = {d for m in mappings for d in rules_mappings.mapping_sync_directions(m.sync_rule)}
     return [d for d in (rules.TO_HUBSPOT, rules.TO_SALESFORCE) if d in directions]
 
 
 def _run_companies(run: SyncRun):
-    companies = _linked_companies().order_by("id")
+    companies = linked_companies().order_by("id")
     if "company_ids" in run.params:
         companies = companies.filter(id__in=run.params["company_ids"])
     return companies
@@ -129,7 +137,7 @@ def bulk_resync_slice(*, run_id: int, after: int = 0, until: int | None = None) 
         return None  # cancelled or finished: hand nothing on
     SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(status=SyncRun.Status.RUNNING, started_at=timezone.now())
     mappings = _run_mappings(run)
-    directions = _run_directions(mappings)
+    directions = run_directions(mappings)
     companies = _run_companies(run).filter(id__gt=after)
     if until is not None:
         companies = companies.filter(id__lte=until)
@@ -138,10 +146,9 @@ def bulk_resync_slice(*, run_id: int, after: int = 0, until: int | None = None) 
         return None
     counts, handed_on = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=[m.hubspot_property for m in mappings])
     # Records handed on to units of their own count when those are done.
-    progress = {
-        "succeeded": sum(c["succeeded"] for c in counts), "failed": sum(c["failed"] for c in counts),
-        "skipped": sum(c["skipped"] for c in counts),
-    }
+    progress = batches.counts_new()
+    for done in counts:
+        batches.counts_add(progress, done)
     progress["skipped"] += max(0, len(batch) * len(directions) - handed_on - sum(progress.values()))
     return units.FollowUp(
         kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id, "after": batch[-1][0], "until": until}], progress=progress

@@ -12,7 +12,7 @@ import logging
 import django_rq
 from django.db import IntegrityError, transaction
 
-from sync import batches, mirror, rules, services
+from sync import batches, mirror, rules, rules_contacts, services
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -63,7 +63,7 @@ def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings
     for record in records:
         props = record.get("properties") or {}
         email = (props.get("email") or "").strip().lower()
-        salesforce_id, salesforce_type = rules.contact_salesforce_link(
+        salesforce_id, salesforce_type = rules_contacts.contact_salesforce_link(
             contacts=[c for c in sf_contacts if (c.get("Email") or "").lower() == email] if email else [],
             leads=[lead for lead in sf_leads if (lead.get("Email") or "").lower() == email] if email else [],
         )
@@ -72,7 +72,7 @@ def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings
             company_ids=associations.get(str(record["id"]), []),
             salesforce_id=salesforce_id,
             salesforce_type=salesforce_type,
-            in_inclusion_list=rules.contact_in_inclusion_list(conditions=conditions, properties=props),
+            in_inclusion_list=rules_contacts.contact_in_inclusion_list(conditions=conditions, properties=props),
             handled=handled,
         )
         contacts.append(contact)
@@ -212,7 +212,7 @@ def companies_lifecycle_forward(
     current = {c.hubspot_id: c.lifecycle_stage for c in companies}
     moves = {}
     for company in companies:
-        target = rules.company_lifecycle_target(
+        target = rules_contacts.company_lifecycle_target(
             company_stage=current.get(company.hubspot_id),
             contact_stages=[stages.get(i) for i in company_contacts.get(company.hubspot_id, [])],
         )
@@ -251,7 +251,7 @@ def companies_auto_create(*, contacts: list[Contact]) -> list[Company]:
     hs = get_hubspot_client()
     by_domain: dict[str, list[Contact]] = {}
     for contact in contacts:
-        domain = rules.email_company_domain(contact.email)
+        domain = rules_contacts.email_company_domain(contact.email)
         if domain:
             by_domain.setdefault(domain, []).append(contact)
     if not by_domain:

@@ -23,4 +23,5 @@ cron.register(jobs.api_usage_record, queue_name="default", interval=60, result_t
 cron.register(jobs.alerts_check, queue_name="default", interval=60, result_ttl=0)
 # Two API calls each; a field that vanishes between refreshes is caught by the sync itself (isolation).
 cron.register(jobs.schemas_refresh, queue_name="sync", interval=3600, result_ttl=0)
+cron.register(jobs.sync_event_counts_compact, queue_name="default", interval=60, result_ttl=0)
 cron.register(jobs.history_prune, queue_name="default", interval=3600, result_ttl=0)  # in short chunks: never a long lock

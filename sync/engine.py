@@ -5,6 +5,8 @@
   the unit goes back for a later attempt with growing delays (``units.RETRY_DELAYS``) and is never
   dropped. Only once it has failed ``UNIT_ERROR_AFTER_ATTEMPTS`` times do its records get a sync
   error saying so ("API limit reached" for a rate limit that persists); a later success resolves it.
+  A call blocked by a configuration problem (``ConfigurationBlocked``) is retried the same way, but
+  its records get no error: the problem is shown once, with its fix.
 - Anything else is a record that cannot be processed (a poison value, a bug in its mapping or
   its row write): a unit of several records is split into one unit per record, so the others go
   on; a unit of one record records that record's own error and fails.
@@ -23,7 +25,8 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from sync import account_creation, account_deletions, account_sync, bulk, cdc, company_links, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync import account_creation, account_deletions, account_sync, batches, bulk, cdc, company_links, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync.clients.exceptions import ConfigurationBlocked
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -73,10 +76,10 @@ def unit_work(*, unit_id: int) -> str:
 
 
 def _counts(result) -> dict:
-    """A handler's {"succeeded", "failed", "skipped"} counts, when it returns them."""
+    """A handler's counts (``batches.COUNT_KEYS``), when it returns them."""
     if not isinstance(result, dict):
         return {}
-    return {key: result[key] for key in ("succeeded", "failed", "skipped") if isinstance(result.get(key), int)}
+    return {key: result[key] for key in batches.COUNT_KEYS if isinstance(result.get(key), int)}
 
 
 def _settle_done(unit: WorkUnit, follow_up: units.FollowUp) -> None:
@@ -92,7 +95,7 @@ def _settle_done(unit: WorkUnit, follow_up: units.FollowUp) -> None:
         if unit.run_id and progress:
             services.sync_run_progress(
                 run_id=unit.run_id, processed=sum(progress.values()),
-                succeeded=progress.get("succeeded", 0), failed=progress.get("failed", 0),
+                succeeded=progress.get("succeeded", 0), unchanged=progress.get("unchanged", 0), failed=progress.get("failed", 0),
             )
 
 
@@ -127,7 +130,8 @@ def _retry_later(unit: WorkUnit, error: Exception) -> str:
     again = units.unit_retry_later(unit=unit, error=message, retry_after=getattr(error, "retry_after", None))
     logger.info("units.retry_later", extra={"unit_id": unit.pk, "kind": unit.kind, "attempts": unit.attempts,
                                             "error": type(error).__name__})
-    if unit.attempts == settings.UNIT_ERROR_AFTER_ATTEMPTS or not again:
+    # A configuration problem is recorded once, as itself: its records get no error each.
+    if not isinstance(error, ConfigurationBlocked) and (unit.attempts == settings.UNIT_ERROR_AFTER_ATTEMPTS or not again):
         _records_error_record(unit, _PersistentFailure(error, attempts=unit.attempts, again=again))
     return "retry" if again else "failed"
 

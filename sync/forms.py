@@ -1,6 +1,6 @@
 from django import forms
 
-from sync import rules
+from sync import rules_contacts, rules_mappings
 from sync.models import (
     DefaultObject,
     Direction,
@@ -11,21 +11,26 @@ from sync.models import (
     ObjectType,
     SyncError,
     SyncEvent,
-    SyncRule,
     SyncStatus,
 )
 from sync.selectors import LIFECYCLE_STAGES, CompanyFilters, ErrorFilters, EventFilters
+
+# A text field's error for an over-long value, in words: its limit and the value's length.
+TOO_LONG = {"max_length": "At most %(limit_value)d characters (this is %(show_value)d)."}
 
 
 class InclusionListField(forms.CharField):
     """Text ``PROPERTY=VALUE;PROPERTY=VALUE`` ↔ the list of conditions stored in the model."""
 
     def prepare_value(self, value):
-        return rules.format_inclusion_list(value) if isinstance(value, list) else value
+        return rules_contacts.format_inclusion_list(value) if isinstance(value, list) else value
 
     def to_python(self, value):
+        text = super().to_python(value)
+        if self.max_length is not None and len(text) > self.max_length:  # checked on the text, not the parsed list
+            raise forms.ValidationError(TOO_LONG["max_length"] % {"limit_value": self.max_length, "show_value": len(text)})
         try:
-            return rules.parse_inclusion_list(super().to_python(value))
+            return rules_contacts.parse_inclusion_list(text)
         except ValueError as exc:
             raise forms.ValidationError(
                 f"{exc}. Use PROPERTY=VALUE pairs separated by ';', or leave empty so every contact qualifies."
@@ -43,7 +48,7 @@ class IntegrationSettingsForm(forms.ModelForm):
 
     default_object = forms.ChoiceField(choices=DefaultObject.choices, label="Default object created in Salesforce")
     inclusion_list = InclusionListField(
-        required=False,
+        required=False, max_length=2000,
         label="Salesforce inclusion list",
         help_text="Contact property conditions that must all hold, e.g. lifecyclestage=customer;country=Italy. "
         "Empty: every contact qualifies.",
@@ -67,10 +72,10 @@ class FieldMappingForm(forms.ModelForm):
     """Add or edit a mapping (R11): both sides' types are checked for compatibility and decide the
     mapping's type; enumerations need a value map."""
 
-    hubspot_type = forms.ChoiceField(choices=list(rules.HUBSPOT_PROPERTY_TYPES.items()), label="HubSpot property type")
-    salesforce_type = forms.ChoiceField(choices=list(rules.SALESFORCE_FIELD_TYPES.items()), label="Salesforce field type")
+    hubspot_type = forms.ChoiceField(choices=list(rules_mappings.HUBSPOT_PROPERTY_TYPES.items()), label="HubSpot property type")
+    salesforce_type = forms.ChoiceField(choices=list(rules_mappings.SALESFORCE_FIELD_TYPES.items()), label="Salesforce field type")
     value_map = forms.CharField(
-        required=False,
+        required=False, max_length=20_000, error_messages=TOO_LONG,
         widget=forms.Textarea(attrs={"rows": 4}),
         label="Value map",
         help_text="Enumeration ↔ picklist only: one line per HubSpot option, HUBSPOT_VALUE=Salesforce value.",
@@ -84,14 +89,14 @@ class FieldMappingForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            hubspot_type, salesforce_type = rules.FIELD_TYPE_DEFAULTS[self.instance.field_type]
+            hubspot_type, salesforce_type = rules_mappings.FIELD_TYPE_DEFAULTS[self.instance.field_type]
             self.initial.setdefault("hubspot_type", hubspot_type)
             self.initial.setdefault("salesforce_type", salesforce_type)
-            self.initial.setdefault("value_map", rules.format_value_map(self.instance.value_map))
+            self.initial.setdefault("value_map", rules_mappings.format_value_map(self.instance.value_map))
 
     def clean_value_map(self):
         try:
-            return rules.parse_value_map(self.cleaned_data["value_map"])
+            return rules_mappings.parse_value_map(self.cleaned_data["value_map"])
         except ValueError as exc:
             raise forms.ValidationError(f"Value map {exc}.") from exc
 
@@ -99,21 +104,17 @@ class FieldMappingForm(forms.ModelForm):
         cleaned = super().clean()
         if {"hubspot_type", "salesforce_type", "value_map"} - cleaned.keys():
             return cleaned
-        check = rules.mapping_type_check(
+        check = rules_mappings.mapping_type_check(
             hubspot_type=cleaned["hubspot_type"], salesforce_type=cleaned["salesforce_type"], value_map=cleaned["value_map"]
         )
         if check.error:
             raise forms.ValidationError(check.error, code="incompatible_types")
         rule = cleaned.get("sync_rule")
-        if rule and rule not in rules.allowed_sync_rules(check.field_type):
+        if rule and rule not in rules_mappings.allowed_sync_rules(check.field_type):
             self.add_error("sync_rule", "Owner ↔ user maps two-way only (or not at all).")
         self.instance.field_type = check.field_type
         self.instance.value_map = cleaned["value_map"] if check.field_type == FieldType.ENUMERATION else {}
         return cleaned
-
-
-class MappingRuleForm(forms.Form):
-    sync_rule = forms.ChoiceField(choices=SyncRule.choices, label="Sync rule")
 
 
 class CompanyFilterForm(forms.Form):
@@ -203,7 +204,7 @@ class EventFilterForm(forms.Form):
 
 class HubSpotTokenForm(forms.Form):
     access_token = forms.CharField(
-        label="Private app access token",
+        max_length=500, error_messages=TOO_LONG, label="Private app access token",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="HubSpot > Settings > Integrations > Private apps > your app > Access token. Stored encrypted; never shown again.",
     )

@@ -159,6 +159,7 @@ class SyncRun(models.Model):
     total = models.PositiveBigIntegerField(null=True, blank=True)
     processed = models.PositiveBigIntegerField(default=0)
     succeeded = models.PositiveBigIntegerField(default=0)
+    unchanged = models.PositiveBigIntegerField(default=0, help_text="Records whose values were equal already.")
     failed = models.PositiveBigIntegerField(default=0)
     cursor = models.CharField(max_length=64, blank=True, help_text="Where a resumed run carries on.")
     message = models.TextField(blank=True)
@@ -172,6 +173,13 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status_label})"
+
+    @property
+    def skipped(self) -> int:
+        """The records the run left alone (not due to sync, or gone): its total beyond those
+        synced, unchanged or failed."""
+        total = self.total if self.total is not None else self.processed
+        return max(total - self.succeeded - self.unchanged - self.failed, 0)
 
     @property
     def status_label(self) -> str:
@@ -191,8 +199,9 @@ class SyncEvent(models.Model):
         SKIPPED = "skipped", "Skipped"
         CONFLICT = "conflict", "Conflict"
 
-    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="events")
-    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
+    # Run and company are indexed with the ID below: the log filtered by either reads newest first.
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="events", db_index=False)
+    company = models.ForeignKey(Company, null=True, blank=True, on_delete=models.CASCADE, related_name="events", db_index=False)
     contact = models.ForeignKey(Contact, null=True, blank=True, on_delete=models.CASCADE, related_name="events")
     object_type = models.CharField(max_length=16, choices=ObjectType, default=ObjectType.COMPANY)
     direction = models.CharField(max_length=8, choices=Direction)
@@ -205,7 +214,36 @@ class SyncEvent(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["company", "-id"])]
+        # The sync log's filters, read newest first through an index: a filter that matches few
+        # events (or none) of ten million never walks the whole log. Outcome with direction: a
+        # combination can be empty where each alone is common (no HubSpot → Salesforce skips).
+        indexes = [
+            # With the run: "the companies a run synced" asks, per company, whether one of its
+            # events is the run's, and reads the answer from the index alone.
+            models.Index(fields=["company", "-id"], include=["run"], name="sync_event_company_newest"),
+            models.Index(fields=["run", "-id"], name="sync_event_run_newest"),
+            models.Index(fields=["outcome", "direction", "-id"], name="sync_event_outcome_newest"),
+            models.Index(fields=["object_type", "-id"], name="sync_event_object_newest"),
+        ]
+
+
+class SyncEventCount(models.Model):
+    """Sync-log events per 5-minute bucket, direction and outcome: what the dashboard's activity
+    charts and /metrics read instead of the log itself.
+
+    Written by database triggers on the log (migration 0009): every statement that inserts,
+    deletes or changes events adds rows here (a deletion counts negative), so a bucket's count is
+    the sum of its rows and always equals the log's, whichever code wrote it. Appending, never
+    updating, keeps writers from waiting on each other; ``activity.sync_event_counts_compact`` (the
+    cron, every minute) merges each bucket's rows into one per direction and outcome."""
+
+    bucket = models.DateTimeField(help_text="The start of the 5 minutes (UTC).")
+    direction = models.CharField(max_length=8, choices=Direction)
+    outcome = models.CharField(max_length=16, choices=SyncEvent.Outcome)
+    events = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket", "direction", "outcome"], include=["events"], name="sync_event_count_bucket")]
 
 
 class SyncError(models.Model):
@@ -372,7 +410,7 @@ class ApiUsageHour(models.Model):
 
 class AlertCause(models.TextChoices):
     NEW_ERROR_CATEGORY = "new_error_category", "A new kind of sync error appears"
-    SUSPENSION = "suspension", "The integration is suspended (API limit, authentication, permission)"
+    SUSPENSION = "suspension", "Sync is suspended (API limit, authentication, permission, a mapping’s field unusable)"
     WORKERS_STOPPED = "workers_stopped", "The workers stop (no heartbeat)"
 
 

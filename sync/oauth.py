@@ -19,11 +19,11 @@ import requests
 from django.conf import settings
 from django.db import transaction
 
-from sync import crypto, rules, services
-from sync.clients.config import sandbox_details
+from sync import crypto, rules_errors, services
+from sync.clients.config import crm_auth_record, sandbox_details
 from sync.clients.exceptions import CrmError, NotConfigured, Unauthorized
 from sync.clients.hubspot import HubSpotClient, get_hubspot_client
-from sync.clients.salesforce import get_salesforce_client
+from sync.clients.salesforce import get_salesforce_client, salesforce_client_for
 from sync.models import Connection
 from sync.selectors import SALESFORCE_DAILY_LIMIT_KEY
 
@@ -122,6 +122,9 @@ def salesforce_connect(*, session, state: str, code: str, error: str = "", user=
             f"Salesforce refused the token request: {body.get('error', response.status_code)} "
             f"{body.get('error_description', '')}".strip()
         )
+    salesforce_access_check(
+        instance_url=body.get("instance_url", ""), access_token=body["access_token"], refresh_token=body.get("refresh_token", "")
+    )
     identity = urlsplit(body.get("id", "")).path.strip("/").split("/")  # /id/<org id>/<user id>
     details = {
         "login_url": config.login_url,
@@ -140,8 +143,23 @@ def salesforce_connect(*, session, state: str, code: str, error: str = "", user=
             },
         )
     clients_forget()
+    crm_auth_record(crm=Connection.Crm.SALESFORCE)  # the new tokens were just checked
     logger.info("connection.salesforce_connected", extra={"connection_id": connection.id, "org_id": details["org_id"]})
     return connection
+
+
+def salesforce_access_check(*, instance_url: str, access_token: str, refresh_token: str) -> None:
+    """A cheap authenticated call with the new tokens (the describe of Account) and the permissions
+    crmsync needs: Account read, create and edit, and the External ID field. Raises OAuthError
+    with the reasons; the tokens are then not kept."""
+    try:
+        client = salesforce_client_for(instance_url=instance_url, access_token=access_token, refresh_token=refresh_token)
+        problems = client.account_access_problems()
+    except CrmError as error:
+        raise OAuthError(f"Salesforce refused the check call ({error.code}): {rules_errors.message_readable(error.message)}") from error
+    if problems:
+        raise OAuthError(f"Salesforce was not connected: {'; '.join(problems)}. Fix this for the user you sign in as "
+                         "(Setup → Users → Profile or Permission Set), then connect again.")
 
 
 # What crmsync does in HubSpot needs these private-app scopes (README, HUBSPOT_ACCESS_TOKEN).
@@ -161,7 +179,7 @@ def hubspot_token_check(*, access_token: str, base_url: str) -> None:
     except Unauthorized as error:
         raise OAuthError(f"HubSpot refused the token ({error.code}): check that it is the private app's access token.") from error
     except CrmError as error:
-        raise OAuthError(f"HubSpot refused the check call: {rules.message_readable(error.message)}") from error
+        raise OAuthError(f"HubSpot refused the check call: {rules_errors.message_readable(error.message)}") from error
     missing = [scope for scope in HUBSPOT_SCOPES_NEEDED if scopes is not None and scope not in scopes]
     if missing:
         raise OAuthError(f"The private app lacks the scopes crmsync needs: {', '.join(missing)}. Add them to the app and "
@@ -182,6 +200,7 @@ def hubspot_connect(*, access_token: str, base_url: str = "", user=None) -> Conn
         },
     )
     clients_forget()
+    crm_auth_record(crm=Connection.Crm.HUBSPOT)  # the new token was just checked
     logger.info("connection.hubspot_connected", extra={"connection_id": connection.id})
     return connection
 
@@ -211,7 +230,7 @@ def clients_forget() -> None:
 def connection_test(*, crm: str) -> dict:
     """Call the CRM once through its client: what answered and its API limits. A failure comes
     back as the CRM's message (never a token)."""
-    result = {"crm": crm, "ok": False, "lines": []}
+    result = {"crm": crm, "crm_name": Connection.Crm(crm).label, "ok": False, "lines": []}
     try:
         if crm == Connection.Crm.SALESFORCE:
             daily = get_salesforce_client().limits().get("DailyApiRequests") or {}

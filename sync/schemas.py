@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from sync import bulk, rules, suspensions
+from sync import bulk, rules_errors, rules_mappings, suspensions
 from sync.clients.exceptions import CrmError, Unauthorized
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -52,7 +51,7 @@ def hubspot_fields(properties: list[dict]) -> list[dict]:
         read_only = bool((p.get("modificationMetadata") or {}).get("readOnlyValue")) or bool(p.get("calculated"))
         rows.append({
             "name": p["name"], "label": p.get("label") or "",
-            "type": rules.hubspot_picker_type(type_=p.get("type") or "", field_type=p.get("fieldType") or "", name=p["name"]),
+            "type": rules_mappings.hubspot_picker_type(type_=p.get("type") or "", field_type=p.get("fieldType") or "", name=p["name"]),
             "field_type": p.get("fieldType") or "", "length": 0,
             "options": [{"value": o["value"], "label": o.get("label") or o["value"]}
                         for o in p.get("options") or [] if not o.get("hidden")],
@@ -85,7 +84,7 @@ def schemas_refresh() -> dict:
         except CrmError as error:
             credentials_failure_record(crm=crm, error=error)
             logger.warning("schemas.refresh_failed", extra={"crm": crm, "code": error.code})
-            result[crm] = {"ok": False, "error": rules.message_readable(str(error))}
+            result[crm] = {"ok": False, "error": rules_errors.message_readable(str(error))}
             continue
         credentials_ok_record(crm=crm)
         _store(crm=crm, object_name=SALESFORCE_OBJECT if crm == SALESFORCE else HUBSPOT_OBJECT, fields=fields)
@@ -110,18 +109,18 @@ def credentials_ok_record(*, crm: str) -> None:
         suspensions.problems_resolve(problems=open_, reason="credentials accepted")
 
 
-def field_use_of(row: SchemaField | None) -> rules.FieldUse:
+def field_use_of(row: SchemaField | None) -> rules_mappings.FieldUse:
     if row is None:
-        return rules.FieldUse(exists=False)
-    return rules.FieldUse(exists=True, type=row.type, writable=row.updateable)
+        return rules_mappings.FieldUse(exists=False)
+    return rules_mappings.FieldUse(exists=True, type=row.type, writable=row.updateable)
 
 
-def field_use(*, crm: str, name: str) -> rules.FieldUse:
+def field_use(*, crm: str, name: str) -> rules_mappings.FieldUse:
     """What the cache says about one field (a missing cache counts as unknown, i.e. usable)."""
     object_name = SALESFORCE_OBJECT if crm == SALESFORCE else HUBSPOT_OBJECT
     cached = SchemaField.objects.filter(crm=crm, object_name=object_name)
     if not cached.exists():
-        return rules.FieldUse(exists=True, type="")
+        return rules_mappings.FieldUse(exists=True, type="")
     return field_use_of(cached.filter(name__iexact=name).first())
 
 
@@ -130,9 +129,9 @@ def mapping_problem(*, mapping: FieldMapping) -> tuple[str, str, str]:
     salesforce = field_use(crm=SALESFORCE, name=mapping.salesforce_field)
     hubspot = field_use(crm=HUBSPOT, name=mapping.hubspot_property)
     if not salesforce.type or not hubspot.type:  # a side not cached yet: only existence is known
-        salesforce = rules.FieldUse(exists=salesforce.exists, type="string")
-        hubspot = rules.FieldUse(exists=hubspot.exists, type="text")
-    side, why = rules.mapping_schema_problem(
+        salesforce = rules_mappings.FieldUse(exists=salesforce.exists, type="string")
+        hubspot = rules_mappings.FieldUse(exists=hubspot.exists, type="text")
+    side, why = rules_mappings.mapping_schema_problem(
         sync_rule=mapping.sync_rule, value_map=mapping.value_map, salesforce=salesforce, hubspot=hubspot,
         salesforce_field=mapping.salesforce_field, hubspot_property=mapping.hubspot_property,
     )
@@ -171,26 +170,15 @@ def mapping_catch_up(*, mapping: FieldMapping) -> None:
 def setup_check() -> list[str]:
     """The fields crmsync itself needs, against the cache: a setup problem with the exact steps for
     each one missing, resolved once it is back. Returns the fields with an open problem."""
-    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
-    id_property = settings.HUBSPOT_ACCOUNT_ID_PROPERTY
-    needs = (
-        (SALESFORCE, SALESFORCE_OBJECT, external_id, lambda row: row.external_id,
-         f"The Salesforce Account field {external_id} is missing or not an External ID.",
-         f"In Salesforce Setup → Object Manager → Account → Fields & Relationships, create (or undelete) {external_id}: "
-         "Text(100), External ID, Unique, and give the integration user edit access to it. Then click Refresh schemas."),
-        (HUBSPOT, HUBSPOT_OBJECT, id_property, lambda row: row.unique,
-         f"The HubSpot company property {id_property} is missing or does not require unique values.",
-         f"Restore {id_property} in HubSpot (Settings → Properties → Archived properties → Restore), or create it as a "
-         "single-line text company property with “Require unique values” on. Then click Refresh schemas."),
-    )
+    fits = {SALESFORCE: lambda row: row.external_id, HUBSPOT: lambda row: row.unique}
     open_fields = []
-    for crm, object_name, name, fits, message, fix in needs:
-        cached = SchemaField.objects.filter(crm=crm, object_name=object_name)
+    for crm, name, message, fix in suspensions.setup_needs():
+        cached = SchemaField.objects.filter(crm=crm, object_name=SALESFORCE_OBJECT if crm == SALESFORCE else HUBSPOT_OBJECT)
         if not cached.exists():
             continue
         row = cached.filter(name=name).first()
         problems = list(ConfigurationProblem.objects.filter(crm=crm, field=name, mapping=None, resolved_at__isnull=True))
-        if row is None or not fits(row):
+        if row is None or not fits[crm](row):
             suspensions.problem_open(crm=crm, field=name, message=message, fix=fix)
             open_fields.append(name)
         elif problems:

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime, timedelta
 import django_rq
 from django.conf import settings
 from django.db import DatabaseError, connection
-from django.db.models import Count, Exists, F, OuterRef, Q, Subquery, Sum
-from django.db.models.functions import Coalesce, Lower, TruncHour, TruncMinute
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Subquery, Sum, Value, When
+from django.db.models.functions import Coalesce, Lower, TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_rq.contrib.prometheus import RQCollector
@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 from sync import charts, rules
 from sync.labels import LIFECYCLE_STAGES  # noqa: F401  (the company filter's choices)
 from sync.clients import ratelimit
-from sync.clients.config import sandbox_details
+from sync.clients.config import AUTH_FAILED_KEY, sandbox_details
 from sync.models import (
     AlertState,
     ApiUsageHour,
@@ -33,8 +33,10 @@ from sync.models import (
     FieldMapping,
     IntegrationSettings,
     SchemaField,
+    SettingsChange,
     SyncError,
     SyncEvent,
+    SyncEventCount,
     SyncRun,
     SyncState,
     WorkUnit,
@@ -56,6 +58,11 @@ def sync_state_time(*, key: str) -> datetime | None:
 def sync_state_updated_at(*, key: str) -> datetime | None:
     """When the value was last written."""
     return SyncState.objects.filter(key=key).values_list("updated_at", flat=True).first()
+
+
+def sync_states_get(*, keys: list[str]) -> dict[str, str]:
+    """Several SyncState values in one query (a missing key is absent)."""
+    return dict(SyncState.objects.filter(key__in=keys).values_list("key", "value"))
 
 
 def field_mappings_enabled(*, only_fields: list[str] | None = None) -> list[FieldMapping]:
@@ -81,11 +88,12 @@ def schema_fields(*, crm: str, object_name: str) -> list[SchemaField]:
     return list(SchemaField.objects.filter(crm=crm, object_name=object_name).order_by("label", "name"))
 
 
-def dashboard_counts() -> dict:
+def dashboard_counts() -> dict[str, Tally]:
+    """The dashboard's record counts, none of them a COUNT over a whole big table (see ``tally``)."""
     return {
-        "linked_companies": Company.objects.filter(salesforce_account_id__isnull=False).count(),
-        "companies": Company.objects.count(),
-        "open_errors": SyncError.objects.filter(status=SyncError.Status.OPEN).count(),
+        "linked_companies": tally(Company.objects.filter(salesforce_account_id__isnull=False)),
+        "companies": tally(Company.objects.all()),
+        "open_errors": tally(SyncError.objects.filter(status=SyncError.Status.OPEN)),
     }
 
 
@@ -415,8 +423,9 @@ def sync_events_page(*, filters: EventFilters, cursor: str = "", size: int = 50)
 
 
 def queue_depths() -> dict[str, int]:
-    """Jobs waiting per RQ queue (one Redis LLEN each)."""
-    return {name: django_rq.get_queue(name).count for name in settings.RQ_QUEUES}
+    """Jobs waiting per RQ queue (one Redis LLEN each, on one connection: every queue is on the same Redis)."""
+    connection = django_rq.get_connection("default")
+    return {name: django_rq.get_queue(name, connection=connection).count for name in settings.RQ_QUEUES}
 
 
 def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:
@@ -522,9 +531,9 @@ def _salesforce_poll_limit(now: datetime) -> int:
 
 
 def health_report() -> dict:
-    """/healthz: database, Redis, worker heartbeat and last Salesforce poll; ok only when all are.
-    The heartbeat is written by a worker running the job the cron enqueues, so a fresh one proves
-    the cron, Redis and at least one worker alive."""
+    """/healthz: database, Redis, worker heartbeat, last Salesforce poll, and each CRM's last call
+    authenticated; ok only when all are. The heartbeat is written by a worker running the job the
+    cron enqueues, so a fresh one proves the cron, Redis and at least one worker alive."""
     now = timezone.now()
     checks: dict[str, dict] = {}
     try:
@@ -532,6 +541,12 @@ def health_report() -> dict:
         last_poll = sync_state_time(key="salesforce_last_poll")
         poll_limit = _salesforce_poll_limit(now)
         checks["database"] = {"ok": True}
+        for crm in API_CRMS:
+            failed = SyncState.objects.filter(key=AUTH_FAILED_KEY.format(crm=crm)).values_list("value", "updated_at").first()
+            checks[f"{crm}_auth"] = {"ok": True} if failed is None else {
+                "ok": False, "error": "the last call failed authentication: reconnect it on the Connections page",
+                **json.loads(failed[0] or "{}"), "since": failed[1].isoformat(),
+            }
     except DatabaseError as error:
         heartbeat = last_poll = None
         poll_limit = settings.HEALTH_MAX_AGE_SECONDS
@@ -560,7 +575,8 @@ def metrics_text() -> bytes:
     registry = CollectorRegistry()
     syncs = Gauge("crmsync_sync_events", "Sync attempts logged in the last 24 hours", ["direction", "outcome"], registry=registry)
     since = timezone.now() - timedelta(hours=24)
-    for row in SyncEvent.objects.filter(created_at__gte=since).order_by().values("direction", "outcome").annotate(n=Count("id")):
+    last_day = SyncEventCount.objects.filter(bucket__gte=since).order_by().values("direction", "outcome").annotate(n=Sum("events"))
+    for row in last_day:
         syncs.labels(row["direction"], row["outcome"]).set(row["n"])
     errors = Gauge("crmsync_open_sync_errors", "Open sync errors", ["category"], registry=registry)
     for category in ErrorCategory.values:
@@ -586,29 +602,32 @@ def metrics_text() -> bytes:
 # --- Charts ---------------------------------------------------------------------------------------------
 
 
-def _bucket_trunc(chart_range: charts.ChartRange):
+def sync_event_counts(*, since: datetime, hourly: bool = False):
+    """Sync-log events from ``since`` per 5 minutes (or per hour), direction and whether they
+    failed, from the counts the log's triggers keep (``SyncEventCount``): (moment, direction,
+    failed, n) rows."""
     # In UTC: bucket boundaries are UTC instants; the template shows them in the admin's zone.
-    return TruncMinute("created_at", tzinfo=UTC) if chart_range.bucket < timedelta(hours=1) else TruncHour("created_at", tzinfo=UTC)
+    moment = TruncHour("bucket", tzinfo=UTC) if hourly else F("bucket")
+    failed = Case(When(outcome=SyncEvent.Outcome.FAILED, then=Value(True)), default=Value(False))
+    return (
+        SyncEventCount.objects.filter(bucket__gte=since)
+        .annotate(moment=moment, failed=failed)
+        .order_by()
+        .values_list("moment", "direction", "failed")
+        .annotate(n=Sum("events"))
+    )
 
 
 def activity_chart(*, range_key: str = charts.DEFAULT_RANGE, now: datetime | None = None) -> list[charts.Chart]:
-    """Syncs and errors (failed attempts) by direction over the range, from the sync log, in one
-    grouped query over the created_at index."""
+    """Syncs and errors (failed attempts) by direction over the range, in one grouped query over
+    the log's counts (a few rows per 5 minutes however many events the log holds)."""
     chart_range = charts.RANGES.get(range_key, charts.RANGES[charts.DEFAULT_RANGE])
     starts = charts.bucket_starts(chart_range=chart_range, now=now or timezone.now())
     counts = {(kind, d): [0] * len(starts) for kind in ("syncs", "errors") for d in Direction.values}
-    rows = (
-        SyncEvent.objects.filter(created_at__gte=starts[0])
-        .annotate(moment=_bucket_trunc(chart_range))
-        .order_by()
-        .values("moment", "direction", "outcome")
-        .annotate(n=Count("id"))
-    )
-    for row in rows:
-        index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=row["moment"])
-        kind = "errors" if row["outcome"] == SyncEvent.Outcome.FAILED else "syncs"
-        if index is not None and row["direction"] in Direction.values:
-            counts[(kind, row["direction"])][index] += row["n"]
+    for moment, direction, failed, n in sync_event_counts(since=starts[0], hourly=chart_range.bucket >= timedelta(hours=1)):
+        index = charts.bucket_index(starts=starts, bucket=chart_range.bucket, moment=moment)
+        if index is not None and direction in Direction.values:
+            counts[("errors" if failed else "syncs", direction)][index] += n
     return [
         charts.stacked_bars(
             title=title, unit=unit, chart_range=chart_range, starts=starts,
@@ -668,10 +687,9 @@ CDC_FALLBACK_KEY = "salesforce_cdc_fallback"  # when and why the stream last fel
 
 
 def dashboard_times() -> dict:
-    return {
-        key: sync_state_time(key=key)
-        for key in ("salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat")
-    }
+    keys = ["salesforce_last_poll", "hubspot_last_webhook", "hubspot_last_search", "worker_heartbeat"]
+    values = sync_states_get(keys=keys)
+    return {key: parse_datetime(values[key]) if values.get(key) else None for key in keys}
 
 
 @dataclass(frozen=True)
@@ -686,14 +704,15 @@ class SalesforceDetection:
 
 
 def salesforce_detection() -> SalesforceDetection:
-    alive = sync_state_time(key=CDC_ALIVE_KEY)
+    values = sync_states_get(keys=[CDC_ALIVE_KEY, CDC_LAG_KEY, CDC_FALLBACK_KEY])
+    alive = parse_datetime(values[CDC_ALIVE_KEY]) if values.get(CDC_ALIVE_KEY) else None
     streaming = alive is not None and (timezone.now() - alive).total_seconds() < settings.CDC_HEALTHY_SECONDS
-    lag = sync_state_get(key=CDC_LAG_KEY)
+    lag = values.get(CDC_LAG_KEY)
     return SalesforceDetection(
         streaming=streaming,
         lag_seconds=float(lag) if streaming and lag else None,
         poll_every_seconds=settings.POLL_STREAM_INTERVAL_SECONDS if streaming else settings.POLL_INTERVAL_SECONDS,
-        fallback=sync_state_get(key=CDC_FALLBACK_KEY) or "",
+        fallback=values.get(CDC_FALLBACK_KEY) or "",
     )
 
 
@@ -751,26 +770,50 @@ def count_capped(queryset, *, cap: int = COUNT_CAP) -> tuple[int, bool]:
     return min(n, cap), n <= cap
 
 
-def companies_total(*, filters: CompanyFilters) -> dict:
-    """The list's total: exact up to COUNT_CAP; beyond, PostgreSQL's own row estimate for the
-    unfiltered list, else "more than" the cap. ``label`` says which."""
-    n, exact = count_capped(companies_filtered(filters=filters))
-    if exact:
-        return {"count": n, "exact": True, "label": f"{n:,} compan{'y' if n == 1 else 'ies'}"}
-    unfiltered = filters == CompanyFilters(sort=filters.sort)
-    estimate = _table_estimate(Company) if unfiltered else None
-    if estimate and estimate > n:
-        return {"count": estimate, "exact": False, "label": f"about {estimate:,} companies (estimated)"}
-    return {"count": n, "exact": False, "label": f"more than {n:,} companies"}
+@dataclass(frozen=True)
+class Tally:
+    """How many rows a page shows: exact up to COUNT_CAP; beyond, PostgreSQL's planner estimate
+    (from the table's statistics, read without a scan), shown as "about"; with no estimate
+    (SQLite, or not asked for), "more than" the cap."""
+
+    count: int
+    exact: bool = True
+    estimated: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.exact:
+            return f"{self.count:,}"
+        return f"{'about' if self.estimated else 'more than'} {self.count:,}"
 
 
-def _table_estimate(model) -> int | None:
+def tally(queryset, *, estimate: bool = True) -> Tally:
+    n, exact = count_capped(queryset, cap=COUNT_CAP)
+    if exact or not estimate:
+        return Tally(n, exact)
+    rows = _rows_estimate(queryset)
+    return Tally(rows, exact=False, estimated=True) if rows and rows > n else Tally(n, exact=False)
+
+
+def _rows_estimate(queryset) -> int | None:
+    """The planner's row estimate for ``queryset`` (EXPLAIN, which plans without running it)."""
     if connection.vendor != "postgresql":
         return None
+    sql, params = queryset.order_by().query.sql_with_params()
     with connection.cursor() as cursor:
-        cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass", [model._meta.db_table])
-        row = cursor.fetchone()
-    return int(row[0]) if row and row[0] and row[0] > 0 else None
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    plan = json.loads(plan) if isinstance(plan, str) else plan
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def companies_total(*, filters: CompanyFilters) -> dict:
+    """The list's total (a ``Tally``): estimated only for the unfiltered list, where the estimate
+    is close; a filtered list past the cap says "more than". ``label`` says which."""
+    total = tally(companies_filtered(filters=filters), estimate=filters == CompanyFilters(sort=filters.sort))
+    noun = "company" if total.count == 1 and total.exact else "companies"
+    label = f"{total.label} {noun}" + (" (estimated)" if total.estimated else "")
+    return {"count": total.count, "exact": total.exact, "label": label}
 
 
 def sync_errors_count(*, filters: ErrorFilters) -> tuple[int, bool]:
@@ -780,3 +823,8 @@ def sync_errors_count(*, filters: ErrorFilters) -> tuple[int, bool]:
 
 def linked_companies_count() -> tuple[int, bool]:
     return count_capped(Company.objects.filter(salesforce_account_id__isnull=False))
+
+
+def settings_changes_recent(*, limit: int = 20) -> list[SettingsChange]:
+    """The settings page's log of changes (R1: who changed what, when), newest first."""
+    return list(SettingsChange.objects.select_related("user")[:limit])

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import rules
-from sync.clients.exceptions import CrmError, Rejected, Transient
+from sync import rules_errors
+from sync.clients.exceptions import ConfigurationBlocked, CrmError, Rejected
 from sync.models import ConfigurationProblem, FieldMapping, SchemaField
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,23 @@ def mapping_fix(*, crm: str, field: str) -> str:
             "refresh (hourly, or Refresh schemas on the settings page) and resyncs what it missed.")
 
 
+def setup_needs() -> list[tuple[str, str, str, str]]:
+    """The fields crmsync itself needs: (crm, name, what is wrong, the exact steps to fix it)."""
+    external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
+    id_property = settings.HUBSPOT_ACCOUNT_ID_PROPERTY
+    return [
+        (SALESFORCE, external_id,
+         f"The Salesforce Account field {external_id} is missing or not an External ID.",
+         f"In Salesforce Setup → Object Manager → Account → Fields & Relationships, create (or undelete) {external_id}: "
+         "Text(100), External ID, Unique, and give the integration user edit access to it. Then click Refresh schemas."),
+        (HUBSPOT, id_property,
+         f"The HubSpot company property {id_property} is missing or does not require unique values.",
+         f"crmsync creates {id_property} by itself at its first sync to HubSpot. If it was archived, restore it in HubSpot "
+         "(Settings → Properties → Archived properties → Restore); otherwise create it as a single-line text company "
+         "property with “Require unique values” on. Then click Refresh schemas."),
+    ]
+
+
 def problem_open(
     *, crm: str, field: str, message: str, fix: str, mapping: FieldMapping | None = None, details: str = ""
 ) -> tuple[ConfigurationProblem, bool]:
@@ -47,7 +65,7 @@ def problem_open(
     try:
         with transaction.atomic():
             problem = ConfigurationProblem.objects.create(
-                crm=crm, field=field, mapping=mapping, message=rules.message_readable(message, limit=500),
+                crm=crm, field=field, mapping=mapping, message=rules_errors.message_readable(message, limit=500),
                 details=details or message, fix=fix,
             )
     except IntegrityError:  # another worker opened it at the same moment
@@ -88,21 +106,30 @@ def _mapping_naming(crm: str, names: list[str]) -> tuple[FieldMapping, str] | No
 
 def mapping_failure_suspend(*, error: CrmError) -> bool:
     """A whole call refused because a mapped field cannot be read or written: suspend that mapping
-    and answer True, so the caller retries without it. False for any other failure (and for a
-    field crmsync itself needs, which no retry without a mapping fixes)."""
+    and answer True, so the caller retries without it. A field crmsync itself needs opens its setup
+    problem (once) and answers True too: the work waits for the fix instead of failing record by
+    record. False for any other failure."""
     if not isinstance(error, Rejected):
         return False
-    names = rules.unusable_fields(code=error.code, message=error.message, fields=error.fields)
+    names = rules_errors.unusable_fields(code=error.code, message=error.message, fields=error.fields)
     found = _mapping_naming(error.crm, names)
-    if found is None:
-        return False
-    mapping, field = found
-    mapping_suspend(mapping=mapping, crm=error.crm, field=field, message=f"{error.code}: {error.message}", details=error.message)
-    return True
+    if found is not None:
+        mapping, field = found
+        mapping_suspend(mapping=mapping, crm=error.crm, field=field, message=f"{error.code}: {error.message}", details=error.message)
+        return True
+    named = {name.lower() for name in names}
+    for crm, field, message, fix in setup_needs():
+        if crm == error.crm and field.lower() in named:
+            problem_open(crm=crm, field=field, message=message, fix=fix, details=error.message)
+            return True
+    return False
 
 
 def mapping_failure_retry(*, error: CrmError) -> None:
-    """At a flow's whole-call ``except Rejected``: when the refusal suspended a mapping, raise a
-    transient error instead, so the engine retries the unit soon without that mapping."""
+    """At a flow's whole-call ``except Rejected``: when the refusal is a configuration problem now
+    recorded (a mapping suspended, a needed field gone), raise ``ConfigurationBlocked`` instead, so
+    the engine retries the unit (without that mapping) and files no error per record."""
     if mapping_failure_suspend(error=error):
-        raise Transient(f"a mapping was suspended, retrying without it: {error.message}", crm=error.crm, code=error.code) from error
+        raise ConfigurationBlocked(
+            f"a configuration problem was recorded, retrying: {rules_errors.message_readable(error.message)}", crm=error.crm, code=error.code
+        ) from error

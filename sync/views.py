@@ -15,14 +15,13 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_POST
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from sync import bulk, charts, imports, jobs, oauth, resync, rules, selectors, services
+from sync import bulk, charts, imports, jobs, oauth, resync, rules_errors, rules_mappings, selectors, services
 from sync.forms import (
     CompanyFilterForm,
     ErrorFilterForm,
     EventFilterForm,
     HubSpotTokenForm,
     IntegrationSettingsForm,
-    MappingRuleForm,
     SyncCompaniesForm,
 )
 from sync.models import (
@@ -30,7 +29,6 @@ from sync.models import (
     Connection,
     FieldMapping,
     IntegrationSettings,
-    SettingsChange,
     SyncError,
     SyncRule,
     SyncRun,
@@ -60,6 +58,7 @@ def dashboard(request):
         {
             "settings": IntegrationSettings.load(),
             "counts": selectors.dashboard_counts(),
+            "count_cap": selectors.COUNT_CAP,
             "times": selectors.dashboard_times(),
             "detection": selectors.salesforce_detection(),
             "queues": selectors.queue_depths(),
@@ -69,6 +68,7 @@ def dashboard(request):
             "range_key": range_key,
             "api_usage": selectors.api_usage(),
             "problems": selectors.integration_problems(),
+            "configuration_problems": selectors.mapping_suspensions(),
             "checklist": selectors.first_run_checklist(),
             "runs": SyncRun.objects.select_related("mapping", "company")[:10],
         },
@@ -102,17 +102,16 @@ def settings_companies(request):
                     "mapping": m,
                     "run": latest_runs.get(m.id),
                     "still_failing": still_failing.get(getattr(latest_runs.get(m.id), "id", None), 0),
-                    "rules": [(v, label) for v, label in SyncRule.choices if v in rules.allowed_sync_rules(m.field_type)],
+                    "rules": [(v, label) for v, label in SyncRule.choices if v in rules_mappings.allowed_sync_rules(m.field_type)],
                 }
                 for m in FieldMapping.objects.all()
             ],
             "all_mappings_run": latest_runs.get(None),
             "all_mappings_still_failing": still_failing.get(getattr(latest_runs.get(None), "id", None), 0),
             "linked_companies": selectors.linked_companies_count(),
-            "enabled_mappings": len(selectors.field_mappings_enabled()),
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
             "suspensions": selectors.mapping_suspensions(),
-            "changes": SettingsChange.objects.select_related("user")[:20],
+            "changes": selectors.settings_changes_recent(),
         },
     )
 
@@ -127,9 +126,11 @@ def sync_companies_switch(request):
         )
     else:
         messages.error(request, "Sync companies must be switched 'on' or 'off'.")
-    if request.htmx:
-        return render(request, "sync/_sync_companies_switch.html",
-                      {"settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count()})
+    if request.htmx:  # the switch, and the settings changes with this one (out of band)
+        return render(request, "sync/_sync_companies_switch.html", {
+            "settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count(),
+            "changes": selectors.settings_changes_recent(), "oob": True,
+        })
     return redirect("sync:settings_companies")
 
 
@@ -140,7 +141,7 @@ def accounts_import(request):
     account_ids = request.POST.get("account_ids", "").replace(",", " ").split()
     try:
         run = imports.accounts_import_start(account_ids=account_ids, user=request.user)
-    except services.SyncUnavailable as error:
+    except (services.SyncUnavailable, imports.ImportRefused) as error:
         messages.error(request, str(error))
     else:
         what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"
@@ -208,27 +209,6 @@ def company_resync_status(request, company_id: int):
 
 @require_POST
 @admin_required
-def mapping_rule_set(request, mapping_id: int):
-    mapping = get_object_or_404(FieldMapping, id=mapping_id)
-    form = MappingRuleForm(request.POST)
-    try:
-        if not form.is_valid():
-            raise ValueError("choose one of the four sync rules")
-        mapping = services.field_mapping_set_rule(
-            hubspot_property=mapping.hubspot_property,
-            sync_rule=form.cleaned_data["sync_rule"],
-            actor=request.user.get_username(),
-            user=request.user,
-        )
-    except ValueError as error:
-        messages.error(request, f"The rule was not changed: {error}.")
-    else:
-        messages.success(request, f"{mapping.hubspot_property} now uses “{mapping.get_sync_rule_display()}”.")
-    return redirect("sync:settings_companies")
-
-
-@require_POST
-@admin_required
 def mapping_resync(request, mapping_id: int | None = None):
     try:
         run = bulk.bulk_resync_start(mapping_id=mapping_id, user=request.user)
@@ -261,7 +241,7 @@ def run_detail(request, run_id: int):
 
 def _bulk_run_context(run: SyncRun) -> dict:
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
-    rate, seconds_left = rules.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
+    rate, seconds_left = rules_mappings.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
     active = run.status in ACTIVE_RUN_STATUSES
     return {
         "run": run,
@@ -271,7 +251,6 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
         "stale": active and not bulk.bulk_run_is_live(run=run),
         "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
-        "skipped": max((run.total or run.processed) - run.succeeded - run.failed, 0) if not active else 0,
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors.FAILED_RECORDS_SHOWN,
     }
@@ -332,7 +311,7 @@ def sync_errors_csv(request):
                 [error.id, error.created_at.isoformat(), error.status, error.get_category_display(),
                  error.get_direction_display(), error.get_object_type_display(), _csv_safe(error.record_ref),
                  _csv_safe(str(error.company) if error.company else ""), _csv_safe(error.field),
-                 _csv_safe(error.error_code), _csv_safe(rules.message_readable(error.message)), error.retry_count,
+                 _csv_safe(error.error_code), _csv_safe(rules_errors.message_readable(error.message)), error.retry_count,
                  _csv_safe(error.message)]
             )
 

@@ -10,7 +10,10 @@ import requests
 from django.test.utils import override_settings
 from django.urls import reverse
 
-from sync import crypto, oauth
+from django.utils import timezone
+
+from sync import crypto, oauth, services
+from sync.clients.exceptions import Unauthorized
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Connection
 
@@ -46,20 +49,24 @@ def test_callback_with_salesforce_refusal_says_so(admin_client, sandbox):
     assert not Connection.objects.exists()
 
 
+def salesforce_sign_in(admin_client, details) -> tuple[dict, object]:
+    """Connect Salesforce up to the callback: the authorize query, and the callback's path and query."""
+    start = admin_client.get(reverse("sync:salesforce_connect"))
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    answer = session.get(start["Location"], allow_redirects=False, verify=details["ca_bundle"], timeout=10)
+    assert answer.status_code == 302
+    return start, urlsplit(answer.headers["Location"])
+
+
 def test_salesforce_oauth_pkce_flow_against_the_sandbox(admin_client, admin_user, sandbox):
     details = sandbox.details["salesforce"]
-    start = admin_client.get(reverse("sync:salesforce_connect"))
+    start, back = salesforce_sign_in(admin_client, details)
     authorize = urlsplit(start["Location"])
     query = parse_qs(authorize.query)
     assert start["Location"].startswith(details["login_url"].rstrip("/") + "/services/oauth2/authorize?")
     assert query["code_challenge_method"] == ["S256"] and query["response_type"] == ["code"]
     assert query["redirect_uri"] == ["http://testserver/connections/salesforce/callback/"]
-
-    session = requests.Session()
-    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
-    answer = session.get(start["Location"], allow_redirects=False, verify=details["ca_bundle"], timeout=10)
-    assert answer.status_code == 302
-    back = urlsplit(answer.headers["Location"])
     assert back.path == reverse("sync:salesforce_oauth_callback") and parse_qs(back.query)["state"] == query["state"]
 
     done = admin_client.get(f"{back.path}?{back.query}", follow=True)
@@ -86,6 +93,14 @@ def test_salesforce_oauth_pkce_flow_against_the_sandbox(admin_client, admin_user
     get_salesforce_client.cache_clear()
 
 
+def test_salesforce_user_without_account_edit_is_refused_when_connecting(admin_client, sandbox, salesforce_control):
+    salesforce_control.set_object_access("Account", createable=True, updateable=False)
+    _, back = salesforce_sign_in(admin_client, sandbox.details["salesforce"])
+    page = admin_client.get(f"{back.path}?{back.query}", follow=True).content.decode()
+    assert "Salesforce was not connected: the user cannot edit Accounts (object permissions)" in page
+    assert "Salesforce connected." not in page and not Connection.objects.exists()
+
+
 def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client, sandbox):
     details = sandbox.details["hubspot"]
     admin_client.post(reverse("sync:hubspot_connect"), {"access_token": details["access_token"], "base_url": details["base_url"]})
@@ -94,7 +109,7 @@ def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client,
     assert details["access_token"] not in connection.access_token_encrypted
     admin_client.post(reverse("sync:connection_test", args=["hubspot"]))
     page = admin_client.get(reverse("sync:connections")).content.decode()
-    assert "Test of the Hubspot connection: it works" in page and "Rate limit:" in page
+    assert "Test of the HubSpot connection: it works" in page and "Rate limit:" in page
     assert details["access_token"] not in page and connection.details["token_hint"] in page
 
     # A wrong token is refused when saved (a cheap authenticated call), and the working one stays.
@@ -104,6 +119,7 @@ def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client,
     page = response.content.decode()
     assert "The token was not saved: HubSpot refused the token" in page and "pat-na1-wrong-token-000" not in page
     assert crypto.decrypt(Connection.objects.get(crm=Connection.Crm.HUBSPOT).access_token_encrypted) == details["access_token"]
+    assert admin_client.get(reverse("sync:healthz")).json()["checks"]["hubspot_auth"]["ok"]  # a refused candidate is no outage
 
     admin_client.post(reverse("sync:connection_disconnect", args=["hubspot"]))
     assert not Connection.objects.exists()
@@ -150,3 +166,23 @@ def test_hubspot_token_without_a_needed_scope_is_refused_with_the_scope_named(ad
     ).content.decode()
     assert "lacks the scopes crmsync needs: crm.objects.companies.write" in page
     assert not Connection.objects.filter(crm=Connection.Crm.HUBSPOT).exists()
+
+
+def test_healthz_reports_a_crm_whose_last_call_failed_authentication(client, sandbox, salesforce_control, salesforce_client, redis_queues):
+    services.worker_heartbeat_record()
+    services.sync_state_set(key="salesforce_last_poll", value=timezone.now().isoformat())
+    salesforce_client.limits()
+    assert client.get(reverse("sync:healthz")).status_code == 200
+
+    salesforce_control.add_fault(kind="expired_session", endpoint="/services/data/*")  # a renewed session too
+    with pytest.raises(Unauthorized):
+        salesforce_client.limits()
+    response = client.get(reverse("sync:healthz"))
+    checks = response.json()["checks"]
+    assert response.status_code == 503 and checks["hubspot_auth"]["ok"]
+    assert not checks["salesforce_auth"]["ok"] and checks["salesforce_auth"]["code"] == "INVALID_SESSION_ID"
+    assert "reconnect it on the Connections page" in checks["salesforce_auth"]["error"]
+
+    salesforce_control.clear_faults()
+    salesforce_client.limits()
+    assert client.get(reverse("sync:healthz")).status_code == 200

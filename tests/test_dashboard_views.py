@@ -2,16 +2,19 @@
 CSV export, mappings (R11), health and metrics. Factory data; no CRM is called."""
 
 import csv
+import html
 import io
 from datetime import timedelta
 
 import django_rq
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import selectors, services
+from sync import rules_errors, selectors, services
 from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import (
     CompanyFactory,
@@ -221,15 +224,15 @@ def test_company_list_makes_a_constant_number_of_queries_per_page(user_client, d
     url = reverse("sync:companies")
     for i in range(3):
         _company_with_relations(i)
-    # Session, user, one query for the page and one for the total (counting at most 10,001 rows):
-    # no unbounded COUNT(*), no query per row.
-    with django_assert_num_queries(4):
+    # Session, user, one query for the page, one for the total (counting at most 10,001 rows) and
+    # one for the option labels: no unbounded COUNT(*), no query per row.
+    with django_assert_num_queries(5):
         small = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at"})
     for i in range(3, 60):
         _company_with_relations(i)
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         full = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at"})
-    with django_assert_num_queries(4):
+    with django_assert_num_queries(5):
         second = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at", "cursor": full.context["page"].next_cursor})
     assert len(small.context["page"].rows) == 3
     assert len(full.context["page"].rows) == selectors.COMPANY_PAGE_SIZE
@@ -246,14 +249,14 @@ def test_company_page_shows_the_salesforce_sync_panel(user_client):
                              synced_values={"phone": {"hubspot": "123", "salesforce": "123"}})
     company.contacts.add(ContactFactory(email="ada@example.com"))
     SyncErrorFactory(company=company, field="Phone", message="FIELD_CUSTOM_VALIDATION_EXCEPTION: Phone must be digits")
-    older = SyncEventFactory(company=company, changes={"phone": ["1", "123"]})
-    newer = SyncEventFactory(company=company, action="resync")
+    SyncEventFactory(company=company, changes={"phone": ["1", "123"]})
+    SyncEventFactory(company=company, action="resync")
     body = user_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
     assert 'id="sf-sync-h">Salesforce sync' in body and "<summary" in body and ">Resync</button>" in body
     assert 'data-account-id="001000000000009AAA"' in body or "<code>001000000000009AAA</code>" in body
     assert "ada@example.com" in body and "Phone must be digits" in body
     assert "<code>phone</code>: 1 → 123" in body
-    assert body.index(f"<td>{newer.action}</td>") < body.index(f"<td>{older.action}</td>")  # newest first
+    assert body.index("<td>Resync</td>") < body.index("<td>Update</td>")  # newest first, actions in words
 
 
 def test_resync_status_polls_only_while_the_run_is_active(user_client):
@@ -403,6 +406,19 @@ def test_r12_errors_export_as_csv_with_the_filter(user_client):
     assert rows[1][10] == "'=HYPERLINK(\"x\") Name: data value too large: 300 chars"  # no formula injection
 
 
+def test_no_error_message_in_the_report_exceeds_the_cut_and_the_full_answer_is_in_its_details(user_client):
+    ids = ", ".join(f"'001000000000{n:03d}AAA'" for n in range(200))
+    answer = f"SELECT Id, Name FROM Account WHERE Id IN ({ids})\n^\nERROR at Row:1:Column:18\nNo such column 'Bar__c'. " + "x" * 3000
+    SyncErrorFactory(message=answer)
+    page = user_client.get(reverse("sync:sync_errors")).content.decode()
+    shown = html.unescape(page.split('class="crm-message">')[1].split("<details")[0].strip())
+    assert len(shown) <= rules_errors.MESSAGE_CUT and shown.startswith("No such column") and "001000000000001AAA" not in shown
+    assert "001000000000199AAA" in page.split("<summary>Details</summary>")[1]  # the CRM's whole answer, behind Details
+    rows = list(csv.reader(io.StringIO(b"".join(user_client.get(reverse("sync:sync_errors_csv")).streaming_content).decode())))
+    assert rows[0][10:] == ["message", "retry_count", "full_message"]
+    assert len(rows[1][10]) <= rules_errors.MESSAGE_CUT and rows[1][12] == answer
+
+
 def test_r12_retry_one_queues_a_job_with_that_error(admin_client, redis_queues, django_capture_on_commit_callbacks):
     error = SyncErrorFactory()
     SyncErrorFactory()
@@ -468,6 +484,26 @@ def test_dashboard_shows_state_queues_and_charts(admin_client, redis_queues):
     assert "<svg" in body and 'class="series-sf_to_hs"' in body and 'class="series-hs_to_sf"' in body
     week = admin_client.get(reverse("sync:dashboard"), {"range": "7d"}).content.decode()
     assert 'aria-label="Syncs, last 7 days: 3 record syncs"' in week
+
+
+def test_dashboard_counts_no_big_table_and_says_about_past_the_cap(admin_client, redis_queues, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 10)
+    CompanyFactory.create_batch(12)
+    SyncErrorFactory.create_batch(2)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE sync_company")  # the statistics the estimate reads
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(reverse("sync:dashboard"))
+    unbounded = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and " LIMIT " not in q["sql"].upper()]
+    assert all("sync_syncevent" not in sql and "sync_company" not in sql for sql in unbounded), unbounded
+    counts = response.context["counts"]
+    assert counts["open_errors"].label == "2"
+    if connection.vendor == "postgresql":
+        assert counts["companies"].label == "about 14" and counts["companies"].estimated  # 12 and the errors' 2
+    else:
+        assert counts["companies"].label == "more than 10"
+    assert "PostgreSQL’s estimate" in response.content.decode()
 
 
 def test_activity_chart_buckets_by_direction_and_ignores_old_rows():

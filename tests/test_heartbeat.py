@@ -23,8 +23,8 @@ def test_cron_heartbeat_runs_on_a_real_worker(transactional_db, redis_queues, ad
     queue = django_rq.get_queue("default")
     # The heartbeat and the engine's housekeeping run on the default queue, ahead of the sync work.
     assert sorted(job.func_name for job in queue.get_jobs()) == [
-        "sync.jobs.alerts_check", "sync.jobs.api_usage_record", "sync.jobs.history_prune", "sync.jobs.units_sweep",
-        "sync.jobs.worker_heartbeat"]
+        "sync.jobs.alerts_check", "sync.jobs.api_usage_record", "sync.jobs.history_prune", "sync.jobs.sync_event_counts_compact",
+        "sync.jobs.units_sweep", "sync.jobs.worker_heartbeat"]
 
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 

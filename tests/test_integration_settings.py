@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from sync import rules
+from sync import rules_contacts, schemas
 from sync.models import FieldMapping, IntegrationSettings, SettingsChange, SyncRule
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +52,8 @@ def test_r01_switch_with_htmx_returns_the_switch(admin_client):
     assert response.status_code == 200
     body = response.content.decode()
     assert 'role="switch"' in body and 'aria-checked="true"' in body and "Sync companies" in body
+    # The settings changes on the page follow, out of band: this switch is logged there at once.
+    assert 'id="settings-changes"' in body and 'hx-swap-oob="true"' in body and "<td>Off</td><td>On</td>" in body
 
 
 def test_r01_switch_off_keeps_the_last_switch_on_time(admin_client):
@@ -150,7 +152,30 @@ def test_r01_command_rejects_bad_values_and_changes_nothing(args, flag, allowed)
 
 
 def test_inclusion_list_round_trip():
-    conditions = rules.parse_inclusion_list("a=1; b = two ;")
+    conditions = rules_contacts.parse_inclusion_list("a=1; b = two ;")
     assert conditions == [{"property": "a", "value": "1"}, {"property": "b", "value": "two"}]
-    assert rules.format_inclusion_list(conditions) == "a=1;b=two"
-    assert rules.parse_inclusion_list("") == []
+    assert rules_contacts.format_inclusion_list(conditions) == "a=1;b=two"
+    assert rules_contacts.parse_inclusion_list("") == []
+
+
+def test_r11_command_edits_mappings_with_the_editors_checks_against_both_schemas(sandbox, salesforce_control, capsys):
+    salesforce_control.set_field_access("Account", "Phone", readable=True, editable=False)
+    schemas.schemas_refresh()  # both sandboxes' schemas, as the editor's pickers use them
+    SettingsChange.objects.all().delete()
+    refused = [
+        (["--mapping", "city=NumberOfEmployees"], "cannot map to a Salesforce"),
+        (["--mapping", "industry=Industry", "--value-map", "OTHER=Other"], "HubSpot options that industry does not have: OTHER"),
+        (["--mapping", "foo_bar_prop=Bar__c"], "HubSpot property: Select a valid choice"),
+        (["--mapping-rule", "phone=two_way"], "Phone is read-only for the integration user"),
+    ]
+    for args, says in refused:
+        with pytest.raises(CommandError, match=says):
+            call_command("integration_settings", "--sync-companies", "on", *args)
+    assert not SettingsChange.objects.exists() and IntegrationSettings.load().sync_companies is False
+
+    call_command("integration_settings", "--mapping", "city=BillingCity", "--rule", "two_way", "--delete-mapping", "zip")
+    out = capsys.readouterr().out
+    assert "saved mapping city" in out and "deleted mapping zip" in out
+    assert FieldMapping.objects.get(hubspot_property="city").sync_rule == "two_way"
+    assert not FieldMapping.objects.filter(hubspot_property="zip").exists()
+    assert set(SettingsChange.objects.values_list("setting", flat=True)) == {"mapping:city.sync_rule", "mapping:zip"}

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sync import rules
+from sync import rules, rules_errors
 from sync.choices import ErrorCategory, FieldType, SyncRule
 from sync.mappers import (
     MappingError,
@@ -198,7 +198,7 @@ def test_r12_strings_over_a_fields_length_still_map_and_salesforce_says_too_long
     long_name = "Acme " * 60
     assert salesforce_to_hubspot_value(mapping=mapping_for("name"), value=long_name, owners=OWNERS) == long_name
     assert hubspot_to_salesforce_value(mapping=mapping_for("name"), value=long_name, owners=OWNERS) == long_name.strip()
-    assert rules.salesforce_error_category("STRING_TOO_LONG") == ErrorCategory.VALUE_TOO_LONG
+    assert rules_errors.salesforce_error_category("STRING_TOO_LONG") == ErrorCategory.VALUE_TOO_LONG
 
 
 # --- HubSpot → Salesforce --------------------------------------------------------------------------

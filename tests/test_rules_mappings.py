@@ -2,7 +2,7 @@
 
 import pytest
 
-from sync import rules
+from sync import rules, rules_mappings
 from sync.models import FieldType, SyncRule
 
 
@@ -28,8 +28,8 @@ from sync.models import FieldType, SyncRule
     ],
 )
 def test_r11_compatible_types_decide_the_mapping_type(hubspot_type, salesforce_type, field_type):
-    check = rules.mapping_type_check(hubspot_type=hubspot_type, salesforce_type=salesforce_type, value_map={"A": "a"})
-    assert check == rules.TypeCheck(field_type)
+    check = rules_mappings.mapping_type_check(hubspot_type=hubspot_type, salesforce_type=salesforce_type, value_map={"A": "a"})
+    assert check == rules_mappings.TypeCheck(field_type)
 
 
 @pytest.mark.parametrize(
@@ -50,33 +50,33 @@ def test_r11_compatible_types_decide_the_mapping_type(hubspot_type, salesforce_t
     ],
 )
 def test_r11_incompatible_types_are_refused_with_what_would_fit(hubspot_type, salesforce_type, expected):
-    check = rules.mapping_type_check(hubspot_type=hubspot_type, salesforce_type=salesforce_type, value_map={"A": "a"})
+    check = rules_mappings.mapping_type_check(hubspot_type=hubspot_type, salesforce_type=salesforce_type, value_map={"A": "a"})
     assert check.field_type is None
     assert expected in check.error
 
 
 def test_r11_enumeration_to_picklist_needs_a_value_map():
-    check = rules.mapping_type_check(hubspot_type="select", salesforce_type="picklist", value_map={})
+    check = rules_mappings.mapping_type_check(hubspot_type="select", salesforce_type="picklist", value_map={})
     assert check.field_type is None and "needs a value map" in check.error
     # A lookup (reference) maps IDs, not options: no value map.
-    assert rules.mapping_type_check(hubspot_type="select", salesforce_type="reference").field_type == FieldType.ENUMERATION
+    assert rules_mappings.mapping_type_check(hubspot_type="select", salesforce_type="reference").field_type == FieldType.ENUMERATION
 
 
 def test_r11_value_map_round_trip_and_errors():
-    assert rules.parse_value_map("BANKING=Banking\n\n RETAIL = Retail \n") == {"BANKING": "Banking", "RETAIL": "Retail"}
-    assert rules.format_value_map({"BANKING": "Banking", "RETAIL": "Retail"}) == "BANKING=Banking\nRETAIL=Retail"
+    assert rules_mappings.parse_value_map("BANKING=Banking\n\n RETAIL = Retail \n") == {"BANKING": "Banking", "RETAIL": "Retail"}
+    assert rules_mappings.format_value_map({"BANKING": "Banking", "RETAIL": "Retail"}) == "BANKING=Banking\nRETAIL=Retail"
     with pytest.raises(ValueError, match="line 2 .* is not HUBSPOT_VALUE=Salesforce value"):
-        rules.parse_value_map("A=a\nB")
+        rules_mappings.parse_value_map("A=a\nB")
     with pytest.raises(ValueError, match="the HubSpot value 'A' is mapped twice"):
-        rules.parse_value_map("A=a\nA=b")
+        rules_mappings.parse_value_map("A=a\nA=b")
     with pytest.raises(ValueError):
-        rules.parse_value_map("A=")
+        rules_mappings.parse_value_map("A=")
 
 
 @pytest.mark.parametrize("field_type", list(FieldType.values))
 def test_r11_every_stored_type_has_compatible_defaults(field_type):
-    hubspot_type, salesforce_type = rules.FIELD_TYPE_DEFAULTS[field_type]
-    check = rules.mapping_type_check(hubspot_type=hubspot_type, salesforce_type=salesforce_type, value_map={"A": "a"})
+    hubspot_type, salesforce_type = rules_mappings.FIELD_TYPE_DEFAULTS[field_type]
+    check = rules_mappings.mapping_type_check(hubspot_type=hubspot_type, salesforce_type=salesforce_type, value_map={"A": "a"})
     assert check.field_type == field_type
 
 
@@ -90,11 +90,11 @@ def test_r11_every_stored_type_has_compatible_defaults(field_type):
     ],
 )
 def test_r05_bulk_resync_pushes_the_directions_of_the_rule(rule, directions):
-    assert rules.mapping_sync_directions(rule) == directions
+    assert rules_mappings.mapping_sync_directions(rule) == directions
 
 
 def test_r05_progress_estimate():
-    assert rules.progress_estimate(done=0, total=100, elapsed_seconds=10) == (None, None)
-    assert rules.progress_estimate(done=50, total=100, elapsed_seconds=10) == (5.0, 10.0)
-    assert rules.progress_estimate(done=50, total=None, elapsed_seconds=10) == (5.0, None)
-    assert rules.progress_estimate(done=120, total=100, elapsed_seconds=10) == (12.0, 0.0)
+    assert rules_mappings.progress_estimate(done=0, total=100, elapsed_seconds=10) == (None, None)
+    assert rules_mappings.progress_estimate(done=50, total=100, elapsed_seconds=10) == (5.0, 10.0)
+    assert rules_mappings.progress_estimate(done=50, total=None, elapsed_seconds=10) == (5.0, None)
+    assert rules_mappings.progress_estimate(done=120, total=100, elapsed_seconds=10) == (12.0, 0.0)

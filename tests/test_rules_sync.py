@@ -5,7 +5,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sync.choices import Direction, SyncRule
-from sync.rules import CompanyCandidate, account_should_create_company, field_decide, match_company, values_same
+from sync.rules import field_decide, values_same
+from sync.rules_matching import CompanyCandidate, account_should_create_company, match_company
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 LATER = T0 + timedelta(minutes=5)

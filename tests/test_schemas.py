@@ -2,10 +2,11 @@
 mapping, suspension and resume (with catch-up), the editor's form, mapping delete."""
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
-from sync import rules, schemas, selectors, services, suspensions
-from sync.clients.exceptions import Rejected, Transient
+from sync import rules_errors, rules_mappings, schemas, selectors, services, suspensions
+from sync.clients.exceptions import ConfigurationBlocked, Rejected, Transient
 from sync.forms_mappings import SchemaFieldMappingForm
 from sync.models import ConfigurationProblem, FieldMapping, SchemaField, SyncError, SyncRule, SyncRun
 
@@ -17,33 +18,33 @@ SOQL_ERROR = (
 
 
 def test_message_readable_drops_query_text_and_id_lists_and_cuts():
-    readable = rules.message_readable(SOQL_ERROR)
+    readable = rules_errors.message_readable(SOQL_ERROR)
     assert readable.startswith("No such column 'Bar__c' on entity 'Account'.")
     assert "SELECT" not in readable and "001000000000001AAA" not in readable
-    long = rules.message_readable("x" * 5000)
-    assert len(long) == rules.MESSAGE_CUT and long.endswith("…")
-    assert rules.message_readable("Id IN ('a', 'b', 'c') failed") == "Id IN (…) failed"
+    long = rules_errors.message_readable("x" * 5000)
+    assert len(long) == rules_errors.MESSAGE_CUT and long.endswith("…")
+    assert rules_errors.message_readable("Id IN ('a', 'b', 'c') failed") == "Id IN (…) failed"
 
 
 def test_unusable_fields_names_the_field_only_for_field_errors():
-    assert rules.unusable_fields(code="INVALID_FIELD", message=SOQL_ERROR, fields=[]) == ["Bar__c"]
-    assert rules.unusable_fields(code="PROPERTY_DOESNT_EXIST", message="", fields=["region"]) == ["region"]
-    assert rules.unusable_fields(code="STRING_TOO_LONG", message="", fields=["Phone"]) == []
+    assert rules_errors.unusable_fields(code="INVALID_FIELD", message=SOQL_ERROR, fields=[]) == ["Bar__c"]
+    assert rules_errors.unusable_fields(code="PROPERTY_DOESNT_EXIST", message="", fields=["region"]) == ["region"]
+    assert rules_errors.unusable_fields(code="STRING_TOO_LONG", message="", fields=["Phone"]) == []
 
 
 @pytest.mark.parametrize(
     ("salesforce", "hubspot", "rule", "side", "says"),
     [
-        (rules.FieldUse(exists=False), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "does not exist"),
-        (rules.FieldUse(True, "string"), rules.FieldUse(exists=False), SyncRule.TWO_WAY, "hubspot", "does not exist"),
-        (rules.FieldUse(True, "double"), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "cannot map"),
-        (rules.FieldUse(True, "string", writable=False), rules.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "read-only"),
-        (rules.FieldUse(True, "string", writable=False), rules.FieldUse(True, "text"), SyncRule.ALWAYS_USE_SALESFORCE, "", ""),
-        (rules.FieldUse(True, "string"), rules.FieldUse(True, "text", writable=False), SyncRule.ALWAYS_USE_SALESFORCE, "hubspot", "read-only"),
+        (rules_mappings.FieldUse(exists=False), rules_mappings.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "does not exist"),
+        (rules_mappings.FieldUse(True, "string"), rules_mappings.FieldUse(exists=False), SyncRule.TWO_WAY, "hubspot", "does not exist"),
+        (rules_mappings.FieldUse(True, "double"), rules_mappings.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "cannot map"),
+        (rules_mappings.FieldUse(True, "string", writable=False), rules_mappings.FieldUse(True, "text"), SyncRule.TWO_WAY, "salesforce", "read-only"),
+        (rules_mappings.FieldUse(True, "string", writable=False), rules_mappings.FieldUse(True, "text"), SyncRule.ALWAYS_USE_SALESFORCE, "", ""),
+        (rules_mappings.FieldUse(True, "string"), rules_mappings.FieldUse(True, "text", writable=False), SyncRule.ALWAYS_USE_SALESFORCE, "hubspot", "read-only"),
     ],
 )
 def test_mapping_schema_problem(salesforce, hubspot, rule, side, says):
-    found_side, why = rules.mapping_schema_problem(
+    found_side, why = rules_mappings.mapping_schema_problem(
         sync_rule=rule, value_map={}, salesforce=salesforce, hubspot=hubspot, salesforce_field="F__c", hubspot_property="f"
     )
     assert found_side == side and says in why
@@ -109,9 +110,13 @@ def test_mapping_failure_suspend_and_retry():
     assert problem.details == SOQL_ERROR
     # Not about a mapped field: nothing suspended, the caller records its errors as before.
     assert not suspensions.mapping_failure_suspend(error=Rejected("bad", crm="salesforce", code="STRING_TOO_LONG", fields=["Name"]))
-    assert not suspensions.mapping_failure_suspend(
-        error=Rejected("No such column 'HubSpot_Company_ID__c'", crm="salesforce", code="INVALID_FIELD")
-    )
+    # A field crmsync itself needs: its setup problem, once, whatever the number of refused calls.
+    missing = Rejected("No such column 'HubSpot_Company_ID__c'", crm="salesforce", code="INVALID_FIELD")
+    for _ in range(2):
+        with pytest.raises(ConfigurationBlocked):
+            suspensions.mapping_failure_retry(error=missing)
+    setup = ConfigurationProblem.objects.get(field="HubSpot_Company_ID__c")
+    assert setup.mapping is None and "Object Manager → Account" in setup.fix and setup.details == missing.message
 
 
 def form(data, **kwargs):
@@ -146,9 +151,36 @@ def test_editor_refuses_incompatible_pairs_writes_to_read_only_fields_and_unknow
 
 
 @pytest.mark.django_db
+def test_r11_value_map_is_edited_side_by_side_with_both_sides_options(admin_client):
+    caches(salesforce_region_type="picklist", region_options=("EMEA", "APAC"))
+    base = {"hubspot_property": "region", "salesforce_field": "Region__c", "sync_rule": SyncRule.TWO_WAY, "enabled": "on"}
+    page = admin_client.post(reverse("sync:mapping_create"), {**base, "show_options": "1"}).content.decode()
+    assert not FieldMapping.objects.exists()  # showing the options saves nothing
+    assert "Salesforce value for HubSpot option EU" in page and 'value="EU=EMEA"' in page and "EMEA (EMEA)" in page
+    assert "Europe" in page and "HubSpot (2): EU, AS;" in page and "Salesforce (2): EMEA, APAC." in page
+
+    response = admin_client.post(reverse("sync:mapping_create"), {**base, "value_map_pair": ["EU=EMEA", ""]})
+    assert response.status_code == 302
+    mapping = FieldMapping.objects.get(hubspot_property="region")
+    assert mapping.value_map == {"EU": "EMEA"}
+    page = admin_client.get(reverse("sync:mapping_edit", args=[mapping.id])).content.decode()
+    assert 'value="EU=EMEA" selected' in page and "HubSpot (1): AS;" in page and "Salesforce (1): APAC." in page
+
+
+@pytest.mark.django_db
 def test_mapping_delete_resolves_its_open_errors():
     mapping = FieldMapping.objects.create(hubspot_property="notes", salesforce_field="Notes__c")
     SyncError.objects.create(mapping=mapping, direction="sf_to_hs", category="other", message="x", field="notes")
     assert services.field_mapping_delete(mapping=mapping, actor="admin") == 1
     assert not FieldMapping.objects.filter(hubspot_property="notes").exists()
     assert SyncError.objects.get().status == SyncError.Status.RESOLVED
+
+
+@pytest.mark.django_db
+def test_a_suspended_mapping_is_one_configuration_problem_on_the_dashboard_with_its_fix_linked(admin_client):
+    mapping = FieldMapping.objects.get(hubspot_property="phone")
+    suspensions.mapping_suspend(mapping=mapping, crm="salesforce", field="Phone", message=SOQL_ERROR, details=SOQL_ERROR)
+    page = admin_client.get(reverse("sync:dashboard")).content.decode()
+    assert page.count('class="problem"') == 1 and "Configuration" in page and "Mapping phone ↔ Phone is suspended" in page
+    assert reverse("sync:mapping_edit", args=[mapping.id]) in page and "<summary>Details</summary>" in page
+    assert "001000000000002AAA" not in page.split("<summary>Details</summary>")[0]  # no ID list outside the details

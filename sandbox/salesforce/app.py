@@ -76,6 +76,7 @@ CONTROL_RULES = [
     Rule("/__sandbox__/validation_rules", methods=["GET", "POST"], endpoint="validation_rules"),
     Rule("/__sandbox__/validation_rules/<name>", methods=["DELETE"], endpoint="validation_rule_delete"),
     Rule("/__sandbox__/duplicate_rule", methods=["POST"], endpoint="duplicate_rule"),
+    Rule("/__sandbox__/bulk_queue", methods=["POST"], endpoint="bulk_queue"),
     Rule("/__sandbox__/api_limit", methods=["GET", "POST"], endpoint="api_limit"),
     Rule("/__sandbox__/sessions/expire", methods=["POST"], endpoint="expire_sessions"),
     Rule("/__sandbox__/records/<sobject>", methods=["POST"], endpoint="record_create"),
@@ -211,6 +212,7 @@ class SalesforceApp(SandboxApp):
         self.events.reset()
         self.faults.clear()
         self.stats.reset()
+        self.bulk.running.set()
         return {"reset": True}
 
     def control_seed(self, request, body) -> dict:
@@ -246,6 +248,10 @@ class SalesforceApp(SandboxApp):
     def control_duplicate_rule(self, request, body) -> dict:
         self.store.set_setting("duplicate_rule", bool(body["active"]))
         return {"active": bool(body["active"])}
+
+    def control_bulk_queue(self, request, body) -> dict:
+        (self.bulk.running.clear if body["held"] else self.bulk.running.set)()
+        return {"held": not self.bulk.running.is_set()}
 
     def control_api_limit(self, request, body) -> dict:
         day = now().date().isoformat()

@@ -57,6 +57,9 @@ class BulkApi:
         self.store = store
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Cleared by the control API: jobs wait in UploadComplete, as in an org whose Bulk queue is busy.
+        self.running = threading.Event()
+        self.running.set()
 
     # -- worker ---------------------------------------------------------------------------------
 
@@ -75,26 +78,41 @@ class BulkApi:
 
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
+            self.running.wait()
             try:
-                job = self._job(job_id)
-                if job["state"] in TERMINAL:
-                    continue
-                self._save(job, state="InProgress")
-                started = time.monotonic()
-                if job["jobType"] == "V2Ingest":
-                    with writing_as(job.get("_changeOrigin", ""), job["createdById"]):
-                        self._ingest(job)
-                else:
-                    self._snapshot(job)
-                job = self._job(job_id)
-                if job["state"] == "InProgress":
-                    elapsed = int((time.monotonic() - started) * 1000)
-                    self._save(job, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed)
-            except SalesforceError as error:
-                self._save(self._job(job_id), state="Failed", errorMessage=f"{error.code}: {error.message}")
+                self._run(job_id)
             except Exception:  # a crashed job fails, the worker carries on
                 logger.exception("salesforce_sandbox.bulk_job_crashed", extra={"job_id": job_id})
-                self._save(self._job(job_id), state="Failed", errorMessage="UNKNOWN_EXCEPTION: internal error")
+                self._fail(job_id, "UNKNOWN_EXCEPTION: internal error")
+
+    def _run(self, job_id: str) -> None:
+        try:
+            job = self._job(job_id)
+        except SalesforceError:
+            return  # deleted (or the sandbox reset) while it waited
+        if job["state"] in TERMINAL:
+            return
+        self._save(job, state="InProgress")
+        started = time.monotonic()
+        try:
+            if job["jobType"] == "V2Ingest":
+                with writing_as(job.get("_changeOrigin", ""), job["createdById"]):
+                    self._ingest(job)
+            else:
+                self._snapshot(job)
+        except SalesforceError as error:
+            self._fail(job_id, f"{error.code}: {error.message}")
+            return
+        job = self._job(job_id)
+        if job["state"] == "InProgress":
+            elapsed = int((time.monotonic() - started) * 1000)
+            self._save(job, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed)
+
+    def _fail(self, job_id: str, message: str) -> None:
+        try:
+            self._save(self._job(job_id), state="Failed", errorMessage=message)
+        except SalesforceError:
+            pass  # the job is gone: nobody is waiting for it
 
     # -- job records ----------------------------------------------------------------------------
 

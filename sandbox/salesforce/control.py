@@ -19,6 +19,7 @@
                                            # FIELD_CUSTOM_VALIDATION_EXCEPTION when the regex matches
     control.remove_validation_rule("Phone_Has_No_Letters")
     control.set_duplicate_rule(True)       # DUPLICATES_DETECTED for a second Account with the same website domain
+    control.hold_bulk_queue(True)          # Bulk API jobs wait in UploadComplete (a busy org) until released
     control.set_api_limit(15000, used=0)   # daily API requests; REQUEST_LIMIT_EXCEEDED (403) once used up
     control.api_usage()                    # {"limit": n, "used": n}
     control.expire_sessions()              # every token answers 401 INVALID_SESSION_ID until reset()
@@ -73,6 +74,9 @@ class SalesforceControl(ControlClient):
 
     def set_duplicate_rule(self, active: bool) -> None:
         self._call("POST", "duplicate_rule", {"active": active})
+
+    def hold_bulk_queue(self, held: bool) -> None:
+        self._call("POST", "bulk_queue", {"held": held})
 
     def set_api_limit(self, limit: int, *, used: int | None = None) -> dict:
         body = {"limit": limit} if used is None else {"limit": limit, "used": used}

@@ -10,10 +10,11 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError
 
-from sync.clients.exceptions import NotConfigured
+from sync.clients.exceptions import CrmError, NotConfigured
 from sync.crypto import decrypt, encrypt
-from sync.models import Connection
+from sync.models import Connection, SyncState
 
 
 def sandbox_details(crm: str) -> dict | None:
@@ -95,3 +96,24 @@ def client_per_process(crm: str):
         return factory
 
     return decorate
+
+
+AUTH_FAILED_KEY = "{crm}_auth_failed"  # SyncState: the CRM's last call refused crmsync's credentials
+_auth_recorded_ok: dict[str, bool] = {}  # this process has recorded a success since its last failure
+
+
+def crm_auth_record(*, crm: str, failure: CrmError | None = None) -> None:
+    """Keep whether the last call to ``crm`` failed authentication, for /healthz: a failure is
+    written (its code, never a token), and the first success after it in this process, or this
+    process's first success, clears it. Every other success costs nothing."""
+    if failure is None and _auth_recorded_ok.get(crm):
+        return
+    key = AUTH_FAILED_KEY.format(crm=crm)
+    try:
+        if failure is None:
+            SyncState.objects.filter(key=key).delete()
+        else:
+            SyncState.objects.update_or_create(key=key, defaults={"value": json.dumps({"code": str(failure.code or "")})})
+    except DatabaseError:
+        return  # the database's own outage is /healthz's database check
+    _auth_recorded_ok[crm] = failure is None

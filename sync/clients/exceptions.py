@@ -38,6 +38,14 @@ class RateLimited(Transient):
         self.retry_after = retry_after
 
 
+class ConfigurationBlocked(Transient):
+    """A whole call refused for a configuration cause already recorded once, as a configuration
+    problem (a mapping suspended, a field crmsync itself needs gone): its work is tried again
+    later, and its records get no error of their own (one problem per cause, not one per record)."""
+
+    category = ErrorCategory.CONFIGURATION
+
+
 class ApiLimitExceeded(CrmError):
     """Salesforce's daily API limit (403 REQUEST_LIMIT_EXCEEDED) or crmsync's own share of it is used up."""
 

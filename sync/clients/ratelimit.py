@@ -14,12 +14,14 @@ Redis being down must not stop the sync: the budget then lets calls through (the
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import time
 from datetime import UTC, datetime
 
 import django_rq
+from django.conf import settings
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -65,6 +67,14 @@ return 1
 
 
 def _redis():
+    # One client (one connection pool) per process and Redis: a client made per call opened a new
+    # TCP connection for every API call counted. redis-py's pool renews its connections after a fork.
+    return _client(settings.RQ_QUEUES["default"]["URL"])
+
+
+@functools.lru_cache(maxsize=4)
+def _client(url: str):
+    """The client of the Redis at ``url`` (the key: a process pointed at another Redis gets another)."""
     return django_rq.get_connection("default")
 
 

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from django.conf import settings
 
-from sync.clients import ratelimit
-from sync.clients.exceptions import RateLimited, Transient
+from sync.clients import config, ratelimit
+from sync.clients.exceptions import RateLimited, Transient, Unauthorized
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +30,23 @@ def backoff_delay(*, attempt: int, base: float, retry_after: float | None = None
     return max(delay, retry_after or 0.0)
 
 
-def call_with_retries(attempt_once: Callable[[], T], *, crm: str, operation: str, retry_ambiguous: bool = True) -> T:
+def call_with_retries(
+    attempt_once: Callable[[], T], *, crm: str, operation: str, retry_ambiguous: bool = True, auth_tracked: bool = False
+) -> T:
     """Run ``attempt_once`` (one call, translated into crmsync's exceptions) until it succeeds or a
     non-transient error, or the attempts run out. ``retry_ambiguous=False`` for calls that must not
-    be repeated blindly (a create): a connection that died after sending is not retried."""
+    be repeated blindly (a create): a connection that died after sending is not retried.
+    ``auth_tracked``: the call uses crmsync's stored credentials, so whether it authenticated is
+    kept for /healthz (``config.crm_auth_record``); a check of new credentials is not."""
     attempts = max(1, settings.CRM_MAX_ATTEMPTS)
     attempt = 1
     while True:
         try:
-            return attempt_once()
+            result = attempt_once()
+        except Unauthorized as error:
+            if auth_tracked:
+                config.crm_auth_record(crm=crm, failure=error)
+            raise
         except Transient as error:
             if attempt >= attempts or (not retry_ambiguous and error.code in AMBIGUOUS_CODES):
                 raise
@@ -52,3 +60,7 @@ def call_with_retries(attempt_once: Callable[[], T], *, crm: str, operation: str
             )
             time.sleep(delay)
             attempt += 1
+        else:
+            if auth_tracked:
+                config.crm_auth_record(crm=crm)
+            return result

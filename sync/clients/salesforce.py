@@ -29,12 +29,11 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from simple_salesforce.format import format_soql
 from simple_salesforce.util import call_salesforce
 
-from sync import rules
+from sync import rules_errors, rules_mappings
 from sync.clients import RecordResult, config, ratelimit
 from sync.clients.exceptions import (
     ApiLimitExceeded,
     CrmError,
-    NotConfigured,
     RateLimited,
     Rejected,
     Transient,
@@ -141,7 +140,7 @@ def error_from_salesforce(error: SalesforceError) -> CrmError:
     if error.status == 401:
         return Unauthorized(message, crm=SALESFORCE, code=code)
     return Rejected(
-        message, crm=SALESFORCE, code=code, category=rules.salesforce_error_category(str(code)), fields=first.get("fields") or []
+        message, crm=SALESFORCE, code=code, category=rules_errors.salesforce_error_category(str(code)), fields=first.get("fields") or []
     )
 
 
@@ -155,7 +154,7 @@ def record_result(key: str, answer: dict) -> RecordResult:
         first.get("message") or "Salesforce refused the record without a message",
         crm=SALESFORCE,
         code=code,
-        category=rules.salesforce_error_category(code),
+        category=rules_errors.salesforce_error_category(code),
         fields=first.get("fields") or [],
     )
     return RecordResult(key=key, ok=False, id=answer.get("id"), error=error)
@@ -213,17 +212,19 @@ def bulk_error_result(key: str, record_id: str | None, error_text: str) -> Recor
         text or "Salesforce refused the record without a message",
         crm=SALESFORCE,
         code=code,
-        category=rules.salesforce_error_category(code),
+        category=rules_errors.salesforce_error_category(code),
         fields=fields,
     )
     return RecordResult(key=key, ok=False, id=record_id or None, error=error)
 
 
 class SalesforceClient:
-    """One Salesforce org. ``api_calls`` counts the calls this object made (for the sync log)."""
+    """One Salesforce org. ``api_calls`` counts the calls this object made (for the sync log);
+    ``auth_tracked``: built from crmsync's stored credentials, its authentication is kept for /healthz."""
 
-    def __init__(self, *, credentials: SalesforceCredentials, timeout: float) -> None:
+    def __init__(self, *, credentials: SalesforceCredentials, timeout: float, auth_tracked: bool = False) -> None:
         self.credentials = credentials
+        self.auth_tracked = auth_tracked
         self.instance_url = credentials.instance_url
         self.api_calls = 0
         self._session = _CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
@@ -362,7 +363,7 @@ class SalesforceClient:
                 ratelimit.daily_limit_set(SALESFORCE, usage.total)
             return result
 
-        return call_with_retries(attempt, crm=SALESFORCE, operation=name, retry_ambiguous=retry_ambiguous)
+        return call_with_retries(attempt, crm=SALESFORCE, operation=name, retry_ambiguous=retry_ambiguous, auth_tracked=self.auth_tracked)
 
     def _query(self, soql: str) -> Iterator[dict]:
         """Every record of a SOQL query, page by page (constant memory)."""
@@ -644,17 +645,23 @@ class SalesforceClient:
         """Salesforce's describe of ``sobject``: the user's permissions on it and every field they can see."""
         return self._call(f"{sobject}.describe", lambda sf: sf.restful(f"sobjects/{sobject}/describe"), capped=False)
 
-    def check_setup(self) -> None:
-        """The External ID field that account upserts key on must exist on Account."""
-        name = settings.SALESFORCE_EXTERNAL_ID_FIELD
-        described = self._call("Account.describe", lambda sf: sf.restful("sobjects/Account/describe"))
-        field = next((f for f in described.get("fields") or [] if f.get("name") == name), None)
-        if field is None or not field.get("externalId"):
-            problem = "does not exist" if field is None else "is not marked External ID"
-            raise NotConfigured(
-                f"The Salesforce Account field {name} {problem}: create it as a unique External ID text field "
-                "(or set SALESFORCE_EXTERNAL_ID_FIELD to the field that holds the HubSpot company ID)"
-            )
+    def account_access_problems(self) -> list[str]:
+        """What stops crmsync working on Accounts as this user (``rules_mappings.salesforce_account_access_problems``),
+        by one describe of Account."""
+        return rules_mappings.salesforce_account_access_problems(
+            describe=self.sobject_describe("Account"), external_id_field=settings.SALESFORCE_EXTERNAL_ID_FIELD
+        )
+
+
+def _app_settings(app: dict) -> dict:
+    """The connected app's settings: ``app`` (the sandbox's) where it has them, else the settings'."""
+    return {
+        "api_version": app.get("api_version") or settings.SALESFORCE_API_VERSION,
+        "ca_bundle": app.get("ca_bundle") or settings.SALESFORCE_CA_BUNDLE,
+        "login_url": app.get("login_url") or settings.SALESFORCE_LOGIN_URL,
+        "client_id": app.get("client_id") or settings.SALESFORCE_CLIENT_ID,
+        "client_secret": app.get("client_secret") or settings.SALESFORCE_CLIENT_SECRET,
+    }
 
 
 def _credentials() -> SalesforceCredentials:
@@ -663,13 +670,7 @@ def _credentials() -> SalesforceCredentials:
     SALESFORCE_CLIENT_ID is set, else the sandbox's, as the connect page uses."""
     sandbox = config.sandbox_details(SALESFORCE) or {}
     app = {} if settings.SALESFORCE_CLIENT_ID else sandbox
-    common = {
-        "api_version": app.get("api_version") or settings.SALESFORCE_API_VERSION,
-        "ca_bundle": app.get("ca_bundle") or settings.SALESFORCE_CA_BUNDLE,
-        "login_url": app.get("login_url") or settings.SALESFORCE_LOGIN_URL,
-        "client_id": app.get("client_id") or settings.SALESFORCE_CLIENT_ID,
-        "client_secret": app.get("client_secret") or settings.SALESFORCE_CLIENT_SECRET,
-    }
+    common = _app_settings(app)
     connection = config.connection_tokens(SALESFORCE)
     if connection is not None:
         return SalesforceCredentials(
@@ -694,4 +695,13 @@ def _credentials() -> SalesforceCredentials:
 def get_salesforce_client() -> SalesforceClient:
     """The process's Salesforce client, from a connected org, the settings or the sandbox file.
     Rebuilt when the connection changes; ``get_salesforce_client.cache_clear()`` forgets it."""
-    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS)
+    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS, auth_tracked=True)
+
+
+def salesforce_client_for(*, instance_url: str, access_token: str, refresh_token: str = "") -> SalesforceClient:
+    """A client for tokens not stored yet (Connect Salesforce checks them before keeping them)."""
+    app = {} if settings.SALESFORCE_CLIENT_ID else config.sandbox_details(SALESFORCE) or {}
+    credentials = SalesforceCredentials(
+        instance_url=instance_url, access_token=access_token, refresh_token=refresh_token, **_app_settings(app)
+    )
+    return SalesforceClient(credentials=credentials, timeout=settings.CRM_TIMEOUT_SECONDS)

@@ -1,6 +1,9 @@
 from django import template
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
-from sync import labels, rules
+from sync import labels, rules, rules_errors
 from sync.models import ErrorCategory
 from sync.selectors import ERROR_FIXES
 
@@ -10,7 +13,7 @@ register = template.Library()
 @register.filter
 def crm_message(message: str) -> str:
     """A CRM's message cut to a readable length, without query text or ID lists."""
-    return rules.message_readable(message)
+    return rules_errors.message_readable(message)
 
 
 @register.filter
@@ -26,8 +29,41 @@ def property_value(value, property_name: str):
 
 
 @register.filter
+def hubspot_label(name: str) -> str:
+    """A HubSpot company property's label (Industry for industry), else its name."""
+    return labels.field_label(name=name, crm=labels.HUBSPOT)
+
+
+@register.filter
+def salesforce_label(name: str) -> str:
+    return labels.field_label(name=name, crm=labels.SALESFORCE)
+
+
+@register.filter
+def salesforce_value(value, field_name: str):
+    """A Salesforce Account value in words: a picklist value's label."""
+    return labels.property_value(property_name=field_name, value=value, crm=labels.SALESFORCE)
+
+
+@register.filter
+def changes_in_words(event) -> list[tuple[str, object, object]]:
+    """A logged attempt's changes as (field, old, new) in words: HubSpot property values when it
+    went to HubSpot, Salesforce field values when it went to Salesforce."""
+    crm = labels.HUBSPOT if event.direction == rules.TO_HUBSPOT else labels.SALESFORCE
+    return [
+        (name, *(labels.property_value(property_name=name, value=v, crm=crm) for v in values[:2]))
+        for name, values in (event.changes or {}).items() if isinstance(values, list) and len(values) >= 2
+    ]
+
+
+@register.filter
 def option_label(value, property_name: str):
     return labels.option_label(property_name=property_name, value=value) if isinstance(value, str) else value
+
+
+@register.filter
+def action_words(action: str) -> str:
+    return labels.action_words(action)
 
 
 @register.filter
@@ -43,3 +79,23 @@ def setting_name(setting: str) -> str:
 @register.filter
 def is_datetime(value) -> bool:
     return hasattr(value, "tzinfo") and hasattr(value, "hour")
+
+
+@register.simple_tag
+def chart_bars(chart) -> str:
+    """A chart's bars as SVG rects, each titled with its bucket's start in the admin's zone and
+    its count. Built here rather than in the template (a 24-hour chart has up to 576 rects, and
+    the template language takes about a millisecond for each), with strftime rather than Django's
+    ``date`` (ten times slower)."""
+    rects = []
+    for bar in chart.bars:
+        if not bar["rects"]:
+            continue
+        local = timezone.localtime(bar["start"])
+        start = f"{local:%a} {local.day} {local:%b %H:%M}"  # "D j M H:i": English, as every page is
+        rects.extend(
+            f'<rect x="{bar["x"]}" y="{rect["y"]}" width="{bar["width"]}" height="{rect["height"]}" class="{escape(rect["css_class"])}">'
+            f'<title>{start}: {int(rect["count"])} {escape(rect["name"])}</title></rect>'
+            for rect in bar["rects"]
+        )
+    return mark_safe("".join(rects))

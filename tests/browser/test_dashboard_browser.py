@@ -1,6 +1,7 @@
 """The admin pages in headless Chromium against a live server, a real RQ worker process and the two
-sandboxes, over the real SDKs: switch sync on, Actions > Resync, edit a mapping rule, a bulk resync of
-5,000 companies, an injected Salesforce validation error fixed and retried, CSV export.
+sandboxes, over the real SDKs: switch sync on, Actions > Resync, edit a mapping rule, the mapping editor's
+pickers, refusals, side-by-side value map and delete, a bulk resync of 2,000 companies after its preview,
+an injected Salesforce validation error fixed and retried, CSV export.
 
 Screenshots of each page go to artifacts/ (git-ignored).
 """
@@ -125,28 +126,84 @@ def test_r11_edit_a_mapping_rule(page):
     shot(page, "mapping-form")
 
 
-def test_r05_bulk_resync_of_5000_companies_reaches_100_percent(page, salesforce_control, hubspot_control, salesforce_client):
+def test_r11_mapping_editor_pickers_refusals_value_map_side_by_side_and_delete(page):
+    FieldMapping.objects.filter(hubspot_property="industry").update(value_map={"BANKING": "Banking", "OTHER": "Other"})
+    page.goto("/settings/salesforce/companies/")
+    page.get_by_role("button", name="Refresh schemas").click()
+    expect(page.get_by_role("status")).to_contain_text("Schemas refreshed")
+    # Before any sync the unique ID property crmsync upserts on is not there yet: one setup problem,
+    # on the dashboard too, with its fix and a link to the setting.
+    page.goto("/")
+    problem = page.get_by_role("alert", name="Configuration problems")
+    expect(problem).to_contain_text("Setup problem")
+    expect(problem.get_by_role("link", name="Refresh schemas")).to_be_visible()
+    shot(page, "dashboard-configuration-problem")
+    page.goto("/settings/salesforce/companies/")
+
+    page.get_by_role("link", name="Add mapping").click()
+    page.get_by_label("Search HubSpot property").fill("city")
+    page.get_by_label("HubSpot property", exact=True).select_option("city")
+    page.get_by_label("Search Salesforce field").fill("employees")
+    page.get_by_label("Salesforce field", exact=True).select_option("NumberOfEmployees")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_role("alert").first).to_contain_text("cannot map to a Salesforce")
+    shot(page, "mapping-pickers-refused")
+
+    # A value map saved before the editor checked it: its entry HubSpot has no option for is shown and refused.
+    page.goto(f"/settings/salesforce/companies/mappings/{FieldMapping.objects.get(hubspot_property='industry').id}/")
+    stale = page.locator(".value-map-sides tr.stale")
+    expect(stale).to_contain_text("not a HubSpot option")
+    expect(stale).to_contain_text("OTHER")
+    expect(page.get_by_label("Salesforce value for HubSpot option BANKING")).to_have_value("BANKING=Banking")
+    expect(page.locator("#unmapped")).to_contain_text("HubSpot (")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_role("alert").first).to_contain_text("HubSpot options that industry does not have: OTHER")
+    shot(page, "mapping-value-map-refused")
+    page.get_by_label("Salesforce value for HubSpot option OTHER").select_option("")
+    page.get_by_label("Salesforce value for HubSpot option FARMING").select_option("FARMING=Agriculture")
+    page.get_by_role("button", name="Save mapping").click()
+    expect(page.get_by_role("status")).to_contain_text("Mapping industry")
+    assert FieldMapping.objects.get(hubspot_property="industry").value_map == {"BANKING": "Banking", "FARMING": "Agriculture"}
+
+    page.get_by_role("link", name="Edit mapping phone").click()
+    page.get_by_role("button", name="Delete mapping phone ↔ Phone").click()
+    expect(page.get_by_role("status")).to_contain_text("Mapping phone ↔ Phone (Prefer Salesforce unless blank) deleted")
+    expect(page.get_by_role("link", name="Edit mapping phone")).to_have_count(0)
+    assert not FieldMapping.objects.filter(hubspot_property="phone").exists()
+    shot(page, "settings-after-mapping-delete")
+
+
+def test_r05_bulk_resync_of_2000_companies_reaches_100_percent(page, salesforce_control, hubspot_control, salesforce_client):
     IntegrationSettings.objects.filter(id=1).update(sync_companies=True)
-    salesforce_control.seed(accounts=5000, seed=5)
-    hubspot_ids = [str(i) for i in hubspot_control.seed(companies=5000, seed=5)["companies"]]
+    salesforce_control.seed(accounts=2000, seed=5)
+    hubspot_ids = [str(i) for i in hubspot_control.seed(companies=2000, seed=5)["companies"]]
     account_ids = [a["Id"] for a in salesforce_client.accounts_iter_all(fields=["Id"])]
-    assert len(account_ids) == len(hubspot_ids) == 5000
+    assert len(account_ids) == len(hubspot_ids) == 2000
     Company.objects.bulk_create(
         Company(hubspot_id=hubspot_id, salesforce_account_id=account_id, name=f"Seeded {n}")
         for n, (hubspot_id, account_id) in enumerate(zip(hubspot_ids, account_ids))
     )
     FieldMapping.objects.filter(hubspot_property="name").update(sync_rule="always_use_salesforce")
     page.goto("/settings/salesforce/companies/")
-    page.get_by_role("button", name="Resync name for every linked company").click()
+    page.get_by_role("link", name="Resync name for every linked company: preview first").click()
+    # The preview: a dry run from the mirror (empty here) plus 200 accounts read now, nothing written.
+    expect(page.get_by_role("heading", name="Preview: bulk resync of name ↔ Name")).to_be_visible()
+    expect(page.locator('[data-side="hubspot"]')).to_have_text("200")
+    expect(page.locator('[data-side="unknown"]')).to_contain_text("1,800")
+    expect(page.locator("#samples-hubspot tbody tr")).to_have_count(20)
+    expect(page.locator("#samples-hubspot tbody tr").first).to_contain_text("(blank)")
+    assert not SyncRun.objects.exists() and hubspot_control.get_record("companies", hubspot_ids[0])["properties"]["name"] != ""
+    shot(page, "bulk-resync-preview")
+    page.get_by_role("button", name="Start bulk resync").click()
     progress = page.get_by_role("progressbar", name=re.compile("Bulk resync"))
     expect(progress).to_be_visible()
     shot(page, "bulk-resync-running")
     expect(progress).to_have_attribute("aria-valuenow", "100", timeout=120_000)
     expect(page.locator("[data-status]")).to_have_attribute("data-status", "done")
     run = SyncRun.objects.get(kind=SyncRun.Kind.BULK_RESYNC)
-    assert (run.total, run.processed, run.failed) == (5000, 5000, 0)
-    account = salesforce_control.get_record("Account", account_ids[4321])
-    assert hubspot_control.get_record("companies", hubspot_ids[4321])["properties"]["name"] == account["Name"]
+    assert (run.total, run.processed, run.failed) == (2000, 2000, 0)
+    account = salesforce_control.get_record("Account", account_ids[1321])
+    assert hubspot_control.get_record("companies", hubspot_ids[1321])["properties"]["name"] == account["Name"]
     page.reload()  # the progress survives a reload: it is the run's, not the page's
     expect(page.get_by_role("progressbar", name=re.compile("Bulk resync"))).to_have_attribute("aria-valuenow", "100")
     shot(page, "bulk-resync-done")
@@ -199,7 +256,7 @@ def test_dashboard_log_and_connections_pages(page):
     shot(page, "sync-log")
     page.goto("/connections/")
     page.locator("#hs-h").locator("..").get_by_role("button", name="Test connection").click()
-    expect(page.get_by_role("status").filter(has_text="Test of the Hubspot connection")).to_contain_text("it works")
+    expect(page.get_by_role("status").filter(has_text="Test of the HubSpot connection")).to_contain_text("it works")
     shot(page, "connections")
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/companies/")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sync import rules
+from sync import rules_errors
 from sync.choices import ErrorCategory
 
 
@@ -26,7 +26,7 @@ from sync.choices import ErrorCategory
     ],
 )
 def test_r12_salesforce_error_code_category(code, category):
-    assert rules.salesforce_error_category(code) == category
+    assert rules_errors.salesforce_error_category(code) == category
 
 
 @pytest.mark.parametrize(
@@ -44,4 +44,4 @@ def test_r12_salesforce_error_code_category(code, category):
     ],
 )
 def test_r12_hubspot_error_category(category, status, properties, expected):
-    assert rules.hubspot_error_category(category=category, status=status, property_names=properties) == expected
+    assert rules_errors.hubspot_error_category(category=category, status=status, property_names=properties) == expected

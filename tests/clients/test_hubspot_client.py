@@ -7,8 +7,7 @@ import pytest
 from django.conf import settings
 
 from sync.choices import ErrorCategory
-from sync.clients import hubspot as hubspot_module
-from sync.clients import ratelimit
+from sync.clients import hubspot_calls, ratelimit
 from sync.clients.exceptions import NotConfigured, Transient
 from sync.clients.hubspot import HubSpotClient, get_hubspot_client
 
@@ -194,8 +193,8 @@ def test_r10_hubspot_upsert_timed_out_after_hubspot_wrote_it_is_retried_without_
 def test_hubspot_changes_past_the_search_cap_are_all_read(hubspot, hubspot_control, monkeypatch):
     """HubSpot's search stops at 10,000 results a query (here 200, to stay small); a bulk import
     gives thousands of companies one modification time, so the cap must be passed by record id."""
-    monkeypatch.setattr(hubspot_module, "SEARCH_RESULTS_CAP", 200)
-    monkeypatch.setattr(hubspot_module, "SEARCH_PAGE_SIZE", 100)
+    monkeypatch.setattr(hubspot_calls, "SEARCH_RESULTS_CAP", 200)
+    monkeypatch.setattr(hubspot_calls, "SEARCH_PAGE_SIZE", 100)
     since = datetime.now(UTC) - timedelta(minutes=1)
     imported = hubspot_control.seed(companies=350)["companies"]  # one millisecond for all of them
     (later,) = hubspot.companies_upsert_by_salesforce_id(upsert_inputs(1))

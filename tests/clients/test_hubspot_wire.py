@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from sync.choices import ErrorCategory
-from sync.clients.hubspot import rejected_from_error
+from sync.clients.hubspot_errors import rejected_from_error
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "hubspot"
 

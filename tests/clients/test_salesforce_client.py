@@ -159,15 +159,18 @@ def test_salesforce_changes_and_deletions(salesforce_client, salesforce_control)
     assert [d["id"] for d in deleted] == [created[0].id]
 
 
-def test_salesforce_check_setup_names_a_missing_external_id_field(salesforce_client, settings):
-    salesforce_client.check_setup()
+def test_salesforce_account_access_problems_name_what_the_user_lacks(salesforce_client, salesforce_control, settings):
+    assert salesforce_client.account_access_problems() == []
+    salesforce_control.set_object_access("Account", createable=True, updateable=False)
+    salesforce_control.set_field_access("Account", settings.SALESFORCE_EXTERNAL_ID_FIELD, readable=True, editable=False)
+    assert salesforce_client.account_access_problems() == [
+        "the user cannot edit Accounts (object permissions)",
+        f"the user cannot edit the Account field {settings.SALESFORCE_EXTERNAL_ID_FIELD} (field-level security)",
+    ]
     settings.SALESFORCE_EXTERNAL_ID_FIELD = "HubSpot_Record_Key__c"
-
-    with pytest.raises(NotConfigured, match="HubSpot_Record_Key__c does not exist"):
-        salesforce_client.check_setup()
+    assert "HubSpot_Record_Key__c does not exist" in salesforce_client.account_access_problems()[1]
     settings.SALESFORCE_EXTERNAL_ID_FIELD = "Name"
-    with pytest.raises(NotConfigured, match="Name is not marked External ID"):
-        salesforce_client.check_setup()
+    assert salesforce_client.account_access_problems()[1] == "the Account field Name is not marked External ID"
 
 
 def test_salesforce_client_without_configuration_names_the_setting(db, settings, tmp_path):

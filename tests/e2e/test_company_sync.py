@@ -60,9 +60,9 @@ def test_r07_contact_in_inclusion_list_creates_account_default_object_contact(sa
 
 
 def rules_reason(event) -> bool:
-    from sync import rules
+    from sync import rules_contacts
 
-    return any(reason in event.message for reason in (rules.R7_INCLUSION_LIST, rules.R7_PRIVATE_CONTACT, rules.R7_AUTO_CREATED))
+    return any(reason in event.message for reason in (rules_contacts.R7_INCLUSION_LIST, rules_contacts.R7_PRIVATE_CONTACT, rules_contacts.R7_AUTO_CREATED))
 
 
 def test_r07_company_without_contacts_creates_no_account(sandbox, salesforce_control, hubspot_control, sync_on, detect):
@@ -80,10 +80,10 @@ def test_r07_company_gaining_a_qualifying_contact_later_creates_account(sandbox,
     detect()
     assert salesforce_control.count("Account") == 0  # none in the inclusion list
 
-    from sync import rules
+    from sync import rules_contacts
 
     refusals = SyncEvent.objects.filter(company__hubspot_id=company_id, action="r7_skip").values_list("message", flat=True)
-    assert [rules.R7_NONE_INCLUDED in m for m in refusals] == [True]  # once, however often it is evaluated
+    assert [rules_contacts.R7_NONE_INCLUDED in m for m in refusals] == [True]  # once, however often it is evaluated
 
     hubspot_control.update_record("contacts", contact_id, {"jobtitle": "CEO"})
     detect()
@@ -125,9 +125,9 @@ def test_r07_private_salesforce_contact_creates_account_and_is_attached(sandbox,
     assert salesforce_control.count("Contact") == 1  # linked back by e-mail, not created again
     contact = Contact.objects.get(hubspot_id=contact_id)
     assert contact.salesforce_id == private_id and contact.salesforce_type == "contact"
-    from sync import rules
+    from sync import rules_contacts
 
-    assert rules.R7_PRIVATE_CONTACT in SyncEvent.objects.get(company__hubspot_id=company_id, action="create").message
+    assert rules_contacts.R7_PRIVATE_CONTACT in SyncEvent.objects.get(company__hubspot_id=company_id, action="create").message
 
 
 def test_r07_auto_created_company_creates_account(sandbox, salesforce_control, hubspot_control, sync_on, detect):
@@ -142,9 +142,9 @@ def test_r07_auto_created_company_creates_account(sandbox, salesforce_control, h
         company.hubspot_id in [str(i) for i in hubspot_control.get_record("contacts", contact_id)["associations"]["companies"]]
     account = account_of(salesforce_control, company.hubspot_id)
     assert account["Website"] == "navy.example"
-    from sync import rules
+    from sync import rules_contacts
 
-    assert rules.R7_AUTO_CREATED in SyncEvent.objects.get(company=company, action="create").message
+    assert rules_contacts.R7_AUTO_CREATED in SyncEvent.objects.get(company=company, action="create").message
 
 
 # --- R8 ----------------------------------------------------------------------------------------

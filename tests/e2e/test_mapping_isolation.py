@@ -5,7 +5,7 @@ at the next schema refresh and a bulk resync catches up what it missed."""
 import pytest
 
 from sync import schemas, selectors
-from sync.models import ConfigurationProblem, FieldMapping, SyncRule
+from sync.models import ConfigurationProblem, FieldMapping, SyncError, SyncRule
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
 
@@ -75,3 +75,20 @@ def test_deleted_hubspot_property_is_flagged_by_the_refresh_and_other_fields_sti
     assert schemas.schemas_refresh()["mappings"]["resumed"] == [mapping.id]
     run_jobs()
     assert hubspot_properties(hubspot_control, company.hubspot_id)["region"] == "APAC"
+
+
+def test_a_field_crmsync_needs_deleted_is_one_setup_problem_not_one_error_per_record(
+    sandbox, salesforce_control, sync_on, poll, retry_due_units, settings
+):
+    sync_on()
+    for n in range(3):
+        salesforce_control.create_record("Account", {"Name": f"Needs {n}"})
+    salesforce_control.delete_field("Account", settings.SALESFORCE_EXTERNAL_ID_FIELD)
+    poll()
+    settings.UNIT_ERROR_AFTER_ATTEMPTS = 2
+    for _ in range(3):  # past the attempts after which a persisting failure is filed per record
+        retry_due_units()
+    problems = selectors.mapping_suspensions()
+    assert [(p.mapping_id, p.field) for p in problems] == [(None, settings.SALESFORCE_EXTERNAL_ID_FIELD)]
+    assert "Object Manager → Account" in problems[0].fix and "SELECT" not in problems[0].message
+    assert not SyncError.objects.exists()

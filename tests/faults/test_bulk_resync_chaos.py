@@ -12,7 +12,7 @@ import pytest
 
 from sync import services
 from sync.bulk import bulk_resync_start
-from sync.models import SyncEvent, SyncRun, SyncRule
+from sync.models import FieldMapping, SyncEvent, SyncRun, SyncRule
 from tests.faults import harness
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -24,7 +24,8 @@ def test_bulk_resync_survives_chaos(sandbox, crmsync_processes, chaos, crm_reade
     pairs = harness.linked_pairs_seed(sandbox, harness.env_int("CRMSYNC_FAULT_PAIRS", 600), seed=43)
     assert all(phone and not phone.startswith("old") for _, _, phone in pairs)  # every pair differs
     services.integration_settings_update(actor="test", sync_companies=True)
-    mapping = services.field_mapping_set_rule(hubspot_property="phone", sync_rule=SyncRule.ALWAYS_USE_SALESFORCE, actor="test")
+    FieldMapping.objects.filter(hubspot_property="phone").update(sync_rule=SyncRule.ALWAYS_USE_SALESFORCE)
+    mapping = FieldMapping.objects.get(hubspot_property="phone")
     crmsync_processes.start(workers=3)
 
     started = time.monotonic()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0007_work_unit_key'),
+        ('sync', '0009_sync_log_indexes_and_counts'),
     ]
 
     operations = [
