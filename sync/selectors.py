@@ -422,6 +422,16 @@ def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:
     return latest
 
 
+def sync_run_in_flight(*, run: SyncRun) -> dict:
+    """{"succeeded", "failed", "skipped"} done so far by the run's units still being worked
+    (``WorkUnit.progress``; a unit's records reach the run's counters once it is done)."""
+    totals = dict.fromkeys(("succeeded", "failed", "skipped"), 0)
+    for progress in WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).values_list("progress", flat=True):
+        for key in totals:
+            totals[key] += (progress or {}).get(key, 0)
+    return totals
+
+
 FAILED_RECORDS_SHOWN = 100
 
 

@@ -32,6 +32,9 @@ DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET":
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 RESULT_KINDS = {"successfulresults": "success", "failedresults": "failed", "unprocessedrecords": "unprocessed"}
 CHUNK = 2000
+# Salesforce processes an ingest job's records in chunks of 200: one store transaction each, so a
+# poll or an abort is answered at once while a job runs, and the job's counters move every 200.
+INGEST_CHUNK = 200
 DEFAULT_QUERY_PAGE = 100_000
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 NULL_MARKER = "#N/A"  # a CSV value that sets a field to null; an empty value leaves it unchanged on update
@@ -76,25 +79,22 @@ class BulkApi:
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
             try:
-                job = self._job(job_id)
-                if job["state"] in TERMINAL:
+                job = self._update(job_id, state="InProgress", unless=TERMINAL)
+                if job["state"] != "InProgress":
                     continue
-                self._save(job, state="InProgress")
                 started = time.monotonic()
                 if job["jobType"] == "V2Ingest":
                     with writing_as(job.get("_changeOrigin", ""), job["createdById"]):
                         self._ingest(job)
                 else:
                     self._snapshot(job)
-                job = self._job(job_id)
-                if job["state"] == "InProgress":
-                    elapsed = int((time.monotonic() - started) * 1000)
-                    self._save(job, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed)
+                elapsed = int((time.monotonic() - started) * 1000)
+                self._update(job_id, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed, unless=TERMINAL)
             except SalesforceError as error:
-                self._save(self._job(job_id), state="Failed", errorMessage=f"{error.code}: {error.message}")
+                self._update(job_id, state="Failed", errorMessage=f"{error.code}: {error.message}", unless=TERMINAL)
             except Exception:  # a crashed job fails, the worker carries on
                 logger.exception("salesforce_sandbox.bulk_job_crashed", extra={"job_id": job_id})
-                self._save(self._job(job_id), state="Failed", errorMessage="UNKNOWN_EXCEPTION: internal error")
+                self._update(job_id, state="Failed", errorMessage="UNKNOWN_EXCEPTION: internal error", unless=TERMINAL)
 
     # -- job records ----------------------------------------------------------------------------
 
@@ -110,6 +110,18 @@ class BulkApi:
             self.store.db.execute("INSERT OR REPLACE INTO bulk_jobs (id, kind, info) VALUES (?, ?, ?)",
                                   (job["id"], job["jobType"], json.dumps(job)))
         return job
+
+    def _update(self, job_id: str, *, unless: tuple[str, ...] = (), add: dict | None = None, **changes) -> dict:
+        """Change the stored job as it is now (read and written under the store's lock, so the
+        worker never overwrites an abort that came in meanwhile); a job in a state of ``unless``
+        is left as it is. ``add``: counters to add to."""
+        with self.store.lock:
+            job = self._job(job_id)
+            if job["state"] in unless:
+                return job
+            for key, amount in (add or {}).items():
+                changes[key] = job.get(key, 0) + amount
+            return self._save(job, **changes)
 
     def _job_of_kind(self, job_id: str, job_type: str) -> dict:
         job = self._job(job_id)
@@ -182,9 +194,10 @@ class BulkApi:
     def _change_state(self, job: dict, request: Request) -> dict:
         state = (request.get_json(silent=True) or {}).get("state")
         if state == "Aborted":
-            if job["state"] in TERMINAL:
-                raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {job['state']}")
-            return self._save(job, state="Aborted")
+            aborted = self._update(job["id"], state="Aborted", unless=TERMINAL)
+            if aborted["state"] != "Aborted" or job["state"] in TERMINAL:
+                raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {aborted['state']}")
+            return aborted
         if state == "UploadComplete" and job["state"] == "Open":
             has_data = self.store.query("SELECT 1 FROM bulk_uploads WHERE job_id = ?", (job["id"],))
             if not has_data:
@@ -230,22 +243,20 @@ class BulkApi:
             raise bulk_error(400, "InvalidBatch", f"InvalidBatch : Field name not found : {unknown[0]}")
         operation, user_id = job["operation"], job["createdById"]
         done = self.store.query("SELECT COUNT(*) FROM bulk_results WHERE job_id = ?", (job["id"],))[0][0]
-        for start in range(done, len(rows), CHUNK):
+        for start in range(done, len(rows), INGEST_CHUNK):
             if self._job(job["id"])["state"] == "Aborted":
                 self._record_unprocessed(job, rows, start)
                 return
             results = []
             with self.store.transaction():
-                for seq in range(start, min(start + CHUNK, len(rows))):
+                for seq in range(start, min(start + INGEST_CHUNK, len(rows))):
                     results.append(self._ingest_row(job, sobject, operation, header, rows[seq], seq, user_id))
                 self.store.db.executemany(
                     "INSERT INTO bulk_results (job_id, seq, outcome, record_id, created, error, row) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     results,
                 )
             failed = sum(1 for result in results if result[2] == "failed")
-            job = self._job(job["id"])
-            self._save(job, numberRecordsProcessed=job["numberRecordsProcessed"] + len(results),
-                       numberRecordsFailed=job["numberRecordsFailed"] + failed)
+            self._update(job["id"], add={"numberRecordsProcessed": len(results), "numberRecordsFailed": failed})
 
     def _ingest_row(self, job, sobject, operation, header, row, seq, user_id) -> tuple:
         values = {}
@@ -362,7 +373,7 @@ class BulkApi:
             after_id, offset = rows[-1]["_id"], offset + len(rows)
             if len(rows) < size:
                 break
-        self._save(self._job(job["id"]), numberRecordsProcessed=seq)
+        self._update(job["id"], numberRecordsProcessed=seq)
 
     def query_get(self, request: Request, version: str, job_id: str, user_id: str) -> tuple[int, object]:
         return 200, self._public(self._job_of_kind(job_id, "V2Query"))
