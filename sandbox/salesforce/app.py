@@ -82,6 +82,7 @@ CONTROL_RULES = [
     Rule("/__sandbox__/records/<sobject>/<record_id>", methods=["GET", "PATCH", "DELETE"], endpoint="record"),
     Rule("/__sandbox__/records/<sobject>/<record_id>/undelete", methods=["POST"], endpoint="record_undelete"),
     Rule("/__sandbox__/pubsub", methods=["GET", "POST"], endpoint="pubsub"),
+    Rule("/__sandbox__/bulk", methods=["GET", "POST"], endpoint="bulk"),
     Rule("/__sandbox__/count/<sobject>", methods=["GET"], endpoint="count"),
     Rule("/__sandbox__/schema", methods=["GET"], endpoint="schema"),
     Rule("/__sandbox__/schema/<sobject>/fields", methods=["POST"], endpoint="field_add"),
@@ -205,7 +206,13 @@ class SalesforceApp(SandboxApp):
         except (KeyError, TypeError, ValueError) as error:
             return json_response({"error": "bad control request", "message": str(error)}, 400)
 
+    def control_bulk(self, request, body) -> dict:
+        if request.method == "POST":
+            self.bulk.hold(bool(body.get("hold")))
+        return {"held": self.bulk.held(), "jobs": self.bulk.jobs()}
+
     def control_reset(self, request, body) -> dict:
+        self.bulk.hold(False)
         self.store.reset()
         self.store.add_session(self.access_token)
         self.events.reset()

@@ -60,6 +60,20 @@ class BulkApi:
         self.store = store
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
+        # Cleared by the control API's hold: the worker pauses before each chunk of a job (the job
+        # stays InProgress, as a busy org's does), so that a test can abort a job in flight.
+        self._running = threading.Event()
+        self._running.set()
+
+    def hold(self, held: bool) -> None:
+        (self._running.clear if held else self._running.set)()
+
+    def held(self) -> bool:
+        return not self._running.is_set()
+
+    def jobs(self) -> list[dict]:
+        """Every job as a GET of it answers, oldest first (for the control API)."""
+        return [self._public(json.loads(row["info"])) for row in self.store.query("SELECT info FROM bulk_jobs ORDER BY rowid")]
 
     # -- worker ---------------------------------------------------------------------------------
 
@@ -72,6 +86,7 @@ class BulkApi:
 
     def stop(self) -> None:
         if self._thread:
+            self._running.set()
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
@@ -91,10 +106,16 @@ class BulkApi:
                 elapsed = int((time.monotonic() - started) * 1000)
                 self._update(job_id, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed, unless=TERMINAL)
             except SalesforceError as error:
-                self._update(job_id, state="Failed", errorMessage=f"{error.code}: {error.message}", unless=TERMINAL)
+                self._fail(job_id, f"{error.code}: {error.message}")
             except Exception:  # a crashed job fails, the worker carries on
                 logger.exception("salesforce_sandbox.bulk_job_crashed", extra={"job_id": job_id})
-                self._update(job_id, state="Failed", errorMessage="UNKNOWN_EXCEPTION: internal error", unless=TERMINAL)
+                self._fail(job_id, "UNKNOWN_EXCEPTION: internal error")
+
+    def _fail(self, job_id: str, message: str) -> None:
+        try:
+            self._update(job_id, state="Failed", errorMessage=message, unless=TERMINAL)
+        except SalesforceError:  # the job is gone (deleted, or the sandbox was reset): nothing to fail
+            pass
 
     # -- job records ----------------------------------------------------------------------------
 
@@ -217,8 +238,7 @@ class BulkApi:
         return self._list("V2Query")
 
     def _list(self, job_type: str) -> tuple[int, object]:
-        rows = self.store.query("SELECT info FROM bulk_jobs WHERE kind = ? ORDER BY rowid", (job_type,))
-        return 200, {"done": True, "records": [self._public(json.loads(row["info"])) for row in rows], "nextRecordsUrl": None}
+        return 200, {"done": True, "records": [job for job in self.jobs() if job["jobType"] == job_type], "nextRecordsUrl": None}
 
     def delete_job(self, request: Request, version: str, job_id: str, user_id: str) -> tuple[int, object]:
         job = self._job(job_id)
@@ -244,6 +264,7 @@ class BulkApi:
         operation, user_id = job["operation"], job["createdById"]
         done = self.store.query("SELECT COUNT(*) FROM bulk_results WHERE job_id = ?", (job["id"],))[0][0]
         for start in range(done, len(rows), INGEST_CHUNK):
+            self._running.wait()
             if self._job(job["id"])["state"] == "Aborted":
                 self._record_unprocessed(job, rows, start)
                 return

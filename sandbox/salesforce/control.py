@@ -40,6 +40,9 @@
     control.set_object_access("Account", createable=True, updateable=False)
         # object permissions (INSUFFICIENT_ACCESS_OR_READONLY on writes); describe says so
     control.schema_changes()                                 # every customisation, per sObject
+    control.bulk(hold=True)                # Bulk API 2.0: pause job processing before the next chunk
+                                           # of 200 (jobs stay InProgress) until bulk(hold=False) or
+                                           # reset(); answers {"held", "jobs": [every job as GET answers it]}
 """
 
 from __future__ import annotations
@@ -129,3 +132,6 @@ class SalesforceControl(ControlClient):
 
     def schema_changes(self) -> dict:
         return self._call("GET", "schema")["changes"]
+
+    def bulk(self, *, hold: bool | None = None) -> dict:
+        return self._call("GET", "bulk") if hold is None else self._call("POST", "bulk", {"hold": hold})

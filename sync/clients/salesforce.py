@@ -351,7 +351,7 @@ class SalesforceClient(BulkIngest):
             page = self.accounts_page_after(after, fields=fields, limit=QUERY_PAGE, first=wanted[0], until=wanted[-1])
             kept = [account for account in page if account["Id"] in wanted_set]
             found.extend(kept)
-            if len(page) < QUERY_PAGE or len(kept) < QUERY_IN_CHUNK:
+            if len(page) < QUERY_PAGE or page[-1]["Id"] >= wanted[-1] or len(kept) < QUERY_IN_CHUNK:
                 break
             after = page[-1]["Id"]
         seen = {account["Id"] for account in found}

@@ -1,10 +1,12 @@
 """Bulk API 2.0 through simple-salesforce's bulk2: a 50,000-row ingest with failures, results
-by kind, aborted jobs' unprocessed records, and a query job paged with Sforce-Locator."""
+by kind, aborted jobs' unprocessed records (also of a job aborted in flight), and a query job
+paged with Sforce-Locator."""
 
 from __future__ import annotations
 
 import csv
 import io
+import time
 
 import pytest
 
@@ -76,3 +78,28 @@ def test_query_all_job_includes_deleted(sf):
     pages = list(sf.bulk2.Account.query_all("SELECT Id, IsDeleted FROM Account", wait=0.1))
     assert read_csv(pages[0]) == [{"Id": account_id, "IsDeleted": "true"}]
     assert list(sf.bulk2.Account.query("SELECT Id FROM Account", wait=0.1)) == ['"Id"\n']
+
+
+def test_a_job_aborted_in_flight_stays_aborted_and_lists_the_rest_as_unprocessed(http, details, control):
+    base = f"{details['instance_url']}/services/data/v59.0/jobs/ingest"
+    control.bulk(hold=True)  # the worker pauses before its next chunk of 200, as a busy org's queue does
+    job = http.post(base, json={"object": "Account", "operation": "insert", "contentType": "CSV", "lineEnding": "LF"}).json()
+    http.put(f"{base}/{job['id']}/batches", data="Name\n" + "".join(f"Company {i}\n" for i in range(1000)),
+             headers={"Content-Type": "text/csv"})
+    assert http.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"}).json()["state"] == "UploadComplete"
+    started = time.monotonic()
+    while http.get(f"{base}/{job['id']}").json()["state"] != "InProgress":
+        assert time.monotonic() - started < 10, "the job never started"
+        time.sleep(0.01)
+
+    assert http.patch(f"{base}/{job['id']}", json={"state": "Aborted"}).json()["state"] == "Aborted"
+    control.bulk(hold=False)
+    while (unprocessed := http.get(f"{base}/{job['id']}/unprocessedrecords")).headers["Sforce-NumberOfRecords"] != "1000":
+        assert time.monotonic() - started < 10, "the aborted job's records were never listed as unprocessed"
+        time.sleep(0.01)
+    # The worker carried on after the abort without overwriting it: nothing was written.
+    answer = http.get(f"{base}/{job['id']}").json()
+    assert (answer["state"], answer["numberRecordsProcessed"], control.count("Account")) == ("Aborted", 0, 0)
+    assert read_csv(unprocessed.text)[0] == {"Name": "Company 0"}
+    assert [j["state"] for j in control.bulk()["jobs"]] == ["Aborted"]
+    assert http.patch(f"{base}/{job['id']}", json={"state": "Aborted"}).status_code == 400  # already Aborted
