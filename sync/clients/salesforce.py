@@ -3,8 +3,9 @@
 Wire facts this module is built around (SPEC §8): simple-salesforce keeps only host and port of
 the instance URL and speaks https; ``REQUESTS_CA_BUNDLE`` would override ``session.verify``, so
 the session ignores the environment; with a session id it never refreshes by itself, so an
-expired session is renewed here at the OAuth token endpoint and the SDK object rebuilt; the API
-limit comes as 403 ``REQUEST_LIMIT_EXCEEDED``; sObject Collections have no SDK helper.
+expired session is renewed at the OAuth token endpoint (``salesforce_auth``) and the SDK object
+rebuilt; the API limit comes as 403 ``REQUEST_LIMIT_EXCEEDED``; sObject Collections have no SDK
+helper. Bulk API 2.0 ingest is ``salesforce_bulk``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import re
 import time
 from itertools import zip_longest
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -36,6 +36,8 @@ from sync.clients.exceptions import (
     Unauthorized,
 )
 from sync.clients.retry import call_with_retries
+from sync.clients import salesforce_auth
+from sync.clients.salesforce_auth import SalesforceCredentials
 from sync.clients.salesforce_bulk import SALESFORCE, BulkIngest
 from sync.models import IntegrationSettings
 
@@ -48,36 +50,6 @@ QUERY_PAGE = 2000
 SHARE_RECHECK_SECONDS = 60
 MISSING_ANSWER = {"success": False, "errors": [{"statusCode": "NO_RESULT", "message": "Salesforce did not answer for this record"}]}
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
-
-
-@dataclass(frozen=True)
-class SalesforceCredentials:
-    instance_url: str
-    access_token: str
-    api_version: str
-    ca_bundle: str
-    login_url: str
-    client_id: str
-    client_secret: str
-    refresh_token: str = ""
-    from_connection: bool = False  # a refreshed token is stored back on the Connection row
-
-
-class _CrmSession(requests.Session):
-    """A requests session that ignores proxy/CA settings from the environment and always times out."""
-
-    def __init__(self, *, ca_bundle: str, timeout: float) -> None:
-        super().__init__()
-        self.trust_env = False
-        self.verify = ca_bundle or True
-        self.timeout = timeout
-        if settings.SALESFORCE_CALL_OPTIONS_CLIENT:
-            # Salesforce writes it into each change event's changeOrigin: the stream drops crmsync's own changes by it.
-            self.headers["Sforce-Call-Options"] = f"client={settings.SALESFORCE_CALL_OPTIONS_CLIENT}"
-
-    def request(self, method, url, **kwargs):
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, **kwargs)
 
 
 def _plain(record: dict) -> dict:
@@ -153,7 +125,7 @@ class SalesforceClient(BulkIngest):
         self.credentials = credentials
         self.instance_url = credentials.instance_url
         self.api_calls = 0
-        self._session = _CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
+        self._session = salesforce_auth.CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
         if not credentials.access_token:
             self.credentials = self._token_fetch()
         self._sf = self._sdk()
@@ -172,42 +144,8 @@ class SalesforceClient(BulkIngest):
     # -- session -----------------------------------------------------------------------------------
 
     def _token_fetch(self) -> SalesforceCredentials:
-        """A new access token from the OAuth token endpoint: the refresh token if there is one,
-        else the client-credentials flow of the connected app."""
-        creds = self.credentials
-        if not (creds.client_id and creds.client_secret):
-            raise Unauthorized(
-                "the Salesforce session expired and SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET are not set to renew it",
-                crm=SALESFORCE,
-                code="INVALID_SESSION_ID",
-            )
-        grant = (
-            {"grant_type": "refresh_token", "refresh_token": creds.refresh_token}
-            if creds.refresh_token
-            else {"grant_type": "client_credentials"}
-        )
-        url = creds.login_url.rstrip("/") + "/services/oauth2/token"
         self.api_calls += 1
-        try:
-            response = self._session.post(url, data={**grant, "client_id": creds.client_id, "client_secret": creds.client_secret})
-        except requests.RequestException as error:
-            raise Transient(f"Salesforce token endpoint unreachable: {type(error).__name__}", crm=SALESFORCE, code="connection_error") from error
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code >= 500:
-            raise Transient(body.get("error_description") or f"HTTP {response.status_code}", crm=SALESFORCE, code=response.status_code)
-        if response.status_code != 200 or not body.get("access_token"):
-            raise Unauthorized(
-                body.get("error_description") or f"token endpoint answered HTTP {response.status_code}",
-                crm=SALESFORCE,
-                code=body.get("error") or response.status_code,
-            )
-        logger.info("clients.salesforce_session_refreshed", extra={"grant": grant["grant_type"]})
-        if creds.from_connection:
-            config.connection_access_token_store(SALESFORCE, body["access_token"])
-        return replace(creds, access_token=body["access_token"], instance_url=body.get("instance_url") or creds.instance_url)
+        return salesforce_auth.token_fetch(session=self._session, credentials=self.credentials)
 
     def _session_refresh(self) -> None:
         self.credentials = self._token_fetch()
@@ -465,41 +403,8 @@ class SalesforceClient(BulkIngest):
             )
 
 
-def _credentials() -> SalesforceCredentials:
-    """Tokens from a connected org (Connection row), else from the settings, else the sandbox's.
-    The connected app (login URL, client id and secret, CA) is the settings' when
-    SALESFORCE_CLIENT_ID is set, else the sandbox's, as the connect page uses."""
-    sandbox = config.sandbox_details(SALESFORCE) or {}
-    app = {} if settings.SALESFORCE_CLIENT_ID else sandbox
-    common = {
-        "api_version": app.get("api_version") or settings.SALESFORCE_API_VERSION,
-        "ca_bundle": app.get("ca_bundle") or settings.SALESFORCE_CA_BUNDLE,
-        "login_url": app.get("login_url") or settings.SALESFORCE_LOGIN_URL,
-        "client_id": app.get("client_id") or settings.SALESFORCE_CLIENT_ID,
-        "client_secret": app.get("client_secret") or settings.SALESFORCE_CLIENT_SECRET,
-    }
-    connection = config.connection_tokens(SALESFORCE)
-    if connection is not None:
-        return SalesforceCredentials(
-            instance_url=connection["instance_url"] or settings.SALESFORCE_INSTANCE_URL or app.get("instance_url", ""),
-            access_token=connection["access_token"],
-            refresh_token=connection["refresh_token"],
-            from_connection=True,
-            **common,
-        )
-    if settings.SALESFORCE_INSTANCE_URL:
-        if not (common["client_id"] and common["client_secret"]):
-            raise config.not_configured(SALESFORCE, "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET")
-        return SalesforceCredentials(
-            instance_url=settings.SALESFORCE_INSTANCE_URL, access_token="", refresh_token=settings.SALESFORCE_REFRESH_TOKEN, **common
-        )
-    if not sandbox:
-        raise config.not_configured(SALESFORCE, "SALESFORCE_INSTANCE_URL")
-    return SalesforceCredentials(instance_url=sandbox["instance_url"], access_token=sandbox["access_token"], **common)
-
-
 @config.client_per_process(SALESFORCE)
 def get_salesforce_client() -> SalesforceClient:
     """The process's Salesforce client, from a connected org, the settings or the sandbox file.
     Rebuilt when the connection changes; ``get_salesforce_client.cache_clear()`` forgets it."""
-    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS)
+    return SalesforceClient(credentials=salesforce_auth.credentials_load(), timeout=settings.CRM_TIMEOUT_SECONDS)
