@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 COLLECTION_SIZE = 200
 QUERY_IN_CHUNK = 200
-# SOQL answers up to 2,000 records a call: a read of that many Ids or more goes by Id range.
+# SOQL answers up to 2,000 records a call: a page of an Id range.
 QUERY_PAGE = 2000
 SHARE_RECHECK_SECONDS = 60
 MISSING_ANSWER = {"success": False, "errors": [{"statusCode": "NO_RESULT", "message": "Salesforce did not answer for this record"}]}
@@ -276,13 +276,13 @@ class SalesforceClient(BulkIngest):
     def accounts_get(self, ids: list[str], *, fields: list[str]) -> list[dict]:
         """The accounts with these Ids; Ids that do not exist (or were deleted) are simply absent.
 
-        From QUERY_PAGE Ids on they are read by Id range (Salesforce orders Ids by their bytes),
+        More than QUERY_IN_CHUNK Ids are read by Id range (Salesforce orders Ids by their bytes),
         QUERY_PAGE accounts a call, as long as a page brings at least QUERY_IN_CHUNK of them: a
         batch of a bulk run, cut by account Id, is one range of mostly wanted accounts, 0.5 calls
-        per 1,000. Past a sparser page, and for the Ids a range did not bring, ``Id IN`` lists of
-        QUERY_IN_CHUNK."""
+        per 1,000. Past a sparser page (Ids scattered over the org: one call lost), and for the
+        Ids a range did not bring, ``Id IN`` lists of QUERY_IN_CHUNK."""
         wanted = sorted(set(ids))
-        if len(wanted) < QUERY_PAGE:
+        if len(wanted) <= QUERY_IN_CHUNK:
             return self._get_by("Account", "Id", wanted, fields)
         wanted_set, found, after = set(wanted), [], ""
         while True:
