@@ -68,6 +68,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
     resolves = services.fields_covered(mappings, whole_record=only_fields is None)
     links: dict[str, str] = {}
+    owners = batches.owner_directory(sf, get_hubspot_client(), mappings)
     for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
         try:
             found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
@@ -77,7 +78,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
             for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
                 done = accounts_batch_sync(
                     accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
-                    resolves=resolves, links=links,
+                    resolves=resolves, links=links, owners=owners,
                 )
                 batch_counts = {key: batch_counts[key] + done[key] for key in batch_counts}
         except Rejected as error:
@@ -103,19 +104,20 @@ def accounts_batch_sync(
     force: bool,
     explicit: bool,
     links: dict[str, str],
+    owners: mappers.OwnerDirectory | None,
     resolves: list[str] | None = None,
 ) -> dict:
     """Sync up to 100 fetched accounts to HubSpot in as few calls as the API allows; a failing
     record is recorded as a categorised error and never stops the others. A success resolves the
     errors of the ``resolves`` fields (None: all of the record's errors in this direction). The
     link-backs the accounts need are added to ``links``: the caller queues them, one unit for
-    all its batches (``salesforce_links_queue``)."""
+    all its batches (``salesforce_links_queue``). ``owners``: ``batches.owner_directory``, read
+    once by the caller for all its batches."""
     clients.stop_if_cancelled()  # a cancelled run stops between two batches of 100
     sf, hs = get_salesforce_client(), get_hubspot_client()
     calls_before = sf.api_calls + hs.api_calls
     hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
-    owners = batches.owner_directory(sf, hs, mappings)
     matched = _companies_match(accounts)
     eligible = []
     for account in accounts:

@@ -17,6 +17,7 @@ import logging
 from django.db import transaction
 
 from sync import account_sync, batches, mirror, selectors, services, units
+from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import IntegrationSettings, SyncRun, WorkUnit
 
@@ -75,10 +76,12 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
                        key=f"import-{run.id}-after-{last}")
     counts = {"succeeded": 0, "failed": 0, "skipped": 0}
     links: dict[str, str] = {}
+    owners = batches.owner_directory(sf, get_hubspot_client(), mappings)  # once for the page
     for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
         try:
             done = account_sync.accounts_batch_sync(
-                accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True, links=links
+                accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True, links=links,
+                owners=owners,
             )
             counts = {key: counts[key] + done[key] for key in counts}
         except Exception as error:
