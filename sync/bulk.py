@@ -208,7 +208,9 @@ def _batch_size(directions: list[str]) -> int:
 
 
 def bulk_resync_cancel(*, run_id: int) -> bool:
-    """Stop a run after its current batch. Returns whether it was still going."""
+    """Stop a run: its pending units are dropped, and a worker on one of its batches stops within
+    about half a second (between two batches of 100, or aborting the Bulk API job it waits for;
+    ``units.UnitWatch``). Returns whether it was still going."""
     with transaction.atomic():
         cancelled = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).update(
             status=SyncRun.Status.CANCELLED, finished_at=timezone.now()
