@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/crmsync
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 PYTEST_ARGS ?=
+# Test processes for the PostgreSQL run (pytest-xdist); the chaos tests share one of them.
+TEST_PROCESSES ?= 2
 
 .PHONY: install demo test test-postgres test-sqlite services browser clean
 
@@ -29,7 +31,7 @@ test: install services
 	$(MAKE) test-sqlite
 
 test-postgres:
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -q -p tests.xdist_workers -n $(TEST_PROCESSES) --dist loadgroup $(PYTEST_ARGS)
 
 # The embedded default: no DATABASE_URL, so SQLite; a quick subset proves it.
 test-sqlite:

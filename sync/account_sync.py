@@ -42,7 +42,7 @@ def accounts_sync_to_hubspot(
 ) -> dict:
     """Sync these accounts now, as an import, a retry or a resync asks (R4a): each account gets its
     company even if it is older than the switch-on. ``accounts``: the accounts already read (by
-    Id), so that a caller syncing both ways reads them once. Returns {"succeeded", "failed", "skipped"}."""
+    Id), so that a caller syncing both ways reads them once. Returns ``batches.counts_new`` counts."""
     return _accounts_sync_by_id(
         account_ids=account_ids, run_id=run_id, only_fields=only_fields, force=force, explicit=True, accounts=accounts
     )
@@ -58,7 +58,7 @@ READ_CHUNK = 2000
 
 
 def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, accounts=None) -> dict:
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    counts = batches.counts_new()
     integration = IntegrationSettings.load()
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
     if not integration.sync_companies or not account_ids:
@@ -74,13 +74,12 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
             found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
                      else sf.accounts_get(chunk, fields=mirror.account_fields(mappings)))
             # Missing ids were deleted in the meantime: the deletion poll handles them.
-            batch_counts = {"succeeded": 0, "failed": 0, "skipped": len(chunk) - len(found)}
+            batch_counts = batches.counts_new(skipped=len(chunk) - len(found))
             for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
-                done = accounts_batch_sync(
+                batches.counts_add(batch_counts, accounts_batch_sync(
                     accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
                     resolves=resolves, links=links, owners=owners,
-                )
-                batch_counts = {key: batch_counts[key] + done[key] for key in batch_counts}
+                ))
         except Rejected as error:
             suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
             # The CRM refused the whole call for this batch (a transient failure propagates
@@ -88,9 +87,8 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
             for account_id in chunk:
                 linked = Company.objects.filter(salesforce_account_id=account_id).first()
                 _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
-            batch_counts = {"succeeded": 0, "failed": len(chunk), "skipped": 0}
-        for key in counts:
-            counts[key] += batch_counts[key]
+            batch_counts = batches.counts_new(failed=len(chunk))
+        batches.counts_add(counts, batch_counts)
     salesforce_links_queue(links)
     return counts
 
@@ -117,7 +115,7 @@ def accounts_batch_sync(
     sf, hs = get_salesforce_client(), get_hubspot_client()
     calls_before = sf.api_calls + hs.api_calls
     hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    counts = batches.counts_new()
     matched = _companies_match(accounts)
     eligible = []
     for account in accounts:
@@ -155,7 +153,7 @@ def accounts_batch_sync(
             counts["failed"] += 1
             continue
         went_through.append((plan, result.id if result is not None else plan.hubspot_id, calls, result is not None))
-        counts["failed" if plan.field_errors else "succeeded"] += 1
+        counts["failed" if plan.field_errors else "unchanged" if plan.unchanged else "succeeded"] += 1
     companies = company_links.companies_link([(plan, hubspot_id) for plan, hubspot_id, _, _ in went_through], now)
     services.company_syncs_record(
         outcomes=[_outcome(plan, companies[id(plan)], calls, wrote=wrote) for plan, _, calls, wrote in went_through],
@@ -341,23 +339,3 @@ def salesforce_links_write(*, links: dict[str, str]) -> None:
             services.sync_error_resolve_for(company=company, direction=rules.TO_SALESFORCE, fields=[external_id])
         else:
             services.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)
-
-
-
-# --- Change detection ---------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-# --- Import (R2, R4a) ---------------------------------------------------------------------------
-
-
-
-
-
-
-# --- One whole cycle ----------------------------------------------------------------------------

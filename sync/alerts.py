@@ -1,6 +1,7 @@
 """Alerts to admins: by e-mail (Django's e-mail backend) and, optionally, a signed JSON POST to an
-outgoing webhook (chat tools), when a cause appears: a new kind of sync error, a suspension of
-the integration, workers stopping. At most one alert per cause per ``ALERT_REPEAT_SECONDS``.
+outgoing webhook (chat tools), when a cause appears: a new kind of sync error, a suspension (of
+the integration, of one mapping whose field is unusable, or a field crmsync needs gone), workers
+stopping. At most one alert per cause per ``ALERT_REPEAT_SECONDS``.
 
 Run every minute by the cron on a worker (``jobs.alerts_check``). When every worker is down no
 worker runs it: the stale heartbeat is then /healthz's 503 for the monitor, and the alert goes
@@ -60,6 +61,13 @@ def alerts_current(*, now: datetime) -> list[Alert]:
                 f"new_error_category:{category}", AlertCause.NEW_ERROR_CATEGORY, f"crmsync: new sync errors: {label}",
                 f"{n:,} open sync error(s) of the category “{label}”. {selectors.ERROR_FIXES[category]}",
             ))
+    for problem in selectors.mapping_suspensions():
+        what = (f"the mapping {problem.mapping.hubspot_property} ↔ {problem.mapping.salesforce_field} is suspended"
+                if problem.mapping else "a field crmsync needs is missing")
+        alerts.append(Alert(
+            f"suspension:{problem.crm}:{problem.field}", AlertCause.SUSPENSION, f"crmsync: {what}",
+            f"{problem.get_crm_display()} {problem.field}: {problem.message} {problem.fix}",
+        ))
     for usage in selectors.api_usage():
         if usage["paused"]:
             alerts.append(Alert(

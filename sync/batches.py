@@ -11,8 +11,22 @@ from sync import mappers
 from sync.models import FieldMapping, FieldType, SyncRule
 
 HUBSPOT_BATCH_SIZE = 100  # HubSpot batch endpoints take 100 inputs a call
+# What became of each record a batch was given: synced (a value moved), unchanged (its values
+# were equal already), failed, skipped (not due to sync, or gone). They add up to the records.
+COUNT_KEYS = ("succeeded", "unchanged", "failed", "skipped")
 # ``items`` in lists of ``size`` (the last one shorter), read lazily: fit for an iterator of millions.
 chunks = chunked
+
+
+def counts_new(**given: int) -> dict[str, int]:
+    return {key: given.get(key, 0) for key in COUNT_KEYS}
+
+
+def counts_add(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:
+    """Add ``more`` into ``total`` key by key (a count ``more`` lacks adds nothing)."""
+    for key in COUNT_KEYS:
+        total[key] = total.get(key, 0) + more.get(key, 0)
+    return total
 
 
 def owner_directory(sf, hs, mappings: list[FieldMapping]) -> mappers.OwnerDirectory | None:

@@ -22,7 +22,7 @@ from django.db.models import F, Window
 from django.db.models.functions import Collate, RowNumber
 from django.utils import timezone
 
-from sync import account_sync, company_sync, contact_changes, mirror, resync, rules, selectors, services, units
+from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, selectors, services, units
 from sync.clients.exceptions import Rejected
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
@@ -157,10 +157,9 @@ def bulk_resync_slice(*, run_id: int, after: str = "", until: str = "") -> units
         return None
     counts, handed_on = _batch_sync(run_id=run_id, batch=batch, directions=directions, fields=[m.hubspot_property for m in mappings])
     # Records handed on to units of their own count when those are done.
-    progress = {
-        "succeeded": sum(c["succeeded"] for c in counts), "failed": sum(c["failed"] for c in counts),
-        "skipped": sum(c["skipped"] for c in counts),
-    }
+    progress = batches.counts_new()
+    for done in counts:
+        batches.counts_add(progress, done)
     progress["skipped"] += max(0, len(batch) * len(directions) - handed_on - sum(progress.values()))
     return units.FollowUp(
         kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id, "after": batch[-1][1], "until": until}], progress=progress

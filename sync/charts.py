@@ -53,6 +53,13 @@ def nice_ceiling(value: float) -> int:
         step *= 10
 
 
+def y_tick_values(top: int) -> list[int]:
+    """Evenly spaced round ticks up to a ``nice_ceiling``: 5 → 0..5, 10 → 0, 5, 10, 50 → 0, 10, ... 50."""
+    leading = int(str(top)[0])
+    step = top // 5 if leading == 5 else top // 2
+    return list(range(0, top + 1, step)) if step else [0, top]
+
+
 @dataclass(frozen=True)
 class Series:
     name: str
@@ -113,7 +120,7 @@ def stacked_bars(
             base -= height
             rects.append({"y": round(base, 2), "height": round(height, 2), "css_class": s.css_class, "name": s.name, "count": n})
         bars.append({"x": x, "width": bar_width, "start": start, "rects": rects, "total": stacked[index]})
-    y_ticks = [{"value": value, "y": round(HEIGHT - BOTTOM - value * plot_height / top, 2)} for value in sorted({0, top // 2, top})]
+    y_ticks = [{"value": value, "y": round(HEIGHT - BOTTOM - value * plot_height / top, 2)} for value in y_tick_values(top)]
     step = max(len(starts) // X_TICKS, 1)
     x_ticks = [{"x": round(LEFT + i * slot, 2), "moment": starts[i]} for i in range(0, len(starts), step)]
     limit_y = round(HEIGHT - BOTTOM - limit * plot_height / top, 2) if limit else None

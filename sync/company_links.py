@@ -42,6 +42,10 @@ class AccountPlan:
             self.field_errors.append((name, error))
         return True
 
+    @property
+    def unchanged(self) -> bool:
+        """A linked company whose mapped values already equal the account's: nothing moved."""
+        return self.action == "update" and not self.write.changes
 
 
 def companies_link(links: list[tuple[AccountPlan, str]], now: datetime) -> dict[int, Company]:

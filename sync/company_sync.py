@@ -26,10 +26,10 @@ TO_SALESFORCE = rules.TO_SALESFORCE
 
 def hubspot_companies_changed(*, hubspot_ids: list[str]) -> dict:
     """Companies changed in HubSpot (webhook or safety-net search): linked ones push their changes
-    per the mappings, unlinked ones go through R7. Returns {"succeeded", "failed", "skipped"}."""
+    per the mappings, unlinked ones go through R7. Returns ``batches.counts_new`` counts."""
     integration = IntegrationSettings.load()
     if not integration.sync_companies or not hubspot_ids:
-        return {"succeeded": 0, "failed": 0, "skipped": len(hubspot_ids)}
+        return batches.counts_new(skipped=len(hubspot_ids))
     mappings = selectors.field_mappings_enabled()
     records = [r for r in get_hubspot_client().companies_get(hubspot_ids, properties=mirror.company_properties(mappings)) if not r.get("archived")]
     companies = mirror.companies_mirror(records, handled=True)
@@ -48,13 +48,12 @@ def companies_sync_to_salesforce(
     """Push these companies to their accounts now (bulk resync, R9, retries): linked ones per the
     mappings' rules (``force`` writes unchanged values too, taking HubSpot's values from crmsync's
     mirror where it has them: one read fewer per 100), unlinked ones through R7. ``accounts``: the
-    accounts already read (by Id). Returns {"succeeded", "failed", "skipped"}."""
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    accounts already read (by Id). Returns ``batches.counts_new`` counts."""
     integration = IntegrationSettings.load()
     companies = list(Company.objects.filter(id__in=company_ids, hubspot_id__isnull=False))
-    counts["skipped"] = len(set(company_ids)) - len(companies)
+    counts = batches.counts_new(skipped=len(set(company_ids)) - len(companies))
     if not integration.sync_companies or not companies:
-        return {**counts, "skipped": len(set(company_ids))}
+        return batches.counts_new(skipped=len(set(company_ids)))
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
     # The mirror is fresh for a company crmsync has read or written (webhooks report later changes).
@@ -80,9 +79,7 @@ def companies_sync_to_salesforce(
         companies=companies, records=records, mappings=mappings, integration=integration, run=run, force=force, resolves=resolves,
         accounts=accounts,
     )
-    for key in counts:
-        counts[key] += synced[key]
-    return counts
+    return batches.counts_add(counts, synced)
 
 
 def _mirror_record(company: Company) -> dict:
@@ -96,7 +93,7 @@ def _companies_sync(
 ) -> dict:
     """Linked companies push per the mappings, unlinked ones go through R7. A call that fails
     for a whole batch becomes a retryable error on each of its companies, never a lost change."""
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    counts = batches.counts_new()
     linked = [c for c in companies if c.salesforce_account_id]
     unlinked = [c for c in companies if not c.salesforce_account_id]
     for group, sync_group in (
@@ -113,9 +110,8 @@ def _companies_sync(
             suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
             for company in group:
                 mirror.company_failure_record(company=company, error=error, run=run)
-            done = {"succeeded": 0, "failed": len(group), "skipped": 0}
-        for key in counts:
-            counts[key] += done[key]
+            done = batches.counts_new(failed=len(group))
+        batches.counts_add(counts, done)
     return counts
 
 
@@ -126,7 +122,7 @@ def _companies_push(
     """Linked companies → their accounts: 200 per sObject Collections call, or one Bulk API 2.0
     job from SALESFORCE_BULK_API_THRESHOLD records on. A success resolves the errors of the
     ``resolves`` fields (None: all of the record's errors in this direction)."""
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    counts = batches.counts_new()
     if not force:
         # HubSpot holding what was last synced has nothing for Salesforce (crmsync's own or the
         # other half's write coming back): not worth a Salesforce read.
@@ -180,7 +176,7 @@ def _companies_push(
         synced.append((company, write, account["Id"]))
         wrote = bool(write.changes)
         outcomes.append(mirror.company_outcome(company=company, write=write, api_calls=calls, action="update", wrote=wrote))
-        counts["failed" if write.errors else ("succeeded" if wrote or run else "skipped")] += 1
+        counts["failed" if write.errors else "succeeded" if wrote else "unchanged"] += 1
     mirror.companies_synced(synced)
     mirror.companies_success_record(outcomes=outcomes, run=run, fields=resolves)
     return counts

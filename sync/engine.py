@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from sync import account_creation, account_deletions, account_sync, company_links, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync import account_creation, account_deletions, account_sync, batches, company_links, bulk, company_sync, contact_changes, detection, imports, resync, rules, services, units
 from sync.clients import watching
 from sync.clients.exceptions import Cancelled
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
@@ -78,10 +78,10 @@ def unit_work(*, unit_id: int) -> str:
 
 
 def _counts(result) -> dict:
-    """A handler's {"succeeded", "failed", "skipped"} counts, when it returns them."""
+    """A handler's counts (``batches.COUNT_KEYS``), when it returns them."""
     if not isinstance(result, dict):
         return {}
-    return {key: result[key] for key in ("succeeded", "failed", "skipped") if isinstance(result.get(key), int)}
+    return {key: result[key] for key in batches.COUNT_KEYS if isinstance(result.get(key), int)}
 
 
 def _settle_done(unit: WorkUnit, follow_up: units.FollowUp) -> None:
@@ -97,7 +97,7 @@ def _settle_done(unit: WorkUnit, follow_up: units.FollowUp) -> None:
         if unit.run_id and progress:
             services.sync_run_progress(
                 run_id=unit.run_id, processed=sum(progress.values()),
-                succeeded=progress.get("succeeded", 0), failed=progress.get("failed", 0),
+                succeeded=progress.get("succeeded", 0), unchanged=progress.get("unchanged", 0), failed=progress.get("failed", 0),
             )
 
 

@@ -16,6 +16,9 @@ from sync.models import (
 )
 from sync.selectors import LIFECYCLE_STAGES, CompanyFilters, ErrorFilters, EventFilters
 
+# A text field's error for an over-long value, in words: its limit and the value's length.
+TOO_LONG = {"max_length": "At most %(limit_value)d characters (this is %(show_value)d)."}
+
 
 class InclusionListField(forms.CharField):
     """Text ``PROPERTY=VALUE;PROPERTY=VALUE`` ↔ the list of conditions stored in the model."""
@@ -24,8 +27,11 @@ class InclusionListField(forms.CharField):
         return rules.format_inclusion_list(value) if isinstance(value, list) else value
 
     def to_python(self, value):
+        text = super().to_python(value)
+        if self.max_length is not None and len(text) > self.max_length:  # checked on the text, not the parsed list
+            raise forms.ValidationError(TOO_LONG["max_length"] % {"limit_value": self.max_length, "show_value": len(text)})
         try:
-            return rules.parse_inclusion_list(super().to_python(value))
+            return rules.parse_inclusion_list(text)
         except ValueError as exc:
             raise forms.ValidationError(
                 f"{exc}. Use PROPERTY=VALUE pairs separated by ';', or leave empty so every contact qualifies."
@@ -43,7 +49,7 @@ class IntegrationSettingsForm(forms.ModelForm):
 
     default_object = forms.ChoiceField(choices=DefaultObject.choices, label="Default object created in Salesforce")
     inclusion_list = InclusionListField(
-        required=False,
+        required=False, max_length=2000,
         label="Salesforce inclusion list",
         help_text="Contact property conditions that must all hold, e.g. lifecyclestage=customer;country=Italy. "
         "Empty: every contact qualifies.",
@@ -70,7 +76,7 @@ class FieldMappingForm(forms.ModelForm):
     hubspot_type = forms.ChoiceField(choices=list(rules.HUBSPOT_PROPERTY_TYPES.items()), label="HubSpot property type")
     salesforce_type = forms.ChoiceField(choices=list(rules.SALESFORCE_FIELD_TYPES.items()), label="Salesforce field type")
     value_map = forms.CharField(
-        required=False,
+        required=False, max_length=20_000, error_messages=TOO_LONG,
         widget=forms.Textarea(attrs={"rows": 4}),
         label="Value map",
         help_text="Enumeration ↔ picklist only: one line per HubSpot option, HUBSPOT_VALUE=Salesforce value.",
@@ -203,7 +209,7 @@ class EventFilterForm(forms.Form):
 
 class HubSpotTokenForm(forms.Form):
     access_token = forms.CharField(
-        label="Private app access token",
+        max_length=500, error_messages=TOO_LONG, label="Private app access token",
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="HubSpot > Settings > Integrations > Private apps > your app > Access token. Stored encrypted; never shown again.",
     )

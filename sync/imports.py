@@ -16,7 +16,7 @@ import logging
 
 from django.db import transaction
 
-from sync import account_sync, batches, mirror, selectors, services, units
+from sync import account_sync, batches, mirror, rules, selectors, services, units
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import IntegrationSettings, SyncRun, WorkUnit
@@ -29,14 +29,21 @@ IMPORT_PAGE_SIZE = 10_000
 NOTHING_IMPORTED = services.SYNC_COMPANIES_OFF + " Nothing was imported."
 
 
+class ImportRefused(ValueError):
+    """The listed account IDs cannot be imported as given (the message says why)."""
+
+
 def accounts_import_start(*, account_ids: list[str] | None = None, user=None) -> SyncRun:
     """Start importing these accounts (or all of them) as a tracked run on the workers.
 
-    Refuses while Sync companies is off (R2), before anything is written.
+    Refuses while Sync companies is off (R2), and a list too long or holding values that are not
+    Account IDs, before anything is written.
     """
     if not IntegrationSettings.load().sync_companies:
         raise services.SyncUnavailable(NOTHING_IMPORTED)
     ids = list(dict.fromkeys(i.strip() for i in account_ids or [] if i.strip()))
+    if problem := rules.account_ids_problem(ids):
+        raise ImportRefused(problem + " Nothing was imported.")
     with transaction.atomic():
         run = services.sync_run_start(
             kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},
@@ -74,16 +81,15 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         last = accounts[-1]["Id"]
         units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": last},
                        key=f"import-{run.id}-after-{last}")
-    counts = {"succeeded": 0, "failed": 0, "skipped": 0}
+    counts = batches.counts_new()
     links: dict[str, str] = {}
     owners = batches.owner_directory(sf, get_hubspot_client(), mappings)  # once for the page
     for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
         try:
-            done = account_sync.accounts_batch_sync(
+            batches.counts_add(counts, account_sync.accounts_batch_sync(
                 accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True, links=links,
                 owners=owners,
-            )
-            counts = {key: counts[key] + done[key] for key in counts}
+            ))
         except Exception as error:
             units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
                                 payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})

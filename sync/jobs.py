@@ -12,9 +12,11 @@ import redis
 from django.conf import settings
 from django.dispatch import receiver
 from rq.job import Job, JobStatus
+from rq.utils import now as rq_now
 
 from sync import alerts, detection, engine, oauth, schemas, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
+from sync.units import Wake
 
 logger = logging.getLogger(__name__)
 
@@ -26,35 +28,41 @@ WAITING = {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
 
 def _waiting(job: Job | None) -> bool:
-    """Whether a job is still to run (a finished, failed or abandoned one is not)."""
-    return job is not None and job.get_status(refresh=False) in WAITING
+    """Whether a wake-up is still to run, or started less than a lease ago (it is claiming its
+    unit); a finished, failed or abandoned one is not."""
+    if job is None:
+        return False
+    status = job.get_status(refresh=False)
+    if status == JobStatus.STARTED:
+        return job.started_at is not None and rq_now() - job.started_at < timedelta(seconds=settings.UNIT_LEASE_SECONDS)
+    return status in WAITING
 
 
-def unit_job_id(unit_id: int) -> str:
-    return f"unit-{unit_id}"
+def unit_job_id(wake: Wake) -> str:
+    return f"unit-{wake.unit_id}-{wake.attempts}"
 
 
 def unit_work(*, unit_id: int) -> str:
     return engine.unit_work(unit_id=unit_id)
 
 
-def units_wake(woken: list[tuple[int, str]]) -> int:
-    """Enqueue a wake-up for each (unit id, queue) unless one is already waiting. Returns how many."""
+def units_wake(woken: list[Wake]) -> int:
+    """Enqueue a wake-up for each unit unless one is already waiting. Returns how many."""
     if not woken:
         return 0
     connection = django_rq.get_connection(units.SYNC_QUEUE)
-    jobs = Job.fetch_many([unit_job_id(unit_id) for unit_id, _ in woken], connection=connection)
+    jobs = Job.fetch_many([unit_job_id(wake) for wake in woken], connection=connection)
     enqueued = 0
-    for (unit_id, queue), job in zip(woken, jobs):
+    for wake, job in zip(woken, jobs):
         if _waiting(job):
             continue
-        django_rq.get_queue(queue).enqueue(unit_work, unit_id=unit_id, job_id=unit_job_id(unit_id), **UNIT_JOB_OPTIONS)
+        django_rq.get_queue(wake.queue).enqueue(unit_work, unit_id=wake.unit_id, job_id=unit_job_id(wake), **UNIT_JOB_OPTIONS)
         enqueued += 1
     return enqueued
 
 
 @receiver(units.units_ready)
-def _units_ready(sender, units: list[tuple[int, str]], **kwargs) -> None:
+def _units_ready(sender, units: list[Wake], **kwargs) -> None:
     try:
         units_wake(units)
     except redis.RedisError as error:
@@ -136,7 +144,7 @@ def salesforce_limits_refresh() -> None:
 
 
 def schemas_refresh() -> None:
-    """Both CRMs' schemas read again (the cron, every 5 minutes): suspends the mappings they break,
+    """Both CRMs' schemas read again (the cron, hourly): suspends the mappings they break,
     resumes and catches up the ones they no longer break."""
     try:
         schemas.schemas_refresh()

@@ -159,6 +159,7 @@ class SyncRun(models.Model):
     total = models.PositiveBigIntegerField(null=True, blank=True)
     processed = models.PositiveBigIntegerField(default=0)
     succeeded = models.PositiveBigIntegerField(default=0)
+    unchanged = models.PositiveBigIntegerField(default=0, help_text="Records whose values were equal already.")
     failed = models.PositiveBigIntegerField(default=0)
     cursor = models.CharField(max_length=64, blank=True, help_text="Where a resumed run carries on.")
     message = models.TextField(blank=True)
@@ -172,6 +173,13 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status_label})"
+
+    @property
+    def skipped(self) -> int:
+        """The records the run left alone (not due to sync, or gone): its total beyond those
+        synced, unchanged or failed."""
+        total = self.total if self.total is not None else self.processed
+        return max(total - self.succeeded - self.unchanged - self.failed, 0)
 
     @property
     def status_label(self) -> str:
@@ -376,7 +384,7 @@ class ApiUsageHour(models.Model):
 
 class AlertCause(models.TextChoices):
     NEW_ERROR_CATEGORY = "new_error_category", "A new kind of sync error appears"
-    SUSPENSION = "suspension", "The integration is suspended (API limit, authentication, permission)"
+    SUSPENSION = "suspension", "Sync is suspended (API limit, authentication, permission, a mapping’s field unusable)"
     WORKERS_STOPPED = "workers_stopped", "The workers stop (no heartbeat)"
 
 

@@ -212,7 +212,7 @@ def clients_forget() -> None:
 def connection_test(*, crm: str) -> dict:
     """Call the CRM once through its client: what answered and its API limits. A failure comes
     back as the CRM's message (never a token)."""
-    result = {"crm": crm, "ok": False, "lines": []}
+    result = {"crm": crm, "crm_name": Connection.Crm(crm).label, "ok": False, "lines": []}
     try:
         if crm == Connection.Crm.SALESFORCE:
             daily = salesforce_limits_refresh().get("DailyApiRequests") or {}

@@ -87,8 +87,10 @@ def _company_resync(company: Company, run: SyncRun | None) -> tuple[str, str]:
     if pulled["failed"] or pushed["failed"]:
         company.refresh_from_db()
         return SyncRun.Status.FAILED, _last_error_message(company)
-    if pulled["skipped"] and not pulled["succeeded"]:
+    if pulled["skipped"] and not pulled["succeeded"] and not pulled["unchanged"]:
         return SyncRun.Status.FAILED, f"Salesforce has no account {company.salesforce_account_id} any more."
+    if not pulled["succeeded"] and not pushed["succeeded"]:
+        return SyncRun.Status.DONE, "Already in sync both ways: no value needed to change."
     return SyncRun.Status.DONE, "Resynced both ways per the field mappings."
 
 

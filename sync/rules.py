@@ -246,6 +246,25 @@ def field_decide(
 
 # --- Matching (R10) and eligibility (R3, R4) -----------------------------------------------------
 
+# A Salesforce Account ID: key prefix 001, 15 characters (case-sensitive) or 18 (with the checksum).
+ACCOUNT_ID = re.compile(r"^001[a-zA-Z0-9]{12}([a-zA-Z0-9]{3})?$")
+ACCOUNT_IDS_LISTED_MAX = 10_000
+
+
+def account_ids_problem(ids: list[str]) -> str:
+    """Why a list of account IDs to import is refused ("" when it is fine): too long to list, or
+    values that are not Account IDs (named, the first 20)."""
+    if len(ids) > ACCOUNT_IDS_LISTED_MAX:
+        return (f"List at most {ACCOUNT_IDS_LISTED_MAX:,} account IDs (this list has {len(ids):,}); "
+                "leave the list empty to import every account.")
+    malformed = [i for i in ids if not ACCOUNT_ID.match(i)]
+    if not malformed:
+        return ""
+    named = ", ".join(i if len(i) <= 40 else i[:40] + "…" for i in malformed[:20])
+    more = f" and {len(malformed) - 20:,} more" if len(malformed) > 20 else ""
+    return f"Not Salesforce account IDs (15 or 18 letters and digits, starting 001): {named}{more}."
+
+
 
 @dataclass(frozen=True)
 class CompanyCandidate:

@@ -33,6 +33,7 @@ from sync.models import (
     FieldMapping,
     IntegrationSettings,
     SchemaField,
+    SettingsChange,
     SyncError,
     SyncEvent,
     SyncRun,
@@ -785,3 +786,8 @@ def sync_errors_count(*, filters: ErrorFilters) -> tuple[int, bool]:
 
 def linked_companies_count() -> tuple[int, bool]:
     return count_capped(Company.objects.filter(salesforce_account_id__isnull=False))
+
+
+def settings_changes_recent(*, limit: int = 20) -> list[SettingsChange]:
+    """The settings page's log of changes (R1: who changed what, when), newest first."""
+    return list(SettingsChange.objects.select_related("user")[:limit])

@@ -382,6 +382,7 @@ def sync_run_progress(
     run_id: int,
     processed: int = 0,
     succeeded: int = 0,
+    unchanged: int = 0,
     failed: int = 0,
     total: int | None = None,
     cursor: str | None = None,
@@ -390,6 +391,7 @@ def sync_run_progress(
     updates = {
         "processed": F("processed") + processed,
         "succeeded": F("succeeded") + succeeded,
+        "unchanged": F("unchanged") + unchanged,
         "failed": F("failed") + failed,
     }
     if total is not None:
@@ -422,18 +424,18 @@ def sync_run_note(*, run_id: int, message: str) -> None:
 
 
 def sync_run_complete(*, run_id: int) -> None:
-    """The run's last unit of work is done. Its message adds up: synced + failed + skipped = the
-    total, and a listed account that produced nothing is named with the reason."""
+    """The run's last unit of work is done. Its message adds up: synced + unchanged + failed +
+    skipped = the total, and a listed account that produced nothing is named with the reason."""
     run = SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).first()
     if run is None:
         return
-    total = run.total if run.total is not None else run.processed
-    skipped = max(total - run.succeeded - run.failed, 0)
+    total, skipped = run.total if run.total is not None else run.processed, run.skipped
     SyncRun.objects.filter(id=run_id, total__isnull=True).update(total=total)
     if run.kind == SyncRun.Kind.BULK_RESYNC:
         message = f"{COULD_NOT_SYNC_ALL}: {run.failed:,} record sync(s) failed." if run.failed else ""
     else:
-        message = f"{total:,} account{'s' if total != 1 else ''}: {run.succeeded:,} synced, {run.failed:,} failed, {skipped:,} skipped."
+        message = (f"{total:,} account{'s' if total != 1 else ''}: {run.succeeded:,} synced, {run.unchanged:,} unchanged, "
+                   f"{run.failed:,} failed, {skipped:,} skipped.")
         if skipped:
             message += " " + _skipped_reason(run)
     sync_run_finish(run_id=run_id, status=SyncRun.Status.DONE, message=message)
@@ -458,11 +460,12 @@ def _skipped_reason(run: SyncRun) -> str:
 
 
 def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: str = "") -> None:
-    """End a run. A run that would end Done with records failed and none synced ends Failed:
-    "Done" means something got through (the page says "Done with N failures" when some did not)."""
+    """End a run. A run that would end Done with records failed or skipped and none synced or found
+    unchanged ends Failed: "Done" means something got through (the page says "Done with N
+    failures" when some did not)."""
     if status == SyncRun.Status.DONE:
-        counts = SyncRun.objects.filter(id=run_id).values("processed", "succeeded").first() or {}
-        if counts.get("processed") and not counts.get("succeeded"):  # runs that count records only
+        counts = SyncRun.objects.filter(id=run_id).values("processed", "succeeded", "unchanged").first() or {}
+        if counts.get("processed") and not counts.get("succeeded") and not counts.get("unchanged"):  # runs that count records only
             status = SyncRun.Status.FAILED
     SyncRun.objects.filter(id=run_id).update(status=status, message=message, finished_at=timezone.now())
     logger.info("sync.run_finished", extra={"run_id": run_id, "status": status})

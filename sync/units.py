@@ -17,16 +17,18 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from datetime import timedelta
 
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import DatabaseError, transaction
+from django.db import IntegrityError, InterfaceError, InternalError, OperationalError, transaction
 from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
+from sync import batches
 from sync.clients.exceptions import Cancelled, CrmError, Rejected
 from sync.models import SyncRun, WorkUnit
 
@@ -47,16 +49,24 @@ MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
 
 # A unit's worker asks whether its run was cancelled at most this often (a cancel takes effect within 2 s).
 CANCEL_CHECK_SECONDS = 0.5
-COUNTS = ("succeeded", "failed", "skipped")
 
-# Sent once the units' transaction commits: ``units`` is a list of (unit id, queue name).
+# Sent once the units' transaction commits: ``units`` is a list of ``Wake``.
 units_ready = Signal()
+
+
+class Wake(NamedTuple):
+    """A unit a worker should be woken for: its attempts so far tell one wake-up of it from the
+    next (a unit put back for later while its last wake-up still runs gets a wake-up of its own)."""
+
+    unit_id: int
+    attempts: int
+    queue: str
 
 
 @dataclass(frozen=True)
 class FollowUp:
     """What a unit's work hands on (the next page of an import, the rest of a bulk resync) and
-    adds to its run's counters ({"succeeded", "failed", "skipped"}): both are written in the
+    adds to its run's counters (``batches.COUNT_KEYS``): both are written in the
     transaction that marks the unit done, so a unit redone after a crash counts once."""
 
     kind: str | None = None
@@ -67,10 +77,15 @@ class FollowUp:
 def failure_is_transient(error: BaseException) -> bool:
     """A failure that passes, so its work is tried again later: every CRM failure of a whole call
     but a refusal of its input (rate limits, 5xx, timeouts, authentication, the daily API limit),
-    a connection not set up yet, and a database or Redis outage."""
+    a connection not set up yet, a database or Redis outage, and a row another worker wrote first
+    (an integrity race). A value the database refuses (``DataError``) or a broken query is the
+    record's own failure, not a passing one."""
     if isinstance(error, Rejected):
         return False
-    return isinstance(error, (CrmError, ImproperlyConfigured, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, DatabaseError))
+    return isinstance(error, (
+        CrmError, ImproperlyConfigured, redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+        OperationalError, InterfaceError, IntegrityError, InternalError,
+    ))
 
 
 def queue_for(kind: str) -> str:
@@ -84,7 +99,7 @@ def units_add(*, kind: str, payloads: Iterable[dict], run_id: int | None = None)
         [WorkUnit(kind=kind, payload=payload, run_id=run_id, next_attempt_at=now) for payload in payloads]
     )
     if units:
-        woken = [(unit.pk, queue_for(kind)) for unit in units]
+        woken = [Wake(unit.pk, 0, queue_for(kind)) for unit in units]
         transaction.on_commit(lambda: units_ready.send(sender=WorkUnit, units=woken))
     return units
 
@@ -98,7 +113,7 @@ def unit_add(*, kind: str, payload: dict, run_id: int | None = None, key: str | 
         key=key, defaults={"kind": kind, "payload": payload, "run_id": run_id, "next_attempt_at": timezone.now()}
     )
     if created:
-        woken = [(unit.pk, queue_for(kind))]
+        woken = [Wake(unit.pk, 0, queue_for(kind))]
         transaction.on_commit(lambda: units_ready.send(sender=WorkUnit, units=woken))
     return unit
 
@@ -131,7 +146,7 @@ class UnitWatch:
 
     def __init__(self, unit: WorkUnit) -> None:
         self.unit = unit
-        self.done = dict.fromkeys(COUNTS, 0)
+        self.done = batches.counts_new()
         self.steps: dict[str, dict] = {}
         self._checked_at = float("-inf")
         self._cancelled = False
@@ -144,8 +159,7 @@ class UnitWatch:
         return self._cancelled
 
     def add(self, counts: dict) -> None:
-        for key in COUNTS:
-            self.done[key] += counts.get(key, 0)
+        batches.counts_add(self.done, counts)
         self._save()
 
     def step(self, key: str, *, processed: int, failed: int) -> None:
@@ -154,7 +168,10 @@ class UnitWatch:
 
     def counts(self) -> dict:
         """What the unit did so far: finished records and the steps under way."""
-        return {key: self.done[key] + sum(step.get(key, 0) for step in self.steps.values()) for key in COUNTS}
+        total = dict(self.done)
+        for step in self.steps.values():
+            batches.counts_add(total, step)
+        return total
 
     def _save(self) -> None:
         if self.unit.run_id:
@@ -213,11 +230,11 @@ def unit_split(*, unit: WorkUnit, payloads: list[dict]) -> list[WorkUnit]:
         return units_add(kind=unit.kind, payloads=payloads, run_id=unit.run_id)
 
 
-def units_due(*, limit: int = 1000) -> list[tuple[int, str]]:
-    """(id, queue) of units a worker should be working on now and maybe is not: pending and due,
-    or leased by a worker whose lease ran out."""
-    rows = WorkUnit.objects.filter(_claimable(timezone.now())).order_by("id").values_list("id", "kind")[:limit]
-    return [(unit_id, queue_for(kind)) for unit_id, kind in rows]
+def units_due(*, limit: int = 1000) -> list[Wake]:
+    """Units a worker should be working on now and maybe is not: pending and due, or leased by a
+    worker whose lease ran out."""
+    rows = WorkUnit.objects.filter(_claimable(timezone.now())).order_by("id").values_list("id", "attempts", "kind")[:limit]
+    return [Wake(unit_id, attempts, queue_for(kind)) for unit_id, attempts, kind in rows]
 
 
 def run_has_open_units(*, run_id: int) -> bool:

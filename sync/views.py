@@ -30,7 +30,6 @@ from sync.models import (
     Connection,
     FieldMapping,
     IntegrationSettings,
-    SettingsChange,
     SyncError,
     SyncRule,
     SyncRun,
@@ -112,7 +111,7 @@ def settings_companies(request):
             "enabled_mappings": len(selectors.field_mappings_enabled()),
             "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
             "suspensions": selectors.mapping_suspensions(),
-            "changes": SettingsChange.objects.select_related("user")[:20],
+            "changes": selectors.settings_changes_recent(),
         },
     )
 
@@ -127,9 +126,11 @@ def sync_companies_switch(request):
         )
     else:
         messages.error(request, "Sync companies must be switched 'on' or 'off'.")
-    if request.htmx:
-        return render(request, "sync/_sync_companies_switch.html",
-                      {"settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count()})
+    if request.htmx:  # the switch, and the settings changes with this one (out of band)
+        return render(request, "sync/_sync_companies_switch.html", {
+            "settings": IntegrationSettings.load(), "linked_companies": selectors.linked_companies_count(),
+            "changes": selectors.settings_changes_recent(), "oob": True,
+        })
     return redirect("sync:settings_companies")
 
 
@@ -140,7 +141,7 @@ def accounts_import(request):
     account_ids = request.POST.get("account_ids", "").replace(",", " ").split()
     try:
         run = imports.accounts_import_start(account_ids=account_ids, user=request.user)
-    except services.SyncUnavailable as error:
+    except (services.SyncUnavailable, imports.ImportRefused) as error:
         messages.error(request, str(error))
     else:
         what = f"{len(account_ids)} account(s)" if account_ids else "every Salesforce account"
@@ -277,7 +278,6 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
         "stale": active and not bulk.bulk_run_is_live(run=run),
         "failed_errors": selectors.sync_run_failed_errors(run=run) if run.failed and not active else [],
-        "skipped": max((run.total or run.processed) - run.succeeded - run.failed, 0) if not active else 0,
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors.FAILED_RECORDS_SHOWN,
     }

@@ -1,7 +1,8 @@
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from sync.models import Company, Contact, FieldMapping, SyncError, SyncEvent, SyncRun
+from sync.models import Company, Contact, FieldMapping, SchemaField, SyncError, SyncEvent, SyncRun
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -43,6 +44,19 @@ class FieldMappingFactory(factory.django.DjangoModelFactory):
 
     hubspot_property = factory.Sequence(lambda n: f"custom_property_{n}")
     salesforce_field = factory.Sequence(lambda n: f"Custom_Field_{n}__c")
+
+
+class SchemaFieldFactory(factory.django.DjangoModelFactory):
+    """A field of the schema cache: a HubSpot company property unless told otherwise."""
+
+    class Meta:
+        model = SchemaField
+
+    crm = SchemaField.Crm.HUBSPOT
+    object_name = factory.LazyAttribute(lambda field: "Account" if field.crm == SchemaField.Crm.SALESFORCE else "companies")
+    name = factory.Sequence(lambda n: f"field_{n}")
+    type = "enumeration"
+    refreshed_at = factory.LazyFunction(timezone.now)
 
 
 class SyncRunFactory(factory.django.DjangoModelFactory):

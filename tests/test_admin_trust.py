@@ -13,10 +13,14 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.db import connection
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.views.defaults import server_error
 
-from sync import alerts, labels, selectors, services
+from sync import alerts, charts, labels, selectors, services, suspensions
 from sync.clients import ratelimit
 from sync.models import (
     AlertCause,
@@ -24,11 +28,12 @@ from sync.models import (
     AlertSubscription,
     ApiUsageHour,
     Company,
+    FieldMapping,
     IntegrationSettings,
     SyncError,
     SyncRun,
 )
-from tests.factories import AdminFactory, CompanyFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
+from tests.factories import AdminFactory, CompanyFactory, SchemaFieldFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +47,11 @@ def test_option_values_rules_and_timestamps_read_as_words():
     assert labels.property_value(property_name="name", value="ACME_CORP") == "ACME_CORP"  # typed text stays
     moment = labels.property_value(property_name="salesforcelastsynctime", value="1796154604132")
     assert moment.year == 2026 and moment.tzinfo is not None
+    assert charts.y_tick_values(5) == [0, 1, 2, 3, 4, 5] and charts.y_tick_values(20) == [0, 10, 20]  # even, round ticks
     assert labels.setting_change_words(setting="mapping:phone.sync_rule", value="two_way") == "Two-way"
     assert labels.setting_name_words(setting="mapping:phone.sync_rule") == "Mapping phone: sync rule"
     assert labels.setting_change_words(setting="sync_companies", value=True) == "On"
+    assert labels.action_words("r7_skip") == "No account created (R7)" and labels.action_words("new_kind") == "New kind"
 
 
 def test_company_page_shows_labels_not_codes(admin_client):
@@ -55,18 +62,63 @@ def test_company_page_shows_labels_not_codes(admin_client):
     assert "salesqualifiedlead<" not in body and "1796154604132" not in body
 
 
+def test_option_labels_come_from_the_schema_cache_and_follow_its_refresh(admin_client):
+    """HubSpot option labels and Salesforce picklist labels as the schemas crmsync read give them:
+    read once per page however many rows show them, and a changed schema shows on the next page."""
+    industry = SchemaFieldFactory(name="industry", label="Industry", options=[{"value": "FOOD_BEVERAGES", "label": "Food & Beverage"}])
+    SchemaFieldFactory(crm="salesforce", name="Industry", type="picklist",
+                       options=[{"value": "Food_Bev", "label": "Food and beverage (Salesforce)"}])
+    mapping = FieldMapping.objects.get(hubspot_property="industry")
+    company = CompanyFactory(salesforce_account_id="001000000000001AAA", properties={"industry": "FOOD_BEVERAGES"},
+                             synced_values={"industry": {"hubspot": "FOOD_BEVERAGES", "salesforce": "Food_Bev"}})
+    SyncEventFactory(company=company, direction="hs_to_sf", changes={mapping.salesforce_field: ["", "Food_Bev"]})
+    page = admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
+    assert "Food &amp; Beverage" in page and "Food and beverage (Salesforce)" in page and "Food_Bev<" not in page
+    assert 'title="industry">Industry<' in page  # the property's label, its name on hover
+    with CaptureQueriesContext(connection) as one:
+        log = admin_client.get(reverse("sync:sync_log")).content.decode()
+    assert "(blank) → Food and beverage (Salesforce)" in log
+    assert "<td>Update</td>" in log  # the action in words
+    SyncEventFactory.create_batch(20, company=company, direction="hs_to_sf", changes={mapping.salesforce_field: ["", "Food_Bev"]})
+    with CaptureQueriesContext(connection) as more:
+        assert admin_client.get(reverse("sync:sync_log")).content.decode().count("Food and beverage (Salesforce)") == 21
+    assert len(more) == len(one)
+
+    industry.options = [{"value": "FOOD_BEVERAGES", "label": "Food, drink"}]
+    industry.save()
+    assert "Food, drink" in admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
+
+    SchemaFieldFactory(name="renewal_at", type="datetime")  # a datetime only the schema names
+    company.properties["renewal_at"] = "1796154604132"
+    company.save()
+    assert "1796154604132" not in admin_client.get(reverse("sync:company_detail", args=[company.id])).content.decode()
+
+    stage = SchemaFieldFactory(name="lifecyclestage", options=[{"value": "salesqualifiedlead", "label": "SQL"}])
+    CompanyFactory.create_batch(3, lifecycle_stage="salesqualifiedlead")
+    with CaptureQueriesContext(connection) as few:
+        assert admin_client.get(reverse("sync:companies")).content.decode().count(">SQL<") == 3
+    CompanyFactory.create_batch(30, lifecycle_stage="salesqualifiedlead")
+    with CaptureQueriesContext(connection) as many:
+        assert admin_client.get(reverse("sync:companies")).content.decode().count(">SQL<") == 33
+    assert len(many) == len(few)  # no query per row
+    stage.delete()
+    assert ">Sales qualified lead<" in admin_client.get(reverse("sync:companies")).content.decode()
+
+
 # --- Truthful states ----------------------------------------------------------------------------------
 
 
 @pytest.mark.smoke
-@pytest.mark.parametrize("succeeded, failed, status, label", [
-    (5, 0, SyncRun.Status.DONE, "Done"),
-    (3, 2, SyncRun.Status.DONE, "Done with 2 failures"),
-    (0, 4, SyncRun.Status.FAILED, "Failed"),
+@pytest.mark.parametrize("succeeded, unchanged, failed, status, label", [
+    (5, 0, 0, SyncRun.Status.DONE, "Done"),
+    (0, 5, 0, SyncRun.Status.DONE, "Done"),  # every record equal already: nothing failed
+    (3, 0, 2, SyncRun.Status.DONE, "Done with 2 failures"),
+    (0, 0, 4, SyncRun.Status.FAILED, "Failed"),
 ])
-def test_r12_a_run_ends_done_done_with_failures_or_failed(succeeded, failed, status, label):
-    run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING, total=succeeded + failed,
-                         processed=succeeded + failed, succeeded=succeeded, failed=failed)
+def test_r12_a_run_ends_done_done_with_failures_or_failed(succeeded, unchanged, failed, status, label):
+    total = succeeded + unchanged + failed
+    run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING, total=total,
+                         processed=total, succeeded=succeeded, unchanged=unchanged, failed=failed)
     services.sync_run_finish(run_id=run.id, status=SyncRun.Status.DONE)
     run.refresh_from_db()
     assert (run.status, run.status_label) == (status, label)
@@ -79,7 +131,7 @@ def test_r04_an_import_of_unknown_ids_fails_and_names_them(admin_client):
     services.sync_run_complete(run_id=run.id)
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED
-    assert run.message.startswith("2 accounts: 0 synced, 0 failed, 2 skipped.")
+    assert run.message.startswith("2 accounts: 0 synced, 0 unchanged, 0 failed, 2 skipped.")
     assert "Not found in Salesforce (a wrong ID, or deleted): 001000000000000AAA, 001000000000001AAA." in run.message
     page = admin_client.get(reverse("sync:run_detail", args=[run.id])).content.decode()
     assert "Failed" in page and "001000000000001AAA" in page and f"?run={run.id}" in page
@@ -97,8 +149,6 @@ def test_a_record_resync_shows_its_outcome_not_zero_of_one(admin_client, redis_q
 
 
 def test_the_could_not_sync_all_warning_goes_when_its_errors_are_resolved(admin_client):
-    from sync.models import FieldMapping
-
     mapping = FieldMapping.objects.get(hubspot_property="phone")
     run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, mapping=mapping, status=SyncRun.Status.DONE, total=3,
                          processed=3, succeeded=1, failed=2)
@@ -163,6 +213,16 @@ def test_an_over_long_search_is_refused_with_a_message(user_client):
     assert response.status_code == 200
     assert "Search for at most 200 characters (this is 5000)." in response.content.decode()
     assert 'maxlength="200"' in response.content.decode()
+    settings_page = user_client.get(reverse("sync:settings_companies")).content.decode()
+    assert 'maxlength="2000"' in settings_page  # the inclusion list
+
+
+def test_an_over_long_setting_is_refused_with_a_message_and_not_saved(admin_client):
+    response = admin_client.post(reverse("sync:settings_companies"), {
+        "default_object": "contact", "inclusion_list": "country=" + "x" * 2000, "api_limit_share_percent": 50,
+    })
+    assert "At most 2000 characters (this is 2008)." in response.content.decode()
+    assert IntegrationSettings.load().inclusion_list == []
 
 
 # --- Safety ----------------------------------------------------------------------------------------------
@@ -175,6 +235,9 @@ def test_error_pages_are_styled_in_the_apps_layout(user_client):
     assert "You can’t do that here" in body and 'class="topbar"' in body and "app.css" in body
     missing = user_client.get("/companies/999999/")
     assert missing.status_code == 404 and "Nothing here" in missing.content.decode()
+    broken = server_error(RequestFactory().get("/"))  # Django's 500 view: no request context
+    assert broken.status_code == 500
+    assert "Something went wrong on our side" in broken.content.decode() and "app.css" in broken.content.decode()
 
 
 def test_bulk_actions_ask_first_and_say_how_many(admin_client):
@@ -257,6 +320,10 @@ def test_alerts_email_once_per_cause_per_hour(settings, redis_queues):
     SyncErrorFactory(category="authentication")
     assert alerts.alerts_check(now=now + timedelta(minutes=31)) == ["suspension:authentication"]
     assert len(mail.outbox) == 2
+    phone = FieldMapping.objects.get(hubspot_property="phone")
+    suspensions.mapping_suspend(mapping=phone, crm="salesforce", field="Phone", message="The field Phone was deleted.")
+    assert alerts.alerts_check(now=now + timedelta(minutes=32)) == ["suspension:salesforce:Phone"]
+    assert "the mapping phone ↔ Phone is suspended" in mail.outbox[-1].subject
 
 
 def test_workers_stopped_alert_and_signed_webhook(settings, redis_queues, monkeypatch):

@@ -94,7 +94,7 @@ def test_hubspot_token_is_stored_encrypted_tested_and_disconnected(admin_client,
     assert details["access_token"] not in connection.access_token_encrypted
     admin_client.post(reverse("sync:connection_test", args=["hubspot"]))
     page = admin_client.get(reverse("sync:connections")).content.decode()
-    assert "Test of the Hubspot connection: it works" in page and "Rate limit:" in page
+    assert "Test of the HubSpot connection: it works" in page and "Rate limit:" in page
     assert details["access_token"] not in page and connection.details["token_hint"] in page
 
     # A wrong token is refused when saved (a cheap authenticated call), and the working one stays.

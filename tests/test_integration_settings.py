@@ -52,6 +52,8 @@ def test_r01_switch_with_htmx_returns_the_switch(admin_client):
     assert response.status_code == 200
     body = response.content.decode()
     assert 'role="switch"' in body and 'aria-checked="true"' in body and "Sync companies" in body
+    # The settings changes on the page follow, out of band: this switch is logged there at once.
+    assert 'id="settings-changes"' in body and 'hx-swap-oob="true"' in body and "<td>Off</td><td>On</td>" in body
 
 
 def test_r01_switch_off_keeps_the_last_switch_on_time(admin_client):

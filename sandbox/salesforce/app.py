@@ -76,13 +76,13 @@ CONTROL_RULES = [
     Rule("/__sandbox__/validation_rules", methods=["GET", "POST"], endpoint="validation_rules"),
     Rule("/__sandbox__/validation_rules/<name>", methods=["DELETE"], endpoint="validation_rule_delete"),
     Rule("/__sandbox__/duplicate_rule", methods=["POST"], endpoint="duplicate_rule"),
+    Rule("/__sandbox__/bulk_queue", methods=["GET", "POST"], endpoint="bulk_queue"),
     Rule("/__sandbox__/api_limit", methods=["GET", "POST"], endpoint="api_limit"),
     Rule("/__sandbox__/sessions/expire", methods=["POST"], endpoint="expire_sessions"),
     Rule("/__sandbox__/records/<sobject>", methods=["POST"], endpoint="record_create"),
     Rule("/__sandbox__/records/<sobject>/<record_id>", methods=["GET", "PATCH", "DELETE"], endpoint="record"),
     Rule("/__sandbox__/records/<sobject>/<record_id>/undelete", methods=["POST"], endpoint="record_undelete"),
     Rule("/__sandbox__/pubsub", methods=["GET", "POST"], endpoint="pubsub"),
-    Rule("/__sandbox__/bulk", methods=["GET", "POST"], endpoint="bulk"),
     Rule("/__sandbox__/count/<sobject>", methods=["GET"], endpoint="count"),
     Rule("/__sandbox__/schema", methods=["GET"], endpoint="schema"),
     Rule("/__sandbox__/schema/<sobject>/fields", methods=["POST"], endpoint="field_add"),
@@ -206,18 +206,13 @@ class SalesforceApp(SandboxApp):
         except (KeyError, TypeError, ValueError) as error:
             return json_response({"error": "bad control request", "message": str(error)}, 400)
 
-    def control_bulk(self, request, body) -> dict:
-        if request.method == "POST":
-            self.bulk.hold(bool(body.get("hold")))
-        return {"held": self.bulk.held(), "jobs": self.bulk.jobs()}
-
     def control_reset(self, request, body) -> dict:
-        self.bulk.hold(False)
         self.store.reset()
         self.store.add_session(self.access_token)
         self.events.reset()
         self.faults.clear()
         self.stats.reset()
+        self.bulk.running.set()
         return {"reset": True}
 
     def control_seed(self, request, body) -> dict:
@@ -253,6 +248,11 @@ class SalesforceApp(SandboxApp):
     def control_duplicate_rule(self, request, body) -> dict:
         self.store.set_setting("duplicate_rule", bool(body["active"]))
         return {"active": bool(body["active"])}
+
+    def control_bulk_queue(self, request, body) -> dict:
+        if request.method == "POST":
+            (self.bulk.running.clear if body["held"] else self.bulk.running.set)()
+        return {"held": not self.bulk.running.is_set(), "jobs": self.bulk.jobs()}
 
     def control_api_limit(self, request, body) -> dict:
         day = now().date().isoformat()

@@ -60,16 +60,10 @@ class BulkApi:
         self.store = store
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        # Cleared by the control API's hold: the worker pauses before each chunk of a job (the job
-        # stays InProgress, as a busy org's does), so that a test can abort a job in flight.
-        self._running = threading.Event()
-        self._running.set()
-
-    def hold(self, held: bool) -> None:
-        (self._running.clear if held else self._running.set)()
-
-    def held(self) -> bool:
-        return not self._running.is_set()
+        # Cleared by the control API: jobs wait in UploadComplete, and a job under way pauses before
+        # its next chunk of 200 (InProgress), as in an org whose Bulk queue is busy.
+        self.running = threading.Event()
+        self.running.set()
 
     def jobs(self) -> list[dict]:
         """Every job as a GET of it answers, oldest first (for the control API)."""
@@ -86,36 +80,45 @@ class BulkApi:
 
     def stop(self) -> None:
         if self._thread:
-            self._running.set()
+            self.running.set()
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
 
     def _work(self) -> None:
         while (job_id := self._queue.get()) is not None:
+            self.running.wait()
             try:
-                job = self._update(job_id, state="InProgress", unless=TERMINAL)
-                if job["state"] != "InProgress":
-                    continue
-                started = time.monotonic()
-                if job["jobType"] == "V2Ingest":
-                    with writing_as(job.get("_changeOrigin", ""), job["createdById"]):
-                        self._ingest(job)
-                else:
-                    self._snapshot(job)
-                elapsed = int((time.monotonic() - started) * 1000)
-                self._update(job_id, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed, unless=TERMINAL)
-            except SalesforceError as error:
-                self._fail(job_id, f"{error.code}: {error.message}")
+                self._run(job_id)
             except Exception:  # a crashed job fails, the worker carries on
                 logger.exception("salesforce_sandbox.bulk_job_crashed", extra={"job_id": job_id})
                 self._fail(job_id, "UNKNOWN_EXCEPTION: internal error")
 
+    def _run(self, job_id: str) -> None:
+        try:
+            job = self._update(job_id, state="InProgress", unless=TERMINAL)
+        except SalesforceError:
+            return  # deleted (or the sandbox reset) while it waited
+        if job["state"] != "InProgress":
+            return
+        started = time.monotonic()
+        try:
+            if job["jobType"] == "V2Ingest":
+                with writing_as(job.get("_changeOrigin", ""), job["createdById"]):
+                    self._ingest(job)
+            else:
+                self._snapshot(job)
+        except SalesforceError as error:
+            self._fail(job_id, f"{error.code}: {error.message}")
+            return
+        elapsed = int((time.monotonic() - started) * 1000)
+        self._update(job_id, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed, unless=TERMINAL)
+
     def _fail(self, job_id: str, message: str) -> None:
         try:
             self._update(job_id, state="Failed", errorMessage=message, unless=TERMINAL)
-        except SalesforceError:  # the job is gone (deleted, or the sandbox was reset): nothing to fail
-            pass
+        except SalesforceError:
+            pass  # the job is gone: nobody is waiting for it
 
     # -- job records ----------------------------------------------------------------------------
 
@@ -215,9 +218,16 @@ class BulkApi:
     def _change_state(self, job: dict, request: Request) -> dict:
         state = (request.get_json(silent=True) or {}).get("state")
         if state == "Aborted":
-            aborted = self._update(job["id"], state="Aborted", unless=TERMINAL)
-            if aborted["state"] != "Aborted" or job["state"] in TERMINAL:
-                raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {aborted['state']}")
+            with self.store.lock:  # decided on the job as it is now: the worker may be starting it
+                current = self._job(job["id"])
+                was = current["state"]
+                if was in TERMINAL:
+                    raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {was}")
+                aborted = self._save(current, state="Aborted")
+                if was in ("Open", "UploadComplete") and self.store.query(
+                    "SELECT 1 FROM bulk_uploads WHERE job_id = ?", (job["id"],)
+                ):
+                    self._record_unprocessed(aborted, self._rows(aborted)[1], 0)  # none of it was processed
             return aborted
         if state == "UploadComplete" and job["state"] == "Open":
             has_data = self.store.query("SELECT 1 FROM bulk_uploads WHERE job_id = ?", (job["id"],))
@@ -264,7 +274,7 @@ class BulkApi:
         operation, user_id = job["operation"], job["createdById"]
         done = self.store.query("SELECT COUNT(*) FROM bulk_results WHERE job_id = ?", (job["id"],))[0][0]
         for start in range(done, len(rows), INGEST_CHUNK):
-            self._running.wait()
+            self.running.wait()
             if self._job(job["id"])["state"] == "Aborted":
                 self._record_unprocessed(job, rows, start)
                 return

@@ -19,6 +19,9 @@
                                            # FIELD_CUSTOM_VALIDATION_EXCEPTION when the regex matches
     control.remove_validation_rule("Phone_Has_No_Letters")
     control.set_duplicate_rule(True)       # DUPLICATES_DETECTED for a second Account with the same website domain
+    control.hold_bulk_queue(True)          # Bulk API jobs wait in UploadComplete (a busy org), and a job
+                                           # under way pauses before its next chunk of 200, until released
+    control.bulk_jobs()                    # every Bulk API job as a GET of it answers, oldest first
     control.set_api_limit(15000, used=0)   # daily API requests; REQUEST_LIMIT_EXCEEDED (403) once used up
     control.api_usage()                    # {"limit": n, "used": n}
     control.expire_sessions()              # every token answers 401 INVALID_SESSION_ID until reset()
@@ -40,9 +43,6 @@
     control.set_object_access("Account", createable=True, updateable=False)
         # object permissions (INSUFFICIENT_ACCESS_OR_READONLY on writes); describe says so
     control.schema_changes()                                 # every customisation, per sObject
-    control.bulk(hold=True)                # Bulk API 2.0: pause job processing before the next chunk
-                                           # of 200 (jobs stay InProgress) until bulk(hold=False) or
-                                           # reset(); answers {"held", "jobs": [every job as GET answers it]}
 """
 
 from __future__ import annotations
@@ -76,6 +76,12 @@ class SalesforceControl(ControlClient):
 
     def set_duplicate_rule(self, active: bool) -> None:
         self._call("POST", "duplicate_rule", {"active": active})
+
+    def hold_bulk_queue(self, held: bool) -> None:
+        self._call("POST", "bulk_queue", {"held": held})
+
+    def bulk_jobs(self) -> list[dict]:
+        return self._call("GET", "bulk_queue")["jobs"]
 
     def set_api_limit(self, limit: int, *, used: int | None = None) -> dict:
         body = {"limit": limit} if used is None else {"limit": limit, "used": used}
@@ -132,6 +138,3 @@ class SalesforceControl(ControlClient):
 
     def schema_changes(self) -> dict:
         return self._call("GET", "schema")["changes"]
-
-    def bulk(self, *, hold: bool | None = None) -> dict:
-        return self._call("GET", "bulk") if hold is None else self._call("POST", "bulk", {"hold": hold})

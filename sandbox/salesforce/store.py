@@ -126,7 +126,7 @@ def table_sql(sobject: SObject) -> str:
         elif f.type == "reference" and f.createable or f.type == "email" or f.name == "Name":
             statements.append(f'CREATE INDEX IF NOT EXISTS "{name}_{f.name}" ON "{name}" ("{f.name}")')
     if name == "Account":
-        statements.append(f'CREATE INDEX IF NOT EXISTS "Account_website_key" ON "Account" ("_WebsiteKey") WHERE "IsDeleted" = 0')
+        statements.append('CREATE INDEX IF NOT EXISTS "Account_website_key" ON "Account" ("_WebsiteKey") WHERE "IsDeleted" = 0')
     return ";\n".join(statements)
 
 

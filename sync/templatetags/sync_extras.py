@@ -26,8 +26,41 @@ def property_value(value, property_name: str):
 
 
 @register.filter
+def hubspot_label(name: str) -> str:
+    """A HubSpot company property's label (Industry for industry), else its name."""
+    return labels.field_label(name=name, crm=labels.HUBSPOT)
+
+
+@register.filter
+def salesforce_label(name: str) -> str:
+    return labels.field_label(name=name, crm=labels.SALESFORCE)
+
+
+@register.filter
+def salesforce_value(value, field_name: str):
+    """A Salesforce Account value in words: a picklist value's label."""
+    return labels.property_value(property_name=field_name, value=value, crm=labels.SALESFORCE)
+
+
+@register.filter
+def changes_in_words(event) -> list[tuple[str, object, object]]:
+    """A logged attempt's changes as (field, old, new) in words: HubSpot property values when it
+    went to HubSpot, Salesforce field values when it went to Salesforce."""
+    crm = labels.HUBSPOT if event.direction == rules.TO_HUBSPOT else labels.SALESFORCE
+    return [
+        (name, *(labels.property_value(property_name=name, value=v, crm=crm) for v in values[:2]))
+        for name, values in (event.changes or {}).items() if isinstance(values, list) and len(values) >= 2
+    ]
+
+
+@register.filter
 def option_label(value, property_name: str):
     return labels.option_label(property_name=property_name, value=value) if isinstance(value, str) else value
+
+
+@register.filter
+def action_words(action: str) -> str:
+    return labels.action_words(action)
 
 
 @register.filter

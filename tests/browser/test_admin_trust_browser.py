@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from sync.models import Company, IntegrationSettings, SyncRun
 from tests.browser.test_dashboard_browser import PASSWORD, WAIT_MS, browser, shot  # noqa: F401  (the browser fixture)
-from tests.factories import AdminFactory, CompanyFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
+from tests.factories import AdminFactory, CompanyFactory, SchemaFieldFactory, SyncErrorFactory, SyncEventFactory, SyncRunFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -31,14 +31,17 @@ def logged_in(browser, live_server, user, width: int):  # noqa: F811
 @pytest.mark.parametrize("width", [1280, 1920])
 def test_dashboard_company_and_confirmations_read_as_words(browser, live_server, width, redis_queues):  # noqa: F811
     admin = AdminFactory(username=f"ops{width}")
+    SchemaFieldFactory(name="industry", options=[{"value": "FOOD_BEVERAGES", "label": "Food & Beverage"}])
+    SchemaFieldFactory(crm="salesforce", name="Industry", options=[{"value": "Food_Bev", "label": "Food and drink"}])
     company = CompanyFactory(name="Words Co", lifecycle_stage="salesqualifiedlead", salesforce_account_id="001000000000007AAA",
                              properties={"industry": "FOOD_BEVERAGES", "salesforcelastsynctime": "1796154604132",
-                                         "description": "A long description " * 8})
+                                         "description": "A long description " * 8},
+                             synced_values={"industry": {"hubspot": "FOOD_BEVERAGES", "salesforce": "Food_Bev"}})
     SyncEventFactory.create_batch(4, company=company)
     SyncEventFactory(company=company, direction="hs_to_sf", outcome="failed")
-    SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.DONE, total=10, processed=10, succeeded=8, failed=2)
-    SyncRunFactory(kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.FAILED, total=2, processed=2,
-                   message="2 accounts: 0 synced, 0 failed, 2 skipped. Not found in Salesforce (a wrong ID, or deleted): 001x, 001y.")
+    SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.DONE, total=10, processed=10, succeeded=5, unchanged=3, failed=2)
+    failed_import = SyncRunFactory(kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.FAILED, total=2, processed=2,
+                   message="2 accounts: 0 synced, 0 unchanged, 0 failed, 2 skipped. Not found in Salesforce (a wrong ID, or deleted): 001x, 001y.")
     SyncErrorFactory.create_batch(3)
     context, page = logged_in(browser, live_server, admin, width)
     page.reload()  # the tz cookie is set: times now in the browser's zone
@@ -53,12 +56,18 @@ def test_dashboard_company_and_confirmations_read_as_words(browser, live_server,
 
     page.goto(f"/companies/{company.id}/")
     expect(page.get_by_text("Sales qualified lead").first).to_be_visible()
-    expect(page.get_by_text("Food beverages").first).to_be_visible()
+    expect(page.get_by_text("Food & Beverage").first).to_be_visible()  # the label in HubSpot's schema
+    expect(page.get_by_text("Food and drink").first).to_be_visible()  # Salesforce's picklist label
     assert "1796154604132" not in page.content()
     panel = page.get_by_role("complementary", name="Salesforce sync")
     box, panel_box = panel.locator(".field-row").first.bounding_box(), panel.bounding_box()
     assert box["x"] + box["width"] <= panel_box["x"] + panel_box["width"] + 1  # the rule column is not clipped
     shot(page, f"issue13-company-{width}")
+
+    page.goto(f"/runs/{failed_import.id}/")
+    expect(page.get_by_role("alert")).to_contain_text("Not found in Salesforce (a wrong ID, or deleted): 001x, 001y.")
+    expect(page.locator(".run-counts")).to_contain_text("Skipped")
+    shot(page, f"issue13-run-{width}")
 
     page.goto("/settings/salesforce/companies/")
     page.get_by_role("switch", name="Sync companies").click()

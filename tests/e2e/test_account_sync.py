@@ -104,7 +104,9 @@ def test_r04_old_accounts_sync_when_imported_one_list_or_all(sandbox, salesforce
     assert hubspot_control.count("companies") == 3  # R10: re-importing never duplicates
     assert Company.objects.filter(salesforce_account_id__in=ids, hubspot_id__isnull=False).count() == 3
     run = SyncRun.objects.filter(kind="import").order_by("-id").first()
-    assert (run.status, run.total, run.processed, run.succeeded) == ("done", 3, 3, 3)
+    # The two imported before had nothing new: unchanged, not synced again.
+    assert (run.status, run.total, run.processed, run.succeeded, run.unchanged) == ("done", 3, 3, 1, 2)
+    assert run.message == "3 accounts: 1 synced, 2 unchanged, 0 failed, 0 skipped."
 
 
 def test_r02_import_while_sync_companies_is_off_creates_nothing(sandbox, salesforce_control, hubspot_control, run_jobs):
@@ -424,12 +426,14 @@ def test_r05_forced_resync_of_a_mapping_pushes_it_with_one_hubspot_call_per_batc
 
     counts = account_sync.accounts_sync_to_hubspot(account_ids=ids, only_fields=["description"], force=True)
 
-    assert counts == {"succeeded": 3, "failed": 0, "skipped": 0}
+    assert counts == {"succeeded": 3, "unchanged": 0, "failed": 0, "skipped": 0}
     for n, account_id in enumerate(ids):
         hubspot_id = Company.objects.get(salesforce_account_id=account_id).hubspot_id
         assert company_in_hubspot(hubspot_control, hubspot_id)["description"] == f"About {n}"
     calls = hubspot_control.stats()["by_endpoint"]
     assert sum(calls.values()) == 1 and list(calls) == ["POST /crm/v3/objects/companies/batch/update"]
+    again = account_sync.accounts_sync_to_hubspot(account_ids=ids, only_fields=["description"], force=True)
+    assert (again["succeeded"], again["unchanged"]) == (0, 3)  # equal already: written, but nothing changed
 
 
 def test_deletions_after_a_gap_longer_than_salesforce_keeps_them_are_found_by_query(

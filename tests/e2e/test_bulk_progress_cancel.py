@@ -68,7 +68,7 @@ def test_cancel_aborts_the_bulk_job_in_flight_within_2_seconds(
 ):
     settings.SALESFORCE_BULK_API_THRESHOLD = THRESHOLD
     mapping = two_way_pairs(salesforce_control, hubspot_control, salesforce_client)
-    salesforce_control.bulk(hold=True)  # the org is busy: the job stays InProgress until released
+    salesforce_control.hold_bulk_queue(True)  # the org is busy: the job waits in its queue until released
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
 
     def worker():  # what a worker does for each of the run's units
@@ -81,7 +81,7 @@ def test_cancel_aborts_the_bulk_job_in_flight_within_2_seconds(
     thread = threading.Thread(target=worker)
     thread.start()
     try:
-        job = wait_for(lambda: next((j for j in salesforce_control.bulk()["jobs"] if j["state"] == "InProgress"), None), seconds=60)
+        job = wait_for(lambda: next((j for j in salesforce_control.bulk_jobs() if j["state"] == "UploadComplete"), None), seconds=60)
         # Inside the batch, the run's page already counts the Salesforce -> HubSpot half.
         assert selectors.sync_run_in_flight(run=run)["succeeded"] == COMPANIES
         assert f"{COMPANIES} / {2 * COMPANIES} record syncs" in user_client.get(f"/bulk-resyncs/{run.id}/progress/").content.decode()
@@ -91,11 +91,11 @@ def test_cancel_aborts_the_bulk_job_in_flight_within_2_seconds(
         wait_for(lambda: not WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).exists(), seconds=10)
         elapsed = time.monotonic() - started
     finally:
-        salesforce_control.bulk(hold=False)
+        salesforce_control.hold_bulk_queue(False)
         thread.join(timeout=60)
 
     assert elapsed < 2
-    assert [(j["id"], j["state"]) for j in salesforce_control.bulk()["jobs"]] == [(job["id"], "Aborted")]
+    assert [(j["id"], j["state"]) for j in salesforce_control.bulk_jobs()] == [(job["id"], "Aborted")]
     run.refresh_from_db()
     # Cancelled, not Done; the half that went through counts; the job's records are not errors.
     assert (run.status, run.processed, run.succeeded) == (SyncRun.Status.CANCELLED, COMPANIES, COMPANIES)

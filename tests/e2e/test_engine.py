@@ -158,13 +158,23 @@ def test_an_emptied_redis_loses_no_unit(sandbox, salesforce_control, hubspot_con
     assert Company.objects.get(salesforce_account_id=account_id).hubspot_id
 
 
+def test_a_unit_put_back_while_its_wake_up_still_runs_gets_a_wake_up_of_its_own(redis_queues):
+    unit = units.units_add(kind=Kind.WEBHOOK_EVENTS, payloads=[{"event_ids": []}])[0]
+    assert jobs.units_sweep() == 0  # its commit woke a worker for it: no second wake-up
+    first = units.unit_claim(unit_id=unit.id)  # its wake-up runs ...
+    units.unit_retry_later(unit=first, error="503")  # ... and puts it back for later
+    WorkUnit.objects.filter(id=unit.id).update(next_attempt_at=timezone.now())
+    assert jobs.units_sweep() == 1  # attempt 2 is woken under its own job ID: the first job's
+    assert redis_queues.exists(f"rq:job:unit-{unit.id}-0", f"rq:job:unit-{unit.id}-1") == 2  # end deletes only its own
+
+
 def test_a_unit_whose_worker_died_is_taken_over_once_its_lease_runs_out():
     unit = WorkUnit.objects.create(kind=Kind.WEBHOOK_EVENTS, payload={"event_ids": []},
                                    state=State.LEASED, leased_until=timezone.now() + timedelta(seconds=30),
                                    next_attempt_at=timezone.now())
     assert engine.unit_work(unit_id=unit.id) == "not claimed"  # its worker may still be at it
     WorkUnit.objects.filter(id=unit.id).update(leased_until=timezone.now() - timedelta(seconds=1))
-    assert units.units_due() == [(unit.id, "sync")]  # the sweep wakes a worker for it
+    assert units.units_due() == [units.Wake(unit.id, 0, "sync")]  # the sweep wakes a worker for it
     assert engine.unit_work(unit_id=unit.id) == "done" and WorkUnit.objects.get(id=unit.id).attempts == 1
 
 

@@ -29,7 +29,7 @@ def test_r04_import_all_waits_with_a_progress_bar_and_a_summary(sandbox, salesfo
     run = SyncRun.objects.get(kind=SyncRun.Kind.IMPORT)
     assert run.status == SyncRun.Status.DONE and run.total == 30 and run.succeeded + run.failed == 30 and run.succeeded
     assert f"Import run #{run.id} queued" in text and "30/30" in text  # the bar reached the end
-    assert f"Run #{run.id} Done: {run.succeeded} synced, 0 unchanged, {run.failed} failed" in text
+    assert f"Run #{run.id} {run.status_label}: {run.succeeded} synced, 0 unchanged, {run.failed} failed, 0 skipped" in text
     assert "API calls meanwhile: Salesforce" in text
     assert hubspot_control.count("companies") == 30  # a record with a refused value is still created
 

@@ -19,6 +19,7 @@ while a seeded chaos loop breaks things; then the convergence check. The pieces 
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -102,3 +103,12 @@ def crm_reader(sandbox) -> harness.CrmReader:
 @pytest.fixture
 def fault_timeout() -> float:
     return harness.env_float("CRMSYNC_FAULT_TIMEOUT", 60)
+
+
+def pytest_collection_modifyitems(items):
+    """Each chaos test loads both cores by itself (workers, a cron, Redis, the sandboxes): under
+    pytest-xdist they run one after another in one process, beside the rest of the suite."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("faults"))

@@ -278,9 +278,27 @@ def converge(check: Callable[[], Outcome], *, pending: Callable[[], dict], timeo
         if now > deadline:
             outcome = check()
             outcome.pending = waiting
+            if waiting:
+                outcome.notes["unfinished units"] = _units_unfinished()
             outcome.seconds = time.monotonic() - started
             return outcome
         time.sleep(poll_seconds)
+
+
+def _units_unfinished(limit: int = 10) -> list[str]:
+    """The engine's units still open at the deadline, as a line each (why a test is still waiting)."""
+    from django.utils import timezone
+
+    from sync.models import WorkUnit
+
+    now = timezone.now()
+    units = WorkUnit.objects.exclude(state__in=[WorkUnit.State.DONE, WorkUnit.State.FAILED]).order_by("id")[:limit]
+    return [
+        f"#{u.pk} {u.kind} {u.state} attempts={u.attempts} due_in={(u.next_attempt_at - now).total_seconds():.0f}s"
+        f" lease_left={(u.leased_until - now).total_seconds() if u.leased_until else None} run={u.run_id}"
+        f" created={u.created_at:%H:%M:%S} error={u.last_error[:300]!r} payload={str(u.payload)[:200]}"
+        for u in units
+    ]
 
 
 def assert_converged(outcome: Outcome) -> None:

@@ -11,7 +11,7 @@ from django.urls import reverse
 from tqdm import tqdm
 
 from sync.clients import ratelimit
-from sync.models import ErrorCategory, SyncError, SyncEvent, SyncRun
+from sync.models import ErrorCategory, SyncError, SyncRun
 
 ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 CRMS = ("salesforce", "hubspot")
@@ -19,8 +19,7 @@ POLL_SECONDS = 0.5
 
 
 def run_url(run: SyncRun) -> str:
-    path = reverse("sync:bulk_run", args=[run.id]) if run.kind == SyncRun.Kind.BULK_RESYNC else reverse("sync:dashboard")
-    return settings.CRMSYNC_BASE_URL.rstrip("/") + path
+    return settings.CRMSYNC_BASE_URL.rstrip("/") + reverse("sync:bulk_run" if run.kind == SyncRun.Kind.BULK_RESYNC else "sync:run_detail", args=[run.id])
 
 
 def run_wait(run: SyncRun, *, stdout) -> SyncRun:
@@ -35,9 +34,8 @@ def run_wait(run: SyncRun, *, stdout) -> SyncRun:
                 break
             time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
-    skipped = SyncEvent.objects.filter(run=run, outcome=SyncEvent.Outcome.SKIPPED).count()
-    stdout.write(f"Run #{run.id} {run.get_status_display()}: {run.succeeded:,} synced, {skipped:,} unchanged, "
-                 f"{run.failed:,} failed, in {seconds:.0f} s.")
+    stdout.write(f"Run #{run.id} {run.status_label}: {run.succeeded:,} synced, {run.unchanged:,} unchanged, "
+                 f"{run.failed:,} failed, {run.skipped:,} skipped, in {seconds:.0f} s.")
     for row in SyncError.objects.filter(run=run, status=SyncError.Status.OPEN).values("category").annotate(n=Count("id")).order_by("-n"):
         stdout.write(f"  failed, {ErrorCategory(row['category']).label}: {row['n']:,}")
     # The counters are per UTC day: a run across midnight shows the calls since midnight.

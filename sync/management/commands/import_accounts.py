@@ -20,7 +20,7 @@ class Command(BaseCommand):
             raise CommandError("give either account IDs or --all")
         try:
             run = imports.accounts_import_start(account_ids=ids)
-        except services.SyncUnavailable as error:
+        except (services.SyncUnavailable, imports.ImportRefused) as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Import run #{run.id} queued: a worker runs it (or `manage.py sync_now`): {run_url(run)}")
         if options["wait"]:

@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0007_work_unit_key'),
+        ('sync', '0008_syncrun_unchanged_alert_suspension'),
     ]
 
     operations = [
