@@ -18,7 +18,7 @@ from django_rq.contrib.prometheus import RQCollector
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from sync import charts, rules
+from sync import batches, charts, rules
 from sync.labels import LIFECYCLE_STAGES  # noqa: F401  (the company filter's choices)
 from sync.clients import ratelimit
 from sync.clients.config import sandbox_details
@@ -424,12 +424,11 @@ def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:
 
 
 def sync_run_in_flight(*, run: SyncRun) -> dict:
-    """{"succeeded", "failed", "skipped"} done so far by the run's units still being worked
+    """The counts (``batches.COUNT_KEYS``) done so far by the run's units still being worked
     (``WorkUnit.progress``; a unit's records reach the run's counters once it is done)."""
-    totals = dict.fromkeys(("succeeded", "failed", "skipped"), 0)
+    totals = batches.counts_new()
     for progress in WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).values_list("progress", flat=True):
-        for key in totals:
-            totals[key] += (progress or {}).get(key, 0)
+        batches.counts_add(totals, progress or {})
     return totals
 
 

@@ -266,6 +266,7 @@ def _bulk_run_context(run: SyncRun) -> dict:
         live = selectors.sync_run_in_flight(run=run)
         run.processed += sum(live.values())
         run.succeeded += live["succeeded"]
+        run.unchanged += live["unchanged"]
         run.failed += live["failed"]
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
     rate, seconds_left = rules.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
