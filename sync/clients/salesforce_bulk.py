@@ -39,6 +39,9 @@ BULK_MAX_UPLOAD_BYTES = 90_000_000
 BULK_POLL_FIRST_SECONDS = 0.25
 BULK_POLL_MAX_SECONDS = 10.0
 BULK_RATE_MARGIN = 1.1  # the first poll a little after a job of that size should be done
+# Records a second a job is taken to go at until this process has seen one end (a modest guess:
+# too low costs a late first poll once, too high a poll or two more).
+BULK_RATE_GUESS = 2000.0
 # How often a wait for a job asks whether the work was cancelled (no API call: the watch's own check).
 BULK_CANCEL_CHECK_SECONDS = 0.2
 BULK_TERMINAL = ("JobComplete", "Failed", "Aborted")
@@ -215,11 +218,11 @@ class BulkIngest:
 
     def _bulk_job_wait(self, job_id: str, *, records: int, deadline: float) -> dict:
         """Poll the job until it ends or ``deadline`` (monotonic) passes. The first poll comes when
-        a job of this size should be done (at the rate this process last saw), the next ones when
-        the rest should be, by the job's own progress, doubling while it shows none."""
+        a job of this size should be done (at the rate this process last saw, or BULK_RATE_GUESS),
+        the next ones when the rest should be, by the job's own progress, doubling while it shows none."""
         watch = watch_current()
         started = time.monotonic()
-        delay = BULK_RATE_MARGIN * records / self._bulk_rate if self._bulk_rate else BULK_POLL_FIRST_SECONDS
+        delay = BULK_RATE_MARGIN * records / (self._bulk_rate or BULK_RATE_GUESS)
         while True:
             self._bulk_sleep(job_id, min(max(delay, BULK_POLL_FIRST_SECONDS), BULK_POLL_MAX_SECONDS), deadline=deadline)
             job = self._bulk_request("bulk.ingest_get", "GET", f"ingest/{job_id}").json()
