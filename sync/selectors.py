@@ -18,7 +18,7 @@ from django_rq.contrib.prometheus import RQCollector
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from sync import charts, rules
+from sync import batches, charts, rules
 from sync.labels import LIFECYCLE_STAGES  # noqa: F401  (the company filter's choices)
 from sync.clients import ratelimit
 from sync.clients.config import AUTH_FAILED_KEY, sandbox_details
@@ -434,6 +434,15 @@ def bulk_runs_for_mappings() -> dict[int | None, SyncRun]:
     for run in SyncRun.objects.filter(kind=SyncRun.Kind.BULK_RESYNC).order_by("-id")[:200]:
         latest.setdefault(run.mapping_id, run)
     return latest
+
+
+def sync_run_in_flight(*, run: SyncRun) -> dict:
+    """The counts (``batches.COUNT_KEYS``) done so far by the run's units still being worked
+    (``WorkUnit.progress``; a unit's records reach the run's counters once it is done)."""
+    totals = batches.counts_new()
+    for progress in WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).values_list("progress", flat=True):
+        batches.counts_add(totals, progress or {})
+    return totals
 
 
 FAILED_RECORDS_SHOWN = 100
