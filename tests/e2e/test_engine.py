@@ -151,7 +151,7 @@ def test_an_emptied_redis_loses_no_unit(sandbox, salesforce_control, hubspot_con
     sync_on()
     account_id = account(salesforce_control, Name="Survivor")
     detection.salesforce_changes_detect()
-    redis_queues.flushall()  # every wake-up gone
+    redis_queues.flushdb()  # every wake-up gone (this database only: another test process has the next)
     assert run_jobs() == 0 and not Company.objects.filter(salesforce_account_id=account_id).exists()
     assert jobs.units_sweep() == 1  # the unit is still in the database: the sweep wakes it again
     run_jobs()
