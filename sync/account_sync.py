@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, company_links, mappers, mirror, recording, rules, rules_matching, selectors, suspensions, units
+from sync import batches, clients, company_links, mappers, mirror, recording, rules, rules_matching, selectors, suspensions, units
 from sync.clients import RecordResult
 from sync.company_links import AccountPlan
 from sync.clients.exceptions import CrmError, Rejected
@@ -52,7 +52,7 @@ def account_changes_sync(*, account_ids: list[str]) -> dict:
     return _accounts_sync_by_id(account_ids=account_ids, run_id=None, only_fields=None, force=False, explicit=False)
 
 
-# Accounts read per round (one SOQL call per 200 of them), then synced 100 at a time.
+# Accounts read per round (``accounts_get``: by Id range or 200 Ids a call), then synced 100 at a time.
 READ_CHUNK = 2000
 
 
@@ -66,6 +66,8 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
     sf = get_salesforce_client()
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
     resolves = recording.fields_covered(mappings, whole_record=only_fields is None)
+    links: dict[str, str] = {}
+    owners = batches.owner_directory(sf, get_hubspot_client(), mappings)
     for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
         try:
             found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
@@ -75,7 +77,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
             for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
                 batches.counts_add(batch_counts, accounts_batch_sync(
                     accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
-                    resolves=resolves,
+                    resolves=resolves, links=links, owners=owners,
                 ))
         except Rejected as error:
             suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
@@ -86,6 +88,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
                 _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
             batch_counts = batches.counts_new(failed=len(chunk))
         batches.counts_add(counts, batch_counts)
+    salesforce_links_queue(links)
     return counts
 
 
@@ -97,16 +100,21 @@ def accounts_batch_sync(
     run: SyncRun | None,
     force: bool,
     explicit: bool,
+    links: dict[str, str],
+    owners: mappers.OwnerDirectory | None,
     resolves: list[str] | None = None,
 ) -> dict:
     """Sync up to 100 fetched accounts to HubSpot in as few calls as the API allows; a failing
     record is recorded as a categorised error and never stops the others. A success resolves the
-    errors of the ``resolves`` fields (None: all of the record's errors in this direction)."""
+    errors of the ``resolves`` fields (None: all of the record's errors in this direction). The
+    link-backs the accounts need are added to ``links``: the caller queues them, one unit for
+    all its batches (``salesforce_links_queue``). ``owners``: ``batches.owner_directory``, read
+    once by the caller for all its batches."""
+    clients.stop_if_cancelled()  # a cancelled run stops between two batches of 100
     sf, hs = get_salesforce_client(), get_hubspot_client()
     calls_before = sf.api_calls + hs.api_calls
     hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
     counts = batches.counts_new()
-    owners = batches.owner_directory(sf, hs, mappings)
     matched = _companies_match(accounts)
     eligible = []
     for account in accounts:
@@ -151,7 +159,8 @@ def accounts_batch_sync(
         direction=TO_HUBSPOT, run=run, fields=resolves,
     )
     written = [(plan.account, companies[id(plan)]) for plan, *_ in went_through]
-    _salesforce_links_request(written)
+    links.update(salesforce_links_wanted(written))
+    clients.watch_current().add(counts)
     return counts
 
 
@@ -299,12 +308,16 @@ def _outcome(plan: AccountPlan, company: Company, calls: int, *, wrote: bool) ->
     )
 
 
-def _salesforce_links_request(written: list[tuple[dict, Company]]) -> None:
-    """Each account whose External ID does not hold its company's HubSpot ID yet gets it, as a unit
-    of its own (retried until it holds): writes from HubSpot then upsert onto this account
-    instead of creating another one."""
+def salesforce_links_wanted(written: list[tuple[dict, Company]]) -> dict[str, str]:
+    """{account id: HubSpot company id} of the written accounts whose External ID does not hold
+    their company's HubSpot ID yet: each gets it through a link-back unit (retried until it
+    holds), so that writes from HubSpot upsert onto this account instead of creating another."""
     external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
-    links = {a["Id"]: c.hubspot_id for a, c in written if a.get(external_id) != c.hubspot_id}
+    return {a["Id"]: c.hubspot_id for a, c in written if a.get(external_id) != c.hubspot_id}
+
+
+def salesforce_links_queue(links: dict[str, str]) -> None:
+    """One link-back unit for these links (a whole import page's: one Bulk API job, SPEC §4)."""
     if links:
         units.unit_add(kind=WorkUnit.Kind.SALESFORCE_LINK_BACK, payload={"links": links})
 

@@ -1,10 +1,11 @@
 """R5 bulk resync of one mapping (or all of them), and retries of failed records, in batches.
 
-A bulk resync is a ``SyncRun`` split into partitions (ranges of company IDs), each worked by a
-chain of units (``sync.units``) that any number of workers take at once: a unit syncs one batch
-of its partition after its cursor, keyset by primary key (never OFFSET, never the whole list in
-memory), through the one-way flows, forced and limited to the mapping's fields, and hands the
-next batch on. Its counts and the next unit are written with its end (``engine``), outside any
+A bulk resync is a ``SyncRun`` split into partitions (ranges of Salesforce account Ids, in the
+byte order Salesforce sorts Ids by), each worked by a chain of units (``sync.units``) that any
+number of workers take at once: a unit syncs one batch of its partition after its cursor, keyset
+by account Id (never OFFSET, never the whole list in memory), through the one-way flows, forced
+and limited to the mapping's fields, and hands the next batch on. A batch is one range of
+account Ids, so Salesforce reads it by range, 2,000 accounts a call. Its counts and the next unit are written with its end (``engine``), outside any
 transaction held across the CRM calls: a worker killed mid-batch leaves the partition at its
 last finished batch, another worker redoes only that batch once the lease runs out, and its
 writes are upserts keyed by the other side's ID (nothing doubled, nothing counted twice).
@@ -16,8 +17,9 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Max, Min
+from django.db import connection, transaction
+from django.db.models import F, Window
+from django.db.models.functions import Collate, RowNumber
 from django.utils import timezone
 
 from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, rules_mappings, runs, selectors, units
@@ -32,8 +34,9 @@ BATCH_SIZE = 200  # one Salesforce sObject Collections call, two HubSpot batch c
 # a handful of Salesforce calls per batch instead of one per 200 accounts. A worker killed
 # mid-batch redoes at most this many upserts on resume.
 SALESFORCE_BULK_BATCH_SIZE = 10_000
-# About this many companies a partition: a run of N records is worked by N / PARTITION_SIZE
-# workers at most (no more than MAX_PARTITIONS).
+# About this many companies a partition (never fewer than a batch): a run of N records is worked
+# by N / PARTITION_SIZE workers at most (no more than MAX_PARTITIONS). A run writing to Salesforce
+# has partitions of whole Bulk API batches: a smaller job would cost more calls per record.
 PARTITION_SIZE = 5_000
 MAX_PARTITIONS = 64
 COULD_NOT_SYNC_ALL = runs.COULD_NOT_SYNC_ALL
@@ -59,21 +62,34 @@ def linked_companies():
     )
 
 
+def _by_account_id(companies):
+    """Companies with ``account``: their account Id compared and sorted by its bytes, as Salesforce
+    sorts Ids (a database collation may ignore case; "C" on PostgreSQL, BINARY on SQLite do not)."""
+    collation = "C" if connection.vendor == "postgresql" else "BINARY"
+    return companies.annotate(account=Collate("salesforce_account_id", collation)).order_by("account")
+
+
+def _account_ranges(companies, *, width: int) -> list[str]:
+    """The account Id of every ``width``-th company in account Id order (one query)."""
+    ranked = _by_account_id(companies).annotate(rank=Window(RowNumber(), order_by=F("account").asc()))
+    return list(ranked.filter(rank__in=range(width, companies.count(), width)).values_list("account", flat=True))
+
+
 def _run_mappings(run: SyncRun) -> list[FieldMapping]:
     return list(FieldMapping.objects.filter(id__in=run.params["mapping_ids"], enabled=True).order_by("id"))
 
 
-def _partitions_add(run: SyncRun, companies) -> None:
-    """The run's units: its companies' ID range cut into partitions of about PARTITION_SIZE."""
-    bounds = companies.aggregate(low=Min("id"), high=Max("id"))
-    if bounds["low"] is None:
-        units.unit_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run.id, payload={"run_id": run.id, "after": 0, "until": 0})
-        return
-    count = max(1, min(MAX_PARTITIONS, -(-(run.total or 1) // PARTITION_SIZE)))
-    width = -(-(bounds["high"] - bounds["low"] + 1) // count)
-    edges = range(bounds["low"] - 1, bounds["high"], width)
+def _partitions_add(run: SyncRun, companies, *, directions: list[str]) -> None:
+    """The run's units: its companies' account Ids cut into ranges of about PARTITION_SIZE (of
+    whole batches), found in one query by their row numbers in account Id order."""
+    count = companies.count()
+    size = max(PARTITION_SIZE, _batch_size(directions))
+    partitions = max(1, min(MAX_PARTITIONS, -(-count // size)))
+    width = -(-count // partitions) if count else 1
+    edges = _account_ranges(companies, width=width)
+    starts, ends = ["", *edges], [*edges, ""]
     units.units_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run.id, payloads=[
-        {"run_id": run.id, "after": after, "until": min(after + width, bounds["high"])} for after in edges
+        {"run_id": run.id, "after": after, "until": until} for after, until in zip(starts, ends)
     ])
 
 
@@ -110,9 +126,10 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
             queued=True,
         )
         # One COUNT when the run starts (not per page view), times the directions each record goes.
-        run.total = companies.count() * len(run_directions(_run_mappings(run)))
+        directions = run_directions(_run_mappings(run))
+        run.total = companies.count() * len(directions)
         run.save(update_fields=["total"])
-        _partitions_add(run, companies)
+        _partitions_add(run, companies, directions=directions)
     logger.info("bulk.resync_started", extra={"run_id": run.id, "mapping_id": mapping_id, "total": run.total})
     return run
 
@@ -123,24 +140,26 @@ def run_directions(mappings: list[FieldMapping]) -> list[str]:
 
 
 def _run_companies(run: SyncRun):
-    companies = linked_companies().order_by("id")
+    companies = linked_companies()
     if "company_ids" in run.params:
         companies = companies.filter(id__in=run.params["company_ids"])
     return companies
 
 
-def bulk_resync_slice(*, run_id: int, after: int = 0, until: int | None = None) -> units.FollowUp | None:
-    """A unit of the run: the next batch of its partition (company IDs after ``after`` up to
-    ``until``), and the unit of the batch after it."""
+def bulk_resync_slice(*, run_id: int, after: str = "", until: str = "") -> units.FollowUp | None:
+    """A unit of the run: the next batch of its partition (the companies whose account Id sorts
+    after ``after``, up to ``until``; "": no bound), and the unit of the batch after it."""
     run = SyncRun.objects.filter(id=run_id).first()
     if run is None or run.status not in ACTIVE:
         return None  # cancelled or finished: hand nothing on
     SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(status=SyncRun.Status.RUNNING, started_at=timezone.now())
     mappings = _run_mappings(run)
     directions = run_directions(mappings)
-    companies = _run_companies(run).filter(id__gt=after)
-    if until is not None:
-        companies = companies.filter(id__lte=until)
+    companies = _by_account_id(_run_companies(run))
+    if after:
+        companies = companies.filter(account__gt=after)
+    if until:
+        companies = companies.filter(account__lte=until)
     batch = list(companies.values_list("id", "salesforce_account_id")[:_batch_size(directions)])
     if not batch:
         return None
@@ -151,7 +170,7 @@ def bulk_resync_slice(*, run_id: int, after: int = 0, until: int | None = None) 
         batches.counts_add(progress, done)
     progress["skipped"] += max(0, len(batch) * len(directions) - handed_on - sum(progress.values()))
     return units.FollowUp(
-        kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id, "after": batch[-1][0], "until": until}], progress=progress
+        kind=WorkUnit.Kind.BULK_RESYNC, payloads=[{"run_id": run_id, "after": batch[-1][1], "until": until}], progress=progress
     )
 
 
@@ -196,7 +215,9 @@ def _batch_size(directions: list[str]) -> int:
 
 
 def bulk_resync_cancel(*, run_id: int) -> bool:
-    """Stop a run after its current batch. Returns whether it was still going."""
+    """Stop a run: its pending units are dropped, and a worker on one of its batches stops within
+    about half a second (between two batches of 100, or aborting the Bulk API job it waits for;
+    ``units.UnitWatch``). Returns whether it was still going."""
     with transaction.atomic():
         cancelled = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).update(
             status=SyncRun.Status.CANCELLED, finished_at=timezone.now()
@@ -212,7 +233,7 @@ def bulk_resync_resume(*, run_id: int) -> bool:
     if run is None or bulk_run_is_live(run=run):
         return False
     with transaction.atomic():
-        _partitions_add(run, _run_companies(run).filter(id__gt=0))
+        _partitions_add(run, _run_companies(run), directions=run_directions(_run_mappings(run)))
     logger.info("bulk.resync_resumed", extra={"run_id": run.id})
     return True
 

@@ -26,7 +26,8 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
 from sync import account_creation, account_deletions, account_sync, batches, bulk, cdc, company_links, company_sync, contact_changes, detection, imports, recording, resync, rules, runs, units
-from sync.clients.exceptions import ConfigurationBlocked
+from sync.clients import watching
+from sync.clients.exceptions import Cancelled, ConfigurationBlocked
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
@@ -61,9 +62,13 @@ def unit_work(*, unit_id: int) -> str:
     if unit is None:
         return "not claimed"  # done, not due, or another worker has it
     handler = HANDLERS[unit.kind]
+    watch = units.UnitWatch(unit)
     try:
-        with _lease_kept(unit):
+        with _lease_kept(unit), watching(watch):
             follow_up = handler(**unit.payload)
+    except Cancelled:
+        # Its run was cancelled mid-batch (a Bulk API job in flight was aborted): what got done counts.
+        follow_up = units.FollowUp(progress=watch.counts())
     except Exception as error:  # noqa: BLE001 — every failure is settled on the unit, none crashes the worker
         close_old_connections()
         if units.failure_is_transient(error):

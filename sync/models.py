@@ -380,6 +380,11 @@ class WorkUnit(models.Model):
         max_length=120, null=True, blank=True, unique=True,
         help_text="Names work that must be queued once however often it is asked for (an import's next page).",
     )
+    progress = models.JSONField(
+        default=dict, blank=True,
+        help_text="Records done so far by the worker holding the unit ({succeeded, failed, skipped}), shown live on its run; "
+                  "the run's own counters take the unit's counts once it is done.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

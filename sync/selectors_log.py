@@ -1,4 +1,5 @@
-"""Reads for the sync error report and the sync log (R12), and a run's failed records."""
+"""Reads for the sync error report and the sync log (R12), and what a run has done so far (its
+counts in flight, its failed records)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ from datetime import date
 
 from django.db.models import Count
 
-from sync import selectors
+from sync import batches, selectors
 from sync.models import (
     ErrorCategory,
     SyncError,
     SyncEvent,
     SyncRun,
+    WorkUnit,
 )
 
 # What an admin can do about each category, in plain words.
@@ -114,6 +116,15 @@ def sync_events_page(*, filters: EventFilters, cursor: str = "", size: int = 50)
     rows = list(events.order_by("-id")[: size + 1])
     next_cursor = selectors.cursor_encode([None, rows[size - 1].id]) if len(rows) > size else None
     return selectors.Page(rows=rows[:size], next_cursor=next_cursor)
+
+
+def sync_run_in_flight(*, run: SyncRun) -> dict:
+    """The counts (``batches.COUNT_KEYS``) done so far by the run's units still being worked
+    (``WorkUnit.progress``; a unit's records reach the run's counters once it is done)."""
+    totals = batches.counts_new()
+    for progress in WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).values_list("progress", flat=True):
+        batches.counts_add(totals, progress or {})
+    return totals
 
 
 FAILED_RECORDS_SHOWN = 100

@@ -13,6 +13,7 @@ doubles nothing.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from django.db.models import F, Q
 from django.dispatch import Signal
 from django.utils import timezone
 
-from sync.clients.exceptions import CrmError, Rejected
-from sync.models import WorkUnit
+from sync import batches
+from sync.clients.exceptions import Cancelled, CrmError, Rejected
+from sync.models import SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ BULK_KINDS = frozenset({Kind.ACCOUNTS_IMPORT_PAGE, Kind.BULK_RESYNC})
 # minutes ten times (as HubSpot's connector), then daily for a week; then it fails permanently.
 RETRY_DELAYS = (2, 5, 15, 30, 60, 120, 300, 600, *(1200,) * 10, *(86400,) * 7)
 MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+# A unit's worker asks whether its run was cancelled at most this often (a cancel takes effect within 2 s).
+CANCEL_CHECK_SECONDS = 0.5
 
 # Sent once the units' transaction commits: ``units`` is a list of ``Wake``.
 units_ready = Signal()
@@ -124,13 +129,53 @@ def unit_claim(*, unit_id: int) -> WorkUnit | None:
     token = uuid.uuid4().hex
     claimed = WorkUnit.objects.filter(_claimable(now), id=unit_id).update(
         state=State.LEASED, leased_until=now + timedelta(seconds=settings.UNIT_LEASE_SECONDS),
-        lease_token=token, attempts=F("attempts") + 1,
+        lease_token=token, attempts=F("attempts") + 1, progress={},
     )
     return WorkUnit.objects.get(id=unit_id) if claimed else None
 
 
 def _held(unit: WorkUnit):
     return WorkUnit.objects.filter(id=unit.pk, state=State.LEASED, lease_token=unit.lease_token)
+
+
+class UnitWatch:
+    """The watch over one unit's work (``sync.clients.watching``): whether its run was cancelled
+    (read at most every CANCEL_CHECK_SECONDS), and its records done so far, kept on the unit for
+    its run's page while it works (a unit redone after a crash starts again from nothing; its
+    counts reach the run's counters only once it is done)."""
+
+    def __init__(self, unit: WorkUnit) -> None:
+        self.unit = unit
+        self.done = batches.counts_new()
+        self.steps: dict[str, dict] = {}
+        self._checked_at = float("-inf")
+        self._cancelled = False
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if self.unit.run_id and not self._cancelled and now - self._checked_at >= CANCEL_CHECK_SECONDS:
+            self._checked_at = now
+            self._cancelled = SyncRun.objects.filter(id=self.unit.run_id, status=SyncRun.Status.CANCELLED).exists()
+        return self._cancelled
+
+    def add(self, counts: dict) -> None:
+        batches.counts_add(self.done, counts)
+        self._save()
+
+    def step(self, key: str, *, processed: int, failed: int) -> None:
+        self.steps[key] = {"succeeded": processed - failed, "failed": failed}
+        self._save()
+
+    def counts(self) -> dict:
+        """What the unit did so far: finished records and the steps under way."""
+        total = dict(self.done)
+        for step in self.steps.values():
+            batches.counts_add(total, step)
+        return total
+
+    def _save(self) -> None:
+        if self.unit.run_id:
+            _held(self.unit).update(progress=self.counts())
 
 
 def unit_renew(*, unit: WorkUnit) -> bool:
@@ -171,7 +216,7 @@ def batch_hand_on(*, error: Exception, kind: str, payload: dict, run_id: int) ->
     failure is raised again (the bigger unit is tried later); otherwise a record of the batch
     cannot be processed, and the batch becomes a unit of its own, which the engine splits to
     isolate that record (and counts into the run), while the bigger unit goes on."""
-    if failure_is_transient(error):
+    if isinstance(error, Cancelled) or failure_is_transient(error):
         raise error
     logger.warning("units.batch_handed_on", extra={"run_id": run_id, "kind": kind, "error": type(error).__name__})
     unit_add(kind=kind, run_id=run_id, payload=payload)

@@ -46,6 +46,13 @@ def run_detail(request, run_id: int):
 
 
 def _bulk_run_context(run: SyncRun) -> dict:
+    if run.status in ACTIVE_RUN_STATUSES:
+        # Live: what the units being worked did so far (their records reach the counters when they end).
+        live = selectors_log.sync_run_in_flight(run=run)
+        run.processed += sum(live.values())
+        run.succeeded += live["succeeded"]
+        run.unchanged += live["unchanged"]
+        run.failed += live["failed"]
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
     rate, seconds_left = rules_mappings.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
     active = run.status in ACTIVE_RUN_STATUSES

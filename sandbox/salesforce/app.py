@@ -76,7 +76,7 @@ CONTROL_RULES = [
     Rule("/__sandbox__/validation_rules", methods=["GET", "POST"], endpoint="validation_rules"),
     Rule("/__sandbox__/validation_rules/<name>", methods=["DELETE"], endpoint="validation_rule_delete"),
     Rule("/__sandbox__/duplicate_rule", methods=["POST"], endpoint="duplicate_rule"),
-    Rule("/__sandbox__/bulk_queue", methods=["POST"], endpoint="bulk_queue"),
+    Rule("/__sandbox__/bulk_queue", methods=["GET", "POST"], endpoint="bulk_queue"),
     Rule("/__sandbox__/api_limit", methods=["GET", "POST"], endpoint="api_limit"),
     Rule("/__sandbox__/sessions/expire", methods=["POST"], endpoint="expire_sessions"),
     Rule("/__sandbox__/records/<sobject>", methods=["POST"], endpoint="record_create"),
@@ -250,8 +250,9 @@ class SalesforceApp(SandboxApp):
         return {"active": bool(body["active"])}
 
     def control_bulk_queue(self, request, body) -> dict:
-        (self.bulk.running.clear if body["held"] else self.bulk.running.set)()
-        return {"held": not self.bulk.running.is_set()}
+        if request.method == "POST":
+            (self.bulk.running.clear if body["held"] else self.bulk.running.set)()
+        return {"held": not self.bulk.running.is_set(), "jobs": self.bulk.jobs()}
 
     def control_api_limit(self, request, body) -> dict:
         day = now().date().isoformat()

@@ -32,6 +32,9 @@ DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET":
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 RESULT_KINDS = {"successfulresults": "success", "failedresults": "failed", "unprocessedrecords": "unprocessed"}
 CHUNK = 2000
+# Salesforce processes an ingest job's records in chunks of 200: one store transaction each, so a
+# poll or an abort is answered at once while a job runs, and the job's counters move every 200.
+INGEST_CHUNK = 200
 DEFAULT_QUERY_PAGE = 100_000
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 NULL_MARKER = "#N/A"  # a CSV value that sets a field to null; an empty value leaves it unchanged on update
@@ -57,9 +60,14 @@ class BulkApi:
         self.store = store
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        # Cleared by the control API: jobs wait in UploadComplete, as in an org whose Bulk queue is busy.
+        # Cleared by the control API: jobs wait in UploadComplete, and a job under way pauses before
+        # its next chunk of 200 (InProgress), as in an org whose Bulk queue is busy.
         self.running = threading.Event()
         self.running.set()
+
+    def jobs(self) -> list[dict]:
+        """Every job as a GET of it answers, oldest first (for the control API)."""
+        return [self._public(json.loads(row["info"])) for row in self.store.query("SELECT info FROM bulk_jobs ORDER BY rowid")]
 
     # -- worker ---------------------------------------------------------------------------------
 
@@ -72,6 +80,7 @@ class BulkApi:
 
     def stop(self) -> None:
         if self._thread:
+            self.running.set()
             self._queue.put(None)
             self._thread.join(timeout=10)
             self._thread = None
@@ -87,12 +96,11 @@ class BulkApi:
 
     def _run(self, job_id: str) -> None:
         try:
-            job = self._job(job_id)
+            job = self._update(job_id, state="InProgress", unless=TERMINAL)
         except SalesforceError:
             return  # deleted (or the sandbox reset) while it waited
-        if job["state"] in TERMINAL:
+        if job["state"] != "InProgress":
             return
-        self._save(job, state="InProgress")
         started = time.monotonic()
         try:
             if job["jobType"] == "V2Ingest":
@@ -103,14 +111,12 @@ class BulkApi:
         except SalesforceError as error:
             self._fail(job_id, f"{error.code}: {error.message}")
             return
-        job = self._job(job_id)
-        if job["state"] == "InProgress":
-            elapsed = int((time.monotonic() - started) * 1000)
-            self._save(job, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed)
+        elapsed = int((time.monotonic() - started) * 1000)
+        self._update(job_id, state="JobComplete", totalProcessingTime=elapsed, apiActiveProcessingTime=elapsed, unless=TERMINAL)
 
     def _fail(self, job_id: str, message: str) -> None:
         try:
-            self._save(self._job(job_id), state="Failed", errorMessage=message)
+            self._update(job_id, state="Failed", errorMessage=message, unless=TERMINAL)
         except SalesforceError:
             pass  # the job is gone: nobody is waiting for it
 
@@ -128,6 +134,18 @@ class BulkApi:
             self.store.db.execute("INSERT OR REPLACE INTO bulk_jobs (id, kind, info) VALUES (?, ?, ?)",
                                   (job["id"], job["jobType"], json.dumps(job)))
         return job
+
+    def _update(self, job_id: str, *, unless: tuple[str, ...] = (), add: dict | None = None, **changes) -> dict:
+        """Change the stored job as it is now (read and written under the store's lock, so the
+        worker never overwrites an abort that came in meanwhile); a job in a state of ``unless``
+        is left as it is. ``add``: counters to add to."""
+        with self.store.lock:
+            job = self._job(job_id)
+            if job["state"] in unless:
+                return job
+            for key, amount in (add or {}).items():
+                changes[key] = job.get(key, 0) + amount
+            return self._save(job, **changes)
 
     def _job_of_kind(self, job_id: str, job_type: str) -> dict:
         job = self._job(job_id)
@@ -200,9 +218,17 @@ class BulkApi:
     def _change_state(self, job: dict, request: Request) -> dict:
         state = (request.get_json(silent=True) or {}).get("state")
         if state == "Aborted":
-            if job["state"] in TERMINAL:
-                raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {job['state']}")
-            return self._save(job, state="Aborted")
+            with self.store.lock:  # decided on the job as it is now: the worker may be starting it
+                current = self._job(job["id"])
+                was = current["state"]
+                if was in TERMINAL:
+                    raise bulk_error(400, "INVALIDJOBSTATE", f"Job {job['id']} is already {was}")
+                aborted = self._save(current, state="Aborted")
+                if was in ("Open", "UploadComplete") and self.store.query(
+                    "SELECT 1 FROM bulk_uploads WHERE job_id = ?", (job["id"],)
+                ):
+                    self._record_unprocessed(aborted, self._rows(aborted)[1], 0)  # none of it was processed
+            return aborted
         if state == "UploadComplete" and job["state"] == "Open":
             has_data = self.store.query("SELECT 1 FROM bulk_uploads WHERE job_id = ?", (job["id"],))
             if not has_data:
@@ -222,8 +248,7 @@ class BulkApi:
         return self._list("V2Query")
 
     def _list(self, job_type: str) -> tuple[int, object]:
-        rows = self.store.query("SELECT info FROM bulk_jobs WHERE kind = ? ORDER BY rowid", (job_type,))
-        return 200, {"done": True, "records": [self._public(json.loads(row["info"])) for row in rows], "nextRecordsUrl": None}
+        return 200, {"done": True, "records": [job for job in self.jobs() if job["jobType"] == job_type], "nextRecordsUrl": None}
 
     def delete_job(self, request: Request, version: str, job_id: str, user_id: str) -> tuple[int, object]:
         job = self._job(job_id)
@@ -248,22 +273,21 @@ class BulkApi:
             raise bulk_error(400, "InvalidBatch", f"InvalidBatch : Field name not found : {unknown[0]}")
         operation, user_id = job["operation"], job["createdById"]
         done = self.store.query("SELECT COUNT(*) FROM bulk_results WHERE job_id = ?", (job["id"],))[0][0]
-        for start in range(done, len(rows), CHUNK):
+        for start in range(done, len(rows), INGEST_CHUNK):
+            self.running.wait()
             if self._job(job["id"])["state"] == "Aborted":
                 self._record_unprocessed(job, rows, start)
                 return
             results = []
             with self.store.transaction():
-                for seq in range(start, min(start + CHUNK, len(rows))):
+                for seq in range(start, min(start + INGEST_CHUNK, len(rows))):
                     results.append(self._ingest_row(job, sobject, operation, header, rows[seq], seq, user_id))
                 self.store.db.executemany(
                     "INSERT INTO bulk_results (job_id, seq, outcome, record_id, created, error, row) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     results,
                 )
             failed = sum(1 for result in results if result[2] == "failed")
-            job = self._job(job["id"])
-            self._save(job, numberRecordsProcessed=job["numberRecordsProcessed"] + len(results),
-                       numberRecordsFailed=job["numberRecordsFailed"] + failed)
+            self._update(job["id"], add={"numberRecordsProcessed": len(results), "numberRecordsFailed": failed})
 
     def _ingest_row(self, job, sobject, operation, header, row, seq, user_id) -> tuple:
         values = {}
@@ -380,7 +404,7 @@ class BulkApi:
             after_id, offset = rows[-1]["_id"], offset + len(rows)
             if len(rows) < size:
                 break
-        self._save(self._job(job["id"]), numberRecordsProcessed=seq)
+        self._update(job["id"], numberRecordsProcessed=seq)
 
     def query_get(self, request: Request, version: str, job_id: str, user_id: str) -> tuple[int, object]:
         return 200, self._public(self._job_of_kind(job_id, "V2Query"))

@@ -19,7 +19,9 @@
                                            # FIELD_CUSTOM_VALIDATION_EXCEPTION when the regex matches
     control.remove_validation_rule("Phone_Has_No_Letters")
     control.set_duplicate_rule(True)       # DUPLICATES_DETECTED for a second Account with the same website domain
-    control.hold_bulk_queue(True)          # Bulk API jobs wait in UploadComplete (a busy org) until released
+    control.hold_bulk_queue(True)          # Bulk API jobs wait in UploadComplete (a busy org), and a job
+                                           # under way pauses before its next chunk of 200, until released
+    control.bulk_jobs()                    # every Bulk API job as a GET of it answers, oldest first
     control.set_api_limit(15000, used=0)   # daily API requests; REQUEST_LIMIT_EXCEEDED (403) once used up
     control.api_usage()                    # {"limit": n, "used": n}
     control.expire_sessions()              # every token answers 401 INVALID_SESSION_ID until reset()
@@ -77,6 +79,9 @@ class SalesforceControl(ControlClient):
 
     def hold_bulk_queue(self, held: bool) -> None:
         self._call("POST", "bulk_queue", {"held": held})
+
+    def bulk_jobs(self) -> list[dict]:
+        return self._call("GET", "bulk_queue")["jobs"]
 
     def set_api_limit(self, limit: int, *, used: int | None = None) -> dict:
         body = {"limit": limit} if used is None else {"limit": limit, "used": used}

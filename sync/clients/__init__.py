@@ -6,9 +6,13 @@ return clients that speak plain dicts and raise ``sync.clients.exceptions`` erro
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Protocol
 
-from sync.clients.exceptions import Rejected
+from sync.clients.exceptions import Cancelled, Rejected
 
 
 @dataclass(frozen=True)
@@ -20,3 +24,50 @@ class RecordResult:
     id: str | None  # the record's id on the written side
     created: bool = False
     error: Rejected | None = None
+
+
+class Watch(Protocol):
+    """What the work under way wants to know of a long call (a Bulk API job): whether to stop,
+    and how far it got. ``sync.units`` watches a unit of work this way."""
+
+    def cancelled(self) -> bool: ...
+
+    def add(self, counts: dict) -> None:
+        """Records finished: {"succeeded", "failed", "skipped"}."""
+
+    def step(self, key: str, *, processed: int, failed: int) -> None:
+        """How far one long call (``key``: a Bulk API job) got so far, as the CRM counts it."""
+
+
+class _Unwatched:
+    def cancelled(self) -> bool:
+        return False
+
+    def add(self, counts: dict) -> None:
+        pass
+
+    def step(self, key: str, *, processed: int, failed: int) -> None:
+        pass
+
+
+_watch: ContextVar[Watch] = ContextVar("crmsync_watch", default=_Unwatched())
+
+
+@contextmanager
+def watching(watch: Watch) -> Iterator[None]:
+    """Calls made inside report to ``watch`` and stop when it is cancelled."""
+    token = _watch.set(watch)
+    try:
+        yield
+    finally:
+        _watch.reset(token)
+
+
+def watch_current() -> Watch:
+    return _watch.get()
+
+
+def stop_if_cancelled() -> None:
+    """Raise ``Cancelled`` when the work under way was cancelled (between two calls of a batch)."""
+    if _watch.get().cancelled():
+        raise Cancelled("the work was cancelled")

@@ -75,5 +75,10 @@ class Rejected(CrmError):
         self.fields = list(fields or [])
 
 
+class Cancelled(Exception):
+    """The work under way was cancelled (``sync.clients.watching``); a Bulk API job in flight was
+    aborted. Not a CRM failure: nothing is retried and no record gets an error."""
+
+
 class NotConfigured(ImproperlyConfigured):
     """A setting, a Salesforce field or a HubSpot property crmsync needs is missing; the message names it."""

@@ -3,22 +3,18 @@
 Wire facts this module is built around (SPEC §8): simple-salesforce keeps only host and port of
 the instance URL and speaks https; ``REQUESTS_CA_BUNDLE`` would override ``session.verify``, so
 the session ignores the environment; with a session id it never refreshes by itself, so an
-expired session is renewed here at the OAuth token endpoint and the SDK object rebuilt; the API
-limit comes as 403 ``REQUEST_LIMIT_EXCEEDED``; sObject Collections have no SDK helper.
+expired session is renewed at the OAuth token endpoint (``salesforce_auth``) and the SDK object
+rebuilt; the API limit comes as 403 ``REQUEST_LIMIT_EXCEEDED``; sObject Collections have no SDK
+helper. Bulk API 2.0 ingest is ``salesforce_bulk``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import re
 import time
-from decimal import Decimal
 from itertools import zip_longest
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import requests
@@ -27,10 +23,9 @@ from more_itertools import chunked
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
 from simple_salesforce.format import format_soql
-from simple_salesforce.util import call_salesforce
 
 from sync import rules_errors, rules_mappings
-from sync.clients import RecordResult, config, ratelimit
+from sync.clients import RecordResult, config, ratelimit, watch_current
 from sync.clients.exceptions import (
     ApiLimitExceeded,
     CrmError,
@@ -40,21 +35,18 @@ from sync.clients.exceptions import (
     Unauthorized,
 )
 from sync.clients.retry import call_with_retries
+from sync.clients import salesforce_auth
+from sync.clients.salesforce_auth import SalesforceCredentials
+from sync.clients.salesforce_bulk import SALESFORCE, BulkIngest
 from sync.models import IntegrationSettings
 
 logger = logging.getLogger(__name__)
 
-SALESFORCE = "salesforce"
 COLLECTION_SIZE = 200
 QUERY_IN_CHUNK = 200
+# SOQL answers up to 2,000 records a call: a page of an Id range.
+QUERY_PAGE = 2000
 SHARE_RECHECK_SECONDS = 60
-# Bulk API 2.0 ingest (SPEC §4, §8): one CSV upload a job, at most 100 MB of it (we keep a margin).
-BULK_MAX_UPLOAD_BYTES = 90_000_000
-BULK_POLL_FIRST_SECONDS = 0.25
-BULK_POLL_MAX_SECONDS = 10.0
-BULK_TERMINAL = ("JobComplete", "Failed", "Aborted")
-# In a Bulk API CSV an empty value leaves the field as it is on update; this one sets it to null.
-BULK_NULL = "#N/A"
 MISSING_ANSWER = {"success": False, "errors": [{"statusCode": "NO_RESULT", "message": "Salesforce did not answer for this record"}]}
 # The fields that decide which Salesforce record a HubSpot contact links to by e-mail, and as what
 # (a Contact with no AccountId is a private contact; a converted Lead links no more).
@@ -62,36 +54,6 @@ CONTACT_LINK_FIELDS = ("Email", "AccountId")
 LEAD_LINK_FIELDS = ("Email", "IsConverted")
 PEOPLE = (("Contact", CONTACT_LINK_FIELDS), ("Lead", LEAD_LINK_FIELDS))
 FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
-
-
-@dataclass(frozen=True)
-class SalesforceCredentials:
-    instance_url: str
-    access_token: str
-    api_version: str
-    ca_bundle: str
-    login_url: str
-    client_id: str
-    client_secret: str
-    refresh_token: str = ""
-    from_connection: bool = False  # a refreshed token is stored back on the Connection row
-
-
-class _CrmSession(requests.Session):
-    """A requests session that ignores proxy/CA settings from the environment and always times out."""
-
-    def __init__(self, *, ca_bundle: str, timeout: float) -> None:
-        super().__init__()
-        self.trust_env = False
-        self.verify = ca_bundle or True
-        self.timeout = timeout
-        if settings.SALESFORCE_CALL_OPTIONS_CLIENT:
-            # Salesforce writes it into each change event's changeOrigin: the stream drops crmsync's own changes by it.
-            self.headers["Sforce-Call-Options"] = f"client={settings.SALESFORCE_CALL_OPTIONS_CLIENT}"
-
-    def request(self, method, url, **kwargs):
-        kwargs.setdefault("timeout", self.timeout)
-        return super().request(method, url, **kwargs)
 
 
 def _plain(record: dict) -> dict:
@@ -160,74 +122,17 @@ def record_result(key: str, answer: dict) -> RecordResult:
     return RecordResult(key=key, ok=False, id=answer.get("id"), error=error)
 
 
-def _bulk_value(value) -> str:
-    """One value as a Bulk API CSV cell. None (and "", which sObject Collections also store as
-    null) clear the field with #N/A: an empty cell would leave it unchanged on update."""
-    if value is None or value == "":
-        return BULK_NULL
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return format(Decimal(repr(value)), "f")  # never 1e+20: Salesforce reads plain decimals
-    return str(value).replace("\x00", "")
-
-
-def bulk_csv_chunks(records: list[dict], *, max_bytes: int = BULK_MAX_UPLOAD_BYTES) -> Iterator[tuple[list[dict], str]]:
-    """The records as Bulk API 2.0 CSV uploads (UTF-8, comma, CRLF), each under ``max_bytes``:
-    (the records of the upload, its text). The header is every field any record has; a record
-    without one of them gets an empty cell, which leaves that field as it is. Cells holding a
-    comma, a quote, CR or LF are quoted with quotes doubled (CRLF line endings make the csv module
-    quote a lone CR too, which an LF job would not)."""
-    header = list(dict.fromkeys(name for record in records for name in record))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    head = buffer.getvalue()
-    chunk, parts, size = [], [head], len(head.encode())
-    for record in records:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([_bulk_value(record[name]) if name in record else "" for name in header])
-        line = buffer.getvalue()
-        if chunk and size + len(line.encode()) > max_bytes:
-            yield chunk, "".join(parts)
-            chunk, parts, size = [], [head], len(head.encode())
-        chunk.append(record)
-        parts.append(line)
-        size += len(line.encode())
-    if chunk:
-        yield chunk, "".join(parts)
-
-
-def bulk_error_result(key: str, record_id: str | None, error_text: str) -> RecordResult:
-    """A failed row of a Bulk API job: ``sf__Error`` is "CODE:message:fields --"; the category
-    comes from the code, the message is Salesforce's whole text."""
-    text = (error_text or "").strip()
-    code = text.split(":", 1)[0].strip() if ":" in text else (text or "UNKNOWN")
-    fields = []
-    parts = text.split(":")
-    if len(parts) >= 3:
-        fields = [name.strip() for name in parts[-1].replace("--", "").split(",") if name.strip()]
-    error = Rejected(
-        text or "Salesforce refused the record without a message",
-        crm=SALESFORCE,
-        code=code,
-        category=rules_errors.salesforce_error_category(code),
-        fields=fields,
-    )
-    return RecordResult(key=key, ok=False, id=record_id or None, error=error)
-
-
-class SalesforceClient:
-    """One Salesforce org. ``api_calls`` counts the calls this object made (for the sync log);
-    ``auth_tracked``: built from crmsync's stored credentials, its authentication is kept for /healthz."""
+class SalesforceClient(BulkIngest):
+    """One Salesforce org (Bulk API 2.0 ingest: ``sync.clients.salesforce_bulk``). ``api_calls``
+    counts the calls this object made (for the sync log); ``auth_tracked``: built from crmsync's
+    stored credentials, its authentication is kept for /healthz."""
 
     def __init__(self, *, credentials: SalesforceCredentials, timeout: float, auth_tracked: bool = False) -> None:
         self.credentials = credentials
         self.auth_tracked = auth_tracked
         self.instance_url = credentials.instance_url
         self.api_calls = 0
-        self._session = _CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
+        self._session = salesforce_auth.CrmSession(ca_bundle=credentials.ca_bundle, timeout=timeout)
         if not credentials.access_token:
             self.credentials = self._token_fetch()
         self._sf = self._sdk()
@@ -247,42 +152,8 @@ class SalesforceClient:
     # -- session -----------------------------------------------------------------------------------
 
     def _token_fetch(self) -> SalesforceCredentials:
-        """A new access token from the OAuth token endpoint: the refresh token if there is one,
-        else the client-credentials flow of the connected app."""
-        creds = self.credentials
-        if not (creds.client_id and creds.client_secret):
-            raise Unauthorized(
-                "the Salesforce session expired and SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET are not set to renew it",
-                crm=SALESFORCE,
-                code="INVALID_SESSION_ID",
-            )
-        grant = (
-            {"grant_type": "refresh_token", "refresh_token": creds.refresh_token}
-            if creds.refresh_token
-            else {"grant_type": "client_credentials"}
-        )
-        url = creds.login_url.rstrip("/") + "/services/oauth2/token"
         self.api_calls += 1
-        try:
-            response = self._session.post(url, data={**grant, "client_id": creds.client_id, "client_secret": creds.client_secret})
-        except requests.RequestException as error:
-            raise Transient(f"Salesforce token endpoint unreachable: {type(error).__name__}", crm=SALESFORCE, code="connection_error") from error
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code >= 500:
-            raise Transient(body.get("error_description") or f"HTTP {response.status_code}", crm=SALESFORCE, code=response.status_code)
-        if response.status_code != 200 or not body.get("access_token"):
-            raise Unauthorized(
-                body.get("error_description") or f"token endpoint answered HTTP {response.status_code}",
-                crm=SALESFORCE,
-                code=body.get("error") or response.status_code,
-            )
-        logger.info("clients.salesforce_session_refreshed", extra={"grant": grant["grant_type"]})
-        if creds.from_connection:
-            config.connection_access_token_store(SALESFORCE, body["access_token"])
-        return replace(creds, access_token=body["access_token"], instance_url=body.get("instance_url") or creds.instance_url)
+        return salesforce_auth.token_fetch(session=self._session, credentials=self.credentials)
 
     def _session_refresh(self) -> None:
         self.credentials = self._token_fetch()
@@ -399,111 +270,8 @@ class SalesforceClient:
                 for record, answer in zip_longest(chunk, answers or [], fillvalue=MISSING_ANSWER)
                 if record is not MISSING_ANSWER
             )
+            watch_current().step(f"{sobject}.collection-{id(records)}", processed=len(results), failed=sum(not r.ok for r in results))
         return results
-
-    def _bulk_request(self, name: str, method: str, path: str, *, data=None, csv_text: str | None = None, retry_ambiguous: bool = True):
-        """One Bulk API 2.0 request through the SDK's session, counted and retried like the others."""
-
-        def operation(sf: Salesforce):
-            headers = {"Authorization": f"Bearer {sf.session_id}", "Accept": "application/json"}
-            if csv_text is not None:
-                headers.update({"Content-Type": "text/csv; charset=UTF-8", "Accept": "application/json"})
-                body = csv_text.encode("utf-8")
-            else:
-                headers["Content-Type"] = "application/json"
-                body = json.dumps(data) if data is not None else None
-            if path.endswith(("Results", "records")):
-                headers["Accept"] = "text/csv"
-            return call_salesforce(url=sf.bulk2_url + path, method=method, session=sf.session, headers=headers, data=body)
-
-        return self._call(name, operation, retry_ambiguous=retry_ambiguous)
-
-    def _bulk_job_wait(self, job_id: str, *, deadline: float) -> dict:
-        """Poll the job with a growing delay until it ends or ``deadline`` (monotonic) passes."""
-        delay = BULK_POLL_FIRST_SECONDS
-        while True:
-            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            job = self._bulk_request("bulk.ingest_get", "GET", f"ingest/{job_id}").json()
-            if job.get("state") in BULK_TERMINAL:
-                return job
-            if time.monotonic() >= deadline:
-                return job
-            delay = min(BULK_POLL_MAX_SECONDS, delay * 2)
-
-    def _bulk_results(self, job_id: str, kind: str) -> list[dict]:
-        text = self._bulk_request(f"bulk.{kind}", "GET", f"ingest/{job_id}/{kind}").text
-        return list(csv.DictReader(io.StringIO(text, newline="")))
-
-    def _bulk_ingest(self, sobject: str, operation: str, records: list[dict], *, key_field: str, external_id: str | None = None) -> list[RecordResult]:
-        """Bulk API 2.0 ingest jobs (one per upload of at most BULK_MAX_UPLOAD_BYTES): create, PUT the
-        CSV, UploadComplete, poll until the job ends, read its three result sets. One RecordResult
-        per record, in order, keyed by its ``key_field`` value. A job still running at
-        SALESFORCE_BULK_JOB_TIMEOUT_SECONDS is aborted and its call fails as Transient (the writes
-        are keyed by an ID, so doing them again doubles nothing)."""
-        results: list[RecordResult] = []
-        for chunk, text in bulk_csv_chunks(records):
-            results.extend(self._bulk_job(sobject, operation, chunk, text, key_field=key_field, external_id=external_id))
-        return results
-
-    def _bulk_job(self, sobject, operation, records, text, *, key_field, external_id) -> list[RecordResult]:
-        spec = {"object": sobject, "operation": operation, "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "CRLF"}
-        if external_id:
-            spec["externalIdFieldName"] = external_id
-        job = self._bulk_request(f"{sobject}.bulk_create", "POST", "ingest", data=spec).json()
-        job_id = job["id"]
-        started = time.monotonic()
-        # A PUT that may have arrived must not be sent twice (the job would refuse a second one):
-        # the job is abandoned (aborted) and the call fails as Transient instead.
-        try:
-            self._bulk_request(f"{sobject}.bulk_upload", "PUT", f"ingest/{job_id}/batches", csv_text=text, retry_ambiguous=False)
-            self._bulk_request(f"{sobject}.bulk_close", "PATCH", f"ingest/{job_id}", data={"state": "UploadComplete"})
-        except CrmError:
-            self._bulk_abort(job_id)
-            raise
-        job = self._bulk_job_wait(job_id, deadline=started + settings.SALESFORCE_BULK_JOB_TIMEOUT_SECONDS)
-        if job.get("state") not in BULK_TERMINAL:
-            self._bulk_abort(job_id)
-            raise Transient(
-                f"Bulk API job {job_id} was still {job.get('state')} after {settings.SALESFORCE_BULK_JOB_TIMEOUT_SECONDS:g} s; it was aborted",
-                crm=SALESFORCE,
-                code="bulk_timeout",
-            )
-        logger.info(
-            "clients.salesforce_bulk_job_done",
-            extra={"job_id": job_id, "state": job.get("state"), "records": len(records), "failed": job.get("numberRecordsFailed")},
-        )
-        # Results come in any order: match them to the inputs by key (a key used twice, in turn).
-        # A result set the job's counters say is empty is not read (one call fewer).
-        answers: dict[str, list[RecordResult]] = {}
-        processed, failed = int(job.get("numberRecordsProcessed") or 0), int(job.get("numberRecordsFailed") or 0)
-        if job["state"] in ("JobComplete", "Failed") and processed > failed:
-            for row in self._bulk_results(job_id, "successfulResults"):
-                key = row.get(key_field) or row.get("sf__Id") or ""
-                created = (row.get("sf__Created") or "").lower() == "true"
-                answers.setdefault(key, []).append(RecordResult(key=key, ok=True, id=row.get("sf__Id") or None, created=created))
-        if job["state"] in ("JobComplete", "Failed") and failed:
-            for row in self._bulk_results(job_id, "failedResults"):
-                key = row.get(key_field) or ""
-                answers.setdefault(key, []).append(bulk_error_result(key, row.get("sf__Id"), row.get("sf__Error") or ""))
-        job_error = job.get("errorMessage") or f"the Bulk API job ended {job['state']} before processing this record"
-        not_processed = job_error if ":" in job_error else f"NOT_PROCESSED:{job_error}"
-        if job["state"] != "JobComplete" or processed < len(records):
-            for row in self._bulk_results(job_id, "unprocessedrecords"):
-                key = row.get(key_field) or ""
-                answers.setdefault(key, []).append(bulk_error_result(key, None, not_processed))
-        results = []
-        for record in records:
-            key = str(record.get(key_field) or "")
-            found = answers.get(key)
-            # Neither processed nor listed as unprocessed: still not a success.
-            results.append(found.pop(0) if found else bulk_error_result(key, None, f"NO_RESULT:{job_error if job['state'] != 'JobComplete' else 'Salesforce did not answer for this record'}"))
-        return results
-
-    def _bulk_abort(self, job_id: str) -> None:
-        try:
-            self._bulk_request("bulk.ingest_abort", "PATCH", f"ingest/{job_id}", data={"state": "Aborted"})
-        except CrmError as error:
-            logger.warning("clients.salesforce_bulk_abort_failed", extra={"job_id": job_id, "code": error.code})
 
     # -- accounts ----------------------------------------------------------------------------------
 
@@ -522,8 +290,26 @@ class SalesforceClient:
         return [{"id": item["id"], "deletedDate": item["deletedDate"]} for item in answer.get("deletedRecords") or []]
 
     def accounts_get(self, ids: list[str], *, fields: list[str]) -> list[dict]:
-        """The accounts with these Ids; Ids that do not exist (or were deleted) are simply absent."""
-        return self._get_by("Account", "Id", ids, fields)
+        """The accounts with these Ids; Ids that do not exist (or were deleted) are simply absent.
+
+        More than QUERY_IN_CHUNK Ids are read by Id range (Salesforce orders Ids by their bytes),
+        QUERY_PAGE accounts a call, as long as a page brings at least QUERY_IN_CHUNK of them: a
+        batch of a bulk run, cut by account Id, is one range of mostly wanted accounts, 0.5 calls
+        per 1,000. Past a sparser page (Ids scattered over the org: one call lost), and for the
+        Ids a range did not bring, ``Id IN`` lists of QUERY_IN_CHUNK."""
+        wanted = sorted(set(ids))
+        if len(wanted) <= QUERY_IN_CHUNK:
+            return self._get_by("Account", "Id", wanted, fields)
+        wanted_set, found, after = set(wanted), [], ""
+        while True:
+            page = self.accounts_page_after(after, fields=fields, limit=QUERY_PAGE, first=wanted[0], until=wanted[-1])
+            kept = [account for account in page if account["Id"] in wanted_set]
+            found.extend(kept)
+            if len(page) < QUERY_PAGE or page[-1]["Id"] >= wanted[-1] or len(kept) < QUERY_IN_CHUNK:
+                break
+            after = page[-1]["Id"]
+        seen = {account["Id"] for account in found}
+        return found + self._get_by("Account", "Id", [i for i in wanted if i not in seen], fields)
 
     def accounts_find_by_domain(self, domains: list[str], *, fields: list[str]) -> list[dict]:
         """Accounts whose Website contains one of these domains (R10 on the way back). LIKE
@@ -538,10 +324,16 @@ class SalesforceClient:
         """How many accounts the org has: one call (``SELECT COUNT()`` answers ``totalSize`` only)."""
         return int(self._call("query", lambda sf: sf.query("SELECT COUNT() FROM Account")).get("totalSize") or 0)
 
-    def accounts_page_after(self, after: str, *, fields: list[str], limit: int) -> list[dict]:
-        """Up to ``limit`` accounts whose Id sorts after ``after`` (all from the first when empty), in
-        Id order: a page an import resumes from by its last Id."""
-        where = format_soql(" WHERE Id > {}", after) if after else ""
+    def accounts_page_after(self, after: str, *, fields: list[str], limit: int, first: str = "", until: str = "") -> list[dict]:
+        """Up to ``limit`` accounts whose Id sorts after ``after`` (all from the first when empty),
+        from ``first`` and up to ``until`` when given, in Id order: a page an import resumes from
+        by its last Id, or a page of an Id range."""
+        conditions = [
+            *([format_soql("Id > {}", after)] if after else []),
+            *([format_soql("Id >= {}", first)] if first and first > after else []),
+            *([format_soql("Id <= {}", until)] if until else []),
+        ]
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         return list(self._query(f"SELECT {_field_list(fields)} FROM Account{where} ORDER BY Id LIMIT {int(limit)}"))
 
     def accounts_iter_all(self, *, fields: list[str]) -> Iterator[dict]:
@@ -570,18 +362,6 @@ class SalesforceClient:
             key_of=lambda record: str(record[external_id]),
             retry_ambiguous=True,
         )
-
-    def accounts_bulk_upsert_by_hubspot_id(self, records: list[dict]) -> list[RecordResult]:
-        """``accounts_upsert_by_hubspot_id`` through Bulk API 2.0 (thousands of records in a handful
-        of calls, SPEC §4). Key = the HubSpot company ID; a record Salesforce did not process (job
-        failed or aborted) is a Rejected result naming why."""
-        external_id = settings.SALESFORCE_EXTERNAL_ID_FIELD
-        records = [{**record, external_id: str(record[external_id])} for record in records]
-        return self._bulk_ingest("Account", "upsert", records, key_field=external_id, external_id=external_id)
-
-    def accounts_bulk_update(self, records: list[dict]) -> list[RecordResult]:
-        """``accounts_update`` through Bulk API 2.0. Each record holds its "Id"; key = the Id."""
-        return self._bulk_ingest("Account", "update", records, key_field="Id")
 
     def accounts_update(self, records: list[dict]) -> list[RecordResult]:
         """Each record holds its "Id" and the fields to write; key = the Id. Through Bulk API 2.0
@@ -653,55 +433,17 @@ class SalesforceClient:
         )
 
 
-def _app_settings(app: dict) -> dict:
-    """The connected app's settings: ``app`` (the sandbox's) where it has them, else the settings'."""
-    return {
-        "api_version": app.get("api_version") or settings.SALESFORCE_API_VERSION,
-        "ca_bundle": app.get("ca_bundle") or settings.SALESFORCE_CA_BUNDLE,
-        "login_url": app.get("login_url") or settings.SALESFORCE_LOGIN_URL,
-        "client_id": app.get("client_id") or settings.SALESFORCE_CLIENT_ID,
-        "client_secret": app.get("client_secret") or settings.SALESFORCE_CLIENT_SECRET,
-    }
-
-
-def _credentials() -> SalesforceCredentials:
-    """Tokens from a connected org (Connection row), else from the settings, else the sandbox's.
-    The connected app (login URL, client id and secret, CA) is the settings' when
-    SALESFORCE_CLIENT_ID is set, else the sandbox's, as the connect page uses."""
-    sandbox = config.sandbox_details(SALESFORCE) or {}
-    app = {} if settings.SALESFORCE_CLIENT_ID else sandbox
-    common = _app_settings(app)
-    connection = config.connection_tokens(SALESFORCE)
-    if connection is not None:
-        return SalesforceCredentials(
-            instance_url=connection["instance_url"] or settings.SALESFORCE_INSTANCE_URL or app.get("instance_url", ""),
-            access_token=connection["access_token"],
-            refresh_token=connection["refresh_token"],
-            from_connection=True,
-            **common,
-        )
-    if settings.SALESFORCE_INSTANCE_URL:
-        if not (common["client_id"] and common["client_secret"]):
-            raise config.not_configured(SALESFORCE, "SALESFORCE_CLIENT_ID and SALESFORCE_CLIENT_SECRET")
-        return SalesforceCredentials(
-            instance_url=settings.SALESFORCE_INSTANCE_URL, access_token="", refresh_token=settings.SALESFORCE_REFRESH_TOKEN, **common
-        )
-    if not sandbox:
-        raise config.not_configured(SALESFORCE, "SALESFORCE_INSTANCE_URL")
-    return SalesforceCredentials(instance_url=sandbox["instance_url"], access_token=sandbox["access_token"], **common)
-
-
 @config.client_per_process(SALESFORCE)
 def get_salesforce_client() -> SalesforceClient:
     """The process's Salesforce client, from a connected org, the settings or the sandbox file.
     Rebuilt when the connection changes; ``get_salesforce_client.cache_clear()`` forgets it."""
-    return SalesforceClient(credentials=_credentials(), timeout=settings.CRM_TIMEOUT_SECONDS, auth_tracked=True)
+    return SalesforceClient(credentials=salesforce_auth.credentials_load(), timeout=settings.CRM_TIMEOUT_SECONDS, auth_tracked=True)
 
 
 def salesforce_client_for(*, instance_url: str, access_token: str, refresh_token: str = "") -> SalesforceClient:
     """A client for tokens not stored yet (Connect Salesforce checks them before keeping them)."""
     app = {} if settings.SALESFORCE_CLIENT_ID else config.sandbox_details(SALESFORCE) or {}
     credentials = SalesforceCredentials(
-        instance_url=instance_url, access_token=access_token, refresh_token=refresh_token, **_app_settings(app)
+        instance_url=instance_url, access_token=access_token, refresh_token=refresh_token, **salesforce_auth.app_settings(app)
     )
     return SalesforceClient(credentials=credentials, timeout=settings.CRM_TIMEOUT_SECONDS)

@@ -7,7 +7,7 @@ import pytest
 
 from sync.choices import ErrorCategory
 from sync.clients.exceptions import Transient
-from sync.clients.salesforce import BULK_NULL, bulk_csv_chunks
+from sync.clients.salesforce_bulk import BULK_NULL, bulk_csv_chunks
 
 EXTERNAL_ID = "HubSpot_Company_ID__c"
 INGEST = "/services/data/<version>/jobs/ingest"

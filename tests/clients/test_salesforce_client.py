@@ -224,3 +224,25 @@ def test_every_worker_follows_a_new_connection_without_a_restart(sandbox, db):
 
     assert connected is not from_sandbox and connected.credentials.from_connection
     assert get_salesforce_client() is connected
+
+
+def test_accounts_get_reads_a_dense_id_range_2000_a_call_and_scattered_ids_by_lists(salesforce_client, salesforce_control):
+    salesforce_control.seed(accounts=5000)
+    every = [a["Id"] for a in salesforce_client.accounts_iter_all(fields=["Id"])]  # in Salesforce's Id order
+    deleted = every[100]
+    salesforce_control.delete_record("Account", deleted)
+    # A bulk batch: 4,500 Ids of one range, in any order, one of them deleted, two far outside it.
+    wanted = [*reversed(every[:4500]), every[-1], every[-2], "001000000000000AAA"]
+    salesforce_control.reset_stats()
+
+    found = salesforce_client.accounts_get(wanted, fields=["Name"])
+
+    assert sorted(a["Id"] for a in found) == sorted(set(wanted) - {deleted, "001000000000000AAA"})
+    assert all(a["Name"] for a in found)
+    # Three pages of the range (2,000 a call), then one Id list for what the range did not bring.
+    assert calls(salesforce_control, "GET /services/data/<version>/query") == 4
+
+    scattered = every[::17]  # 295 Ids over the whole org: a page of the range brings 118 of them
+    salesforce_control.reset_stats()
+    assert {a["Id"] for a in salesforce_client.accounts_get(scattered, fields=["Name"])} == set(scattered)
+    assert calls(salesforce_control, "GET /services/data/<version>/query") == 2  # that page, then one list of 177

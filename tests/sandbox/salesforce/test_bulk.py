@@ -1,6 +1,6 @@
 """Bulk API 2.0 through simple-salesforce's bulk2: a 10,000-row ingest with failures, results
-by kind, aborted jobs' unprocessed records, a query job paged with Sforce-Locator, and a job
-queue that outlives a reset."""
+by kind, aborted jobs' unprocessed records (also of one aborted in the queue), a query job paged
+with Sforce-Locator, and a job queue that outlives a reset."""
 
 from __future__ import annotations
 
@@ -86,3 +86,21 @@ def test_query_all_job_includes_deleted(sf):
     pages = list(sf.bulk2.Account.query_all("SELECT Id, IsDeleted FROM Account", wait=0.1))
     assert read_csv(pages[0]) == [{"Id": account_id, "IsDeleted": "true"}]
     assert list(sf.bulk2.Account.query("SELECT Id FROM Account", wait=0.1)) == ['"Id"\n']
+
+
+def test_a_queued_job_aborted_stays_aborted_and_lists_its_records_as_unprocessed(http, details, control):
+    base = f"{details['instance_url']}/services/data/v59.0/jobs/ingest"
+    control.hold_bulk_queue(True)  # the job waits in UploadComplete, as in a busy org's queue
+    job = http.post(base, json={"object": "Account", "operation": "insert", "contentType": "CSV", "lineEnding": "LF"}).json()
+    http.put(f"{base}/{job['id']}/batches", data="Name\n" + "".join(f"Company {i}\n" for i in range(1000)),
+             headers={"Content-Type": "text/csv"})
+    assert http.patch(f"{base}/{job['id']}", json={"state": "UploadComplete"}).json()["state"] == "UploadComplete"
+    assert http.patch(f"{base}/{job['id']}", json={"state": "Aborted"}).json()["state"] == "Aborted"
+    unprocessed = http.get(f"{base}/{job['id']}/unprocessedrecords")
+    assert unprocessed.headers["Sforce-NumberOfRecords"] == "1000"  # none of it was processed
+    control.hold_bulk_queue(False)  # the queue goes on, and skips the aborted job
+    answer = http.get(f"{base}/{job['id']}").json()
+    assert (answer["state"], answer["numberRecordsProcessed"], control.count("Account")) == ("Aborted", 0, 0)
+    assert read_csv(unprocessed.text)[0] == {"Name": "Company 0"}
+    assert [j["state"] for j in control.bulk_jobs()] == ["Aborted"]
+    assert http.patch(f"{base}/{job['id']}", json={"state": "Aborted"}).status_code == 400  # already Aborted
