@@ -240,11 +240,11 @@ def prune_measure(figures: dict) -> tuple[int, float, float]:
     from django.conf import settings
     from django.db import connection
 
-    from sync import activity, services
+    from sync import activity, recording
 
     oldest = _oldest_event_id()
     started = time.monotonic()
-    deleted = services.sync_log_prune(older_than=timedelta(days=settings.LOG_RETENTION_DAYS))
+    deleted = recording.sync_log_prune(older_than=timedelta(days=settings.LOG_RETENTION_DAYS))
     prune_seconds = time.monotonic() - started
     activity.sync_event_counts_compact()
     merge_seconds = time.monotonic() - started - prune_seconds

@@ -11,7 +11,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
-from sync import batches, contact_sync, mappers, mirror, rules, rules_contacts, rules_matching, selectors, services, units
+from sync import batches, contact_sync, mappers, mirror, recording, rules, rules_contacts, rules_matching, selectors, units
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -74,7 +74,7 @@ def _r7_refusal_record(*, company: Company, reason: str, run: SyncRun | None) ->
     message = f"No Salesforce account created (R7): {reason}."
     last = SyncEvent.objects.filter(company=company, action="r7_skip").order_by("-id").values_list("message", flat=True).first()
     if last != message:
-        services.sync_event_record(
+        recording.sync_event_record(
             company=company, run=run, direction=rules.TO_SALESFORCE, action="r7_skip", outcome=SyncEvent.Outcome.SKIPPED, message=message
         )
 
@@ -217,9 +217,9 @@ def hubspot_links_write(*, company_ids: list[int]) -> None:
     for result in hs.companies_update(inputs):
         company = by_id[result.key]
         if result.ok:
-            services.sync_error_resolve_for(company=company, direction=rules.TO_HUBSPOT, fields=["salesforceaccountid"])
+            recording.sync_error_resolve_for(company=company, direction=rules.TO_HUBSPOT, fields=["salesforceaccountid"])
         else:
-            services.sync_error_record(company=company, direction=rules.TO_HUBSPOT, error=result.error, field="salesforceaccountid")
+            recording.sync_error_record(company=company, direction=rules.TO_HUBSPOT, error=result.error, field="salesforceaccountid")
 
 
 def _private_contacts_attach(sf, companies: list[Company], company_contacts: dict[str, list[str]], run) -> dict[int, list[str]]:
@@ -238,7 +238,7 @@ def _private_contacts_attach(sf, companies: list[Company], company_contacts: dic
     except Rejected as error:
         results = []
         for company, contact in attach.values():
-            services.sync_error_record(company=company, contact=contact, run=run, direction=rules.TO_SALESFORCE, error=error, field="AccountId")
+            recording.sync_error_record(company=company, contact=contact, run=run, direction=rules.TO_SALESFORCE, error=error, field="AccountId")
     attached: dict[int, list[str]] = {}
     for result in results:
         company, contact = attach[result.key]
@@ -246,6 +246,6 @@ def _private_contacts_attach(sf, companies: list[Company], company_contacts: dic
             Contact.objects.filter(pk=contact.pk).update(salesforce_type=SalesforceContactType.CONTACT)
             attached.setdefault(company.pk, []).append(contact.email or contact.hubspot_id)
         else:
-            services.sync_error_record(company=company, contact=contact, run=run, direction=rules.TO_SALESFORCE, error=result.error, field="AccountId")
+            recording.sync_error_record(company=company, contact=contact, run=run, direction=rules.TO_SALESFORCE, error=result.error, field="AccountId")
     return attached
 

@@ -8,7 +8,7 @@ import logging
 
 from django.utils import timezone
 
-from sync import batches, mirror, rules, services
+from sync import batches, mirror, recording, rules
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.models import Company, IntegrationSettings, SyncEvent, SyncStatus
@@ -46,15 +46,15 @@ def accounts_deleted_handle(*, account_ids: list[str]) -> int:
         account_id = company.salesforce_account_id
         error = failures.get(company.hubspot_id or "")
         if error is not None:
-            services.sync_error_record(company=company, direction=TO_HUBSPOT, error=error, record_ref=account_id)
+            recording.sync_error_record(company=company, direction=TO_HUBSPOT, error=error, record_ref=account_id)
             continue
         Company.objects.filter(pk=company.pk).update(
             salesforce_account_id=None, salesforce_deleted=True, sync_status=SyncStatus.DELETED_IN_SALESFORCE,
             synced_values={}, last_synced_at=timezone.now(), last_sync_direction=TO_HUBSPOT,
         )
-        services.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
+        recording.sync_error_resolve_for(company=company, direction=TO_HUBSPOT)
         archived = integration.archive_deleted_companies and company.hubspot_id
-        services.sync_event_record(
+        recording.sync_event_record(
             company=company, direction=TO_HUBSPOT, action="unlink", outcome=SyncEvent.Outcome.SUCCESS, api_calls=api_calls,
             message=f"Salesforce account {account_id} was deleted; the company was unlinked"
             + (" and archived in HubSpot." if archived else "."),

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from sync import batches, clients, company_links, mappers, mirror, rules, rules_matching, selectors, services, suspensions, units
+from sync import batches, clients, company_links, mappers, mirror, recording, rules, rules_matching, selectors, suspensions, units
 from sync.clients import RecordResult
 from sync.company_links import AccountPlan
 from sync.clients.exceptions import CrmError, Rejected
@@ -65,7 +65,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
         return counts
     sf = get_salesforce_client()
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
-    resolves = services.fields_covered(mappings, whole_record=only_fields is None)
+    resolves = recording.fields_covered(mappings, whole_record=only_fields is None)
     links: dict[str, str] = {}
     owners = batches.owner_directory(sf, get_hubspot_client(), mappings)
     for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
@@ -154,7 +154,7 @@ def accounts_batch_sync(
         went_through.append((plan, result.id if result is not None else plan.hubspot_id, calls, result is not None))
         counts["failed" if plan.field_errors else "unchanged" if plan.unchanged else "succeeded"] += 1
     companies = company_links.companies_link([(plan, hubspot_id) for plan, hubspot_id, _, _ in went_through], now)
-    services.company_syncs_record(
+    recording.company_syncs_record(
         outcomes=[_outcome(plan, companies[id(plan)], calls, wrote=wrote) for plan, _, calls, wrote in went_through],
         direction=TO_HUBSPOT, run=run, fields=resolves,
     )
@@ -293,15 +293,15 @@ def _account_failure_record(
 ) -> None:
     if company is None or company.salesforce_account_id != account["Id"]:
         company = company_links.company_placeholder(account)
-    services.company_sync_failure_record(
+    recording.company_sync_failure_record(
         company=company, direction=TO_HUBSPOT, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
         record_ref=account["Id"],
     )
 
 
-def _outcome(plan: AccountPlan, company: Company, calls: int, *, wrote: bool) -> services.SyncOutcome:
+def _outcome(plan: AccountPlan, company: Company, calls: int, *, wrote: bool) -> recording.SyncOutcome:
     conflicts = plan.write.conflicts
-    return services.SyncOutcome(
+    return recording.SyncOutcome(
         company=company, action=plan.action, wrote=wrote, changes=plan.write.changes, api_calls=calls,
         field_errors=plan.field_errors, record_ref=plan.account["Id"],
         conflict="Changed on both sides at the same time; Salesforce's value won: " + ", ".join(conflicts) if conflicts else "",
@@ -335,6 +335,6 @@ def salesforce_links_write(*, links: dict[str, str]) -> None:
     for result in results:
         company = companies[result.key]
         if result.ok:
-            services.sync_error_resolve_for(company=company, direction=rules.TO_SALESFORCE, fields=[external_id])
+            recording.sync_error_resolve_for(company=company, direction=rules.TO_SALESFORCE, fields=[external_id])
         else:
-            services.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)
+            recording.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)

@@ -25,7 +25,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
-from sync import selectors
+from sync import selectors, selectors_dashboard, selectors_health, selectors_log
 from sync.models import AlertCause, AlertSettings, AlertState, AlertSubscription, ErrorCategory, SyncError
 
 logger = logging.getLogger(__name__)
@@ -51,15 +51,15 @@ def alerts_current(*, now: datetime) -> list[Alert]:
     alerts = []
     for category, n in sorted(open_counts.items()):
         label = labels.get(category, category)
-        if category in selectors.SUSPENDING_CATEGORIES:
+        if category in selectors_dashboard.SUSPENDING_CATEGORIES:
             alerts.append(Alert(
                 f"suspension:{category}", AlertCause.SUSPENSION, f"crmsync is suspended: {label}",
-                f"{n:,} open sync error(s) of the category “{label}” stop the integration. {selectors.ERROR_FIXES[category]}",
+                f"{n:,} open sync error(s) of the category “{label}” stop the integration. {selectors_log.ERROR_FIXES[category]}",
             ))
         else:
             alerts.append(Alert(
                 f"new_error_category:{category}", AlertCause.NEW_ERROR_CATEGORY, f"crmsync: new sync errors: {label}",
-                f"{n:,} open sync error(s) of the category “{label}”. {selectors.ERROR_FIXES[category]}",
+                f"{n:,} open sync error(s) of the category “{label}”. {selectors_log.ERROR_FIXES[category]}",
             ))
     for problem in selectors.mapping_suspensions():
         what = (f"the mapping {problem.mapping.hubspot_property} ↔ {problem.mapping.salesforce_field} is suspended"
@@ -68,7 +68,7 @@ def alerts_current(*, now: datetime) -> list[Alert]:
             f"suspension:{problem.crm}:{problem.field}", AlertCause.SUSPENSION, f"crmsync: {what}",
             f"{problem.get_crm_display()} {problem.field}: {problem.message} {problem.fix}",
         ))
-    for usage in selectors.api_usage():
+    for usage in selectors_health.api_usage():
         if usage["paused"]:
             alerts.append(Alert(
                 "suspension:api_budget", AlertCause.SUSPENSION, f"crmsync paused: {usage['crm']} API budget used",

@@ -22,7 +22,7 @@ from django.db.models import F, Window
 from django.db.models.functions import Collate, RowNumber
 from django.utils import timezone
 
-from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, rules_mappings, selectors, services, units
+from sync import account_sync, batches, company_sync, contact_changes, mirror, resync, rules, rules_mappings, runs, selectors, units
 from sync.clients.exceptions import Rejected
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
@@ -39,7 +39,7 @@ SALESFORCE_BULK_BATCH_SIZE = 10_000
 # has partitions of whole Bulk API batches: a smaller job would cost more calls per record.
 PARTITION_SIZE = 5_000
 MAX_PARTITIONS = 64
-COULD_NOT_SYNC_ALL = services.COULD_NOT_SYNC_ALL
+COULD_NOT_SYNC_ALL = runs.COULD_NOT_SYNC_ALL
 ERRORS_RETRY_CHUNK = 1000
 
 
@@ -118,7 +118,7 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
     if company_ids is not None:
         companies = companies.filter(id__in=company_ids)
     with transaction.atomic():
-        run = services.sync_run_start(
+        run = runs.sync_run_start(
             kind=SyncRun.Kind.BULK_RESYNC,
             params={"mapping_ids": mapping_ids, **({"company_ids": sorted(company_ids)} if company_ids is not None else {})},
             user=user,

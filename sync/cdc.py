@@ -34,7 +34,7 @@ from django.db.models import Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from sync import batches, rules, selectors, services, units
+from sync import batches, rules, selectors, selectors_dashboard, selectors_health, services, units
 from sync.clients.salesforce import PEOPLE, get_salesforce_client
 from sync.models import Company, Contact, IntegrationSettings, WorkUnit
 
@@ -51,9 +51,9 @@ REPLAY_KEYS = {
 }
 TOPICS = tuple(REPLAY_KEYS)
 LINK_FIELDS = {sobject: frozenset(fields) for sobject, fields in PEOPLE}
-ALIVE_KEY = selectors.CDC_ALIVE_KEY
-LAG_KEY = selectors.CDC_LAG_KEY
-FALLBACK_KEY = selectors.CDC_FALLBACK_KEY
+ALIVE_KEY = selectors_health.CDC_ALIVE_KEY
+LAG_KEY = selectors_dashboard.CDC_LAG_KEY
+FALLBACK_KEY = selectors_dashboard.CDC_FALLBACK_KEY
 POLL_NOW_KEY = "salesforce_poll_now"  # a GAP_OVERFLOW asks the poll to read the window at once
 DELETED = ("DELETE", "GAP_DELETE")
 CHANGED = ("CREATE", "UPDATE", "UNDELETE", "GAP_CREATE", "GAP_UPDATE", "GAP_UNDELETE")

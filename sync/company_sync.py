@@ -13,7 +13,7 @@ import logging
 
 from django.conf import settings
 
-from sync import account_creation, batches, mappers, mirror, rules, selectors, services, suspensions
+from sync import account_creation, batches, mappers, mirror, recording, rules, selectors, suspensions
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -74,7 +74,7 @@ def companies_sync_to_salesforce(
             mirror.company_failure_record(company=company, error=error, run=run)
         counts["failed"] += len(companies)
         records, companies = {}, []
-    resolves = services.fields_covered(mappings, whole_record=only_fields is None)
+    resolves = recording.fields_covered(mappings, whole_record=only_fields is None)
     synced = _companies_sync(
         companies=companies, records=records, mappings=mappings, integration=integration, run=run, force=force, resolves=resolves,
         accounts=accounts,

@@ -12,7 +12,7 @@ import logging
 import django_rq
 from django.db import IntegrityError, transaction
 
-from sync import batches, mirror, rules, rules_contacts, services
+from sync import batches, mirror, recording, rules, rules_contacts
 from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -151,14 +151,14 @@ def _salesforce_records_create(sf, *, integration: IntegrationSettings, contacts
             results = (sf.leads_create if as_lead else sf.contacts_create)(records)
         except Rejected as error:
             for contact, _ in by_email.values():
-                services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=error)
+                recording.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=error)
             return
         calls = batches.api_calls_share(sf.api_calls - calls_before, len(results))
         for result, api_calls in zip(results, calls):
             contact, company = by_email[result.key.lower()]
             if not result.ok:
-                services.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=result.error)
-                services.sync_event_record(contact=contact, direction=rules.TO_SALESFORCE, action="create", api_calls=api_calls,
+                recording.sync_error_record(contact=contact, direction=rules.TO_SALESFORCE, error=result.error)
+                recording.sync_event_record(contact=contact, direction=rules.TO_SALESFORCE, action="create", api_calls=api_calls,
                                            outcome=SyncEvent.Outcome.FAILED, message=result.error.message)
                 continue
             if as_lead:
@@ -168,8 +168,8 @@ def _salesforce_records_create(sf, *, integration: IntegrationSettings, contacts
             contact.salesforce_id = result.id
             contact.save(update_fields=["salesforce_id", "salesforce_type", "updated_at"])
             wanted[contact.pk].salesforce_id, wanted[contact.pk].salesforce_type = contact.salesforce_id, contact.salesforce_type
-            services.sync_error_resolve_for(contact=contact, direction=rules.TO_SALESFORCE)
-            services.sync_event_record(
+            recording.sync_error_resolve_for(contact=contact, direction=rules.TO_SALESFORCE)
+            recording.sync_event_record(
                 contact=contact, direction=rules.TO_SALESFORCE, action="create", outcome=SyncEvent.Outcome.SUCCESS, api_calls=api_calls,
                 message=f"Created Salesforce {contact.get_salesforce_type_display()} {result.id} (in the inclusion list).",
             )
@@ -192,7 +192,7 @@ def _hubspot_links_write(hs, *, contacts: list[Contact], records: dict) -> None:
     except Rejected as error:
         failures = [(by_id[i["id"]], error) for i in inputs]
     for contact, error in failures:
-        services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
+        recording.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
 
 
 # --- R8: lifecycle stages move companies forward -------------------------------------------------
@@ -229,10 +229,10 @@ def companies_lifecycle_forward(
         result = results.get(hubspot_id)
         error = result if isinstance(result, CrmError) else (result.error if result is not None and not result.ok else None)
         if error is not None:
-            services.sync_error_record(company=company, direction=rules.TO_HUBSPOT, error=error, field="lifecyclestage")
+            recording.sync_error_record(company=company, direction=rules.TO_HUBSPOT, error=error, field="lifecyclestage")
             continue
         Company.objects.filter(pk=company.pk).update(lifecycle_stage=new)
-        services.sync_event_record(
+        recording.sync_event_record(
             company=company, direction=rules.TO_HUBSPOT, action="lifecycle", outcome=SyncEvent.Outcome.SUCCESS,
             changes={"lifecyclestage": [old, new]},
             message=f"Lifecycle stage moved forward to the furthest among the company's contacts: {new}.",
@@ -267,7 +267,7 @@ def companies_auto_create(*, contacts: list[Contact]) -> list[Company]:
             try:
                 hs.associate_contact_with_company(contact.hubspot_id, company.hubspot_id)
             except Rejected as error:
-                services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
+                recording.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
                 continue
             contact.companies.add(company)
     return created
@@ -292,19 +292,19 @@ def _domain_companies_create(hs, by_domain: dict[str, list[Contact]]) -> tuple[d
         except Rejected as error:
             for domain in new_domains:
                 for contact in by_domain[domain]:
-                    services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
+                    recording.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
             results = []
         for result in results:
             if not result.ok:
                 for contact in by_domain[result.key]:
-                    services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=result.error)
+                    recording.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=result.error)
                 continue
             company = _company_for(result.id)
             Company.objects.filter(pk=company.pk).update(domain=result.key, name=result.key, created_by_auto_create=True)
             company.refresh_from_db()
             existing[result.key] = company
             created.append(company)
-            services.sync_event_record(
+            recording.sync_event_record(
                 company=company, direction=rules.TO_HUBSPOT, action="auto_create", outcome=SyncEvent.Outcome.SUCCESS,
                 message=f"Company created for contacts at {result.key} (automatically create and associate companies).",
             )

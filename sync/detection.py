@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from sync import batches, cdc, company_sync, contact_changes, mirror, rules, selectors, services, units
+from sync import batches, cdc, company_sync, contact_changes, mirror, recording, rules, runs, selectors, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
@@ -169,7 +169,7 @@ def webhook_events_error_record(*, event_ids: list[int], error: Exception) -> No
             continue
         model, role = (Contact, "contact") if event.subscription_type.startswith("contact.") else (Company, "company")
         record, _ = model.objects.get_or_create(hubspot_id=event.object_id)
-        services.sync_error_record(**{role: record}, direction=rules.TO_SALESFORCE, error=error, record_ref=event.object_id)
+        recording.sync_error_record(**{role: record}, direction=rules.TO_SALESFORCE, error=error, record_ref=event.object_id)
 
 
 def hubspot_changes_detect() -> dict:
@@ -206,7 +206,7 @@ def hubspot_changes_detect() -> dict:
 def sync_cycle_run() -> dict:
     """Detect changes on both sides now (``sync_now`` and the "Sync now" button)."""
     if not IntegrationSettings.load().sync_companies:
-        raise SyncUnavailable(services.SYNC_COMPANIES_OFF)
+        raise SyncUnavailable(runs.SYNC_COMPANIES_OFF)
     try:
         return {"hubspot": hubspot_changes_detect(), "salesforce": salesforce_changes_detect(force=True)}
     except NotConfigured as error:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection, transaction
 
-from sync import account_creation, account_deletions, account_sync, batches, bulk, cdc, company_links, company_sync, contact_changes, detection, imports, resync, rules, services, units
+from sync import account_creation, account_deletions, account_sync, batches, bulk, cdc, company_links, company_sync, contact_changes, detection, imports, recording, resync, rules, runs, units
 from sync.clients import watching
 from sync.clients.exceptions import Cancelled, ConfigurationBlocked
 from sync.models import Company, Contact, ErrorCategory, SyncRun, WorkUnit
@@ -76,7 +76,7 @@ def unit_work(*, unit_id: int) -> str:
         return _isolate(unit, error)
     _settle_done(unit, follow_up if isinstance(follow_up, units.FollowUp) else units.FollowUp(progress=_counts(follow_up)))
     if unit.run_id and not units.run_has_open_units(run_id=unit.run_id):
-        services.sync_run_complete(run_id=unit.run_id)
+        runs.sync_run_complete(run_id=unit.run_id)
     return "done"
 
 
@@ -98,7 +98,7 @@ def _settle_done(unit: WorkUnit, follow_up: units.FollowUp) -> None:
             units.units_add(kind=follow_up.kind, payloads=follow_up.payloads, run_id=unit.run_id)
         progress = follow_up.progress
         if unit.run_id and progress:
-            services.sync_run_progress(
+            runs.sync_run_progress(
                 run_id=unit.run_id, processed=sum(progress.values()),
                 succeeded=progress.get("succeeded", 0), unchanged=progress.get("unchanged", 0), failed=progress.get("failed", 0),
             )
@@ -186,7 +186,7 @@ def _records_error_record(unit: WorkUnit, error: Exception) -> None:
     try:
         if "account_ids" in payload or "links" in payload:
             for account_id in payload.get("account_ids") or payload.get("links") or []:
-                services.sync_error_record(
+                recording.sync_error_record(
                     company=company_links.company_placeholder({"Id": account_id}), direction=rules.TO_HUBSPOT,
                     error=error, record_ref=account_id,
                 )
@@ -194,25 +194,25 @@ def _records_error_record(unit: WorkUnit, error: Exception) -> None:
             model = Contact if unit.kind == Kind.CONTACTS_CHANGED else Company
             for hubspot_id in payload["hubspot_ids"]:
                 record, _ = model.objects.get_or_create(hubspot_id=str(hubspot_id))
-                services.sync_error_record(
+                recording.sync_error_record(
                     **{"contact" if model is Contact else "company": record}, direction=rules.TO_SALESFORCE,
                     error=error, record_ref=str(hubspot_id),
                 )
         elif "company_ids" in payload:
             direction = rules.TO_HUBSPOT if unit.kind == Kind.HUBSPOT_LINK_BACK else rules.TO_SALESFORCE
             for company in Company.objects.filter(id__in=payload["company_ids"]):
-                services.sync_error_record(company=company, direction=direction, error=error)
+                recording.sync_error_record(company=company, direction=direction, error=error)
         elif "event_ids" in payload:
             detection.webhook_events_error_record(event_ids=payload["event_ids"], error=error)
         elif "salesforce_records" in payload:
             for contact in Contact.objects.filter(salesforce_id__in=list(payload["salesforce_records"])):
-                services.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
+                recording.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
         if unit.run_id and not any(key in payload for key in RECORD_KEYS):
             # The unit is its run's own work (a resync, a bulk slice, an import page).
             if isinstance(error, _PersistentFailure) and error.again:
-                services.sync_run_note(run_id=unit.run_id, message=error.message)
+                runs.sync_run_note(run_id=unit.run_id, message=error.message)
             else:
-                services.sync_run_finish(run_id=unit.run_id, status=SyncRun.Status.FAILED, message=error.message)
+                runs.sync_run_finish(run_id=unit.run_id, status=SyncRun.Status.FAILED, message=error.message)
     except DatabaseError:
         logger.exception("units.error_record_failed", extra={"unit_id": unit.pk})
 

@@ -13,7 +13,9 @@ from sync.models import (
     SyncEvent,
     SyncStatus,
 )
-from sync.selectors import LIFECYCLE_STAGES, CompanyFilters, ErrorFilters, EventFilters
+from sync.labels import LIFECYCLE_STAGES
+from sync.selectors_companies import CompanyFilters
+from sync.selectors_log import ErrorFilters, EventFilters
 
 # A text field's error for an over-long value, in words: its limit and the value's length.
 TOO_LONG = {"max_length": "At most %(limit_value)d characters (this is %(show_value)d)."}

@@ -16,7 +16,7 @@ import logging
 
 from django.db import transaction
 
-from sync import account_sync, batches, mirror, rules_matching, selectors, services, units
+from sync import account_sync, batches, mirror, rules_matching, runs, selectors, services, units
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import IntegrationSettings, SyncRun, WorkUnit
@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 # Five SOQL calls (2,000 accounts each) and one Bulk API job for the page's link-backs: under one
 # Salesforce call per 1,000 accounts.
 IMPORT_PAGE_SIZE = 10_000
-NOTHING_IMPORTED = services.SYNC_COMPANIES_OFF + " Nothing was imported."
+NOTHING_IMPORTED = runs.SYNC_COMPANIES_OFF + " Nothing was imported."
 
 
 class ImportRefused(ValueError):
@@ -45,7 +45,7 @@ def accounts_import_start(*, account_ids: list[str] | None = None, user=None) ->
     if problem := rules_matching.account_ids_problem(ids):
         raise ImportRefused(problem + " Nothing was imported.")
     with transaction.atomic():
-        run = services.sync_run_start(
+        run = runs.sync_run_start(
             kind=SyncRun.Kind.IMPORT, params={"account_ids": ids} if ids else {"all": True},
             total=len(ids) or None, user=user, queued=True,
         )
@@ -68,12 +68,12 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         return None  # cancelled or finished: hand nothing on
     integration = IntegrationSettings.load()
     if not integration.sync_companies:
-        services.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=NOTHING_IMPORTED)
+        runs.sync_run_finish(run_id=run.id, status=SyncRun.Status.FAILED, message=NOTHING_IMPORTED)
         return None
     sf = get_salesforce_client()
     if run.total is None:
         # Known from the start (one COUNT() call), so progress means something.
-        services.sync_run_progress(run_id=run.id, total=sf.accounts_count())
+        runs.sync_run_progress(run_id=run.id, total=sf.accounts_count())
     mappings = selectors.field_mappings_enabled()
     accounts = sf.accounts_page_after(after, fields=mirror.account_fields(mappings), limit=IMPORT_PAGE_SIZE)
     if len(accounts) == IMPORT_PAGE_SIZE:

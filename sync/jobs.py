@@ -14,7 +14,7 @@ from django.dispatch import receiver
 from rq.job import Job, JobStatus
 from rq.utils import now as rq_now
 
-from sync import activity, alerts, detection, engine, oauth, schemas, services, units
+from sync import activity, alerts, detection, engine, oauth, recording, schemas, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
 from sync.units import Wake
 
@@ -77,7 +77,7 @@ def units_sweep() -> int:
 
 def history_prune() -> None:
     """Run by RQ's cron: the sync log past CRMSYNC_LOG_RETENTION_DAYS, finished units past a week."""
-    services.sync_log_prune(older_than=timedelta(days=settings.LOG_RETENTION_DAYS))
+    recording.sync_log_prune(older_than=timedelta(days=settings.LOG_RETENTION_DAYS))
     units.units_prune(older_than=UNIT_RETENTION)
 
 

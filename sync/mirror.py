@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from sync import mappers, rows, rules, services
+from sync import mappers, recording, rows, rules
 from sync.models import Company, FieldMapping, SyncRun, SyncStatus
 
 ACCOUNT_BASE_FIELDS = ("Id", "Name", "Website", "CreatedDate", "LastModifiedDate", "SystemModstamp")
@@ -109,7 +109,7 @@ def companies_synced(synced: list[tuple[Company, mappers.AccountWrite, str]]) ->
 
 
 def company_failure_record(*, company: Company, error, run: SyncRun | None, api_calls: int = 0, changes: dict | None = None, action: str = "update") -> None:
-    services.company_sync_failure_record(
+    recording.company_sync_failure_record(
         company=company, direction=rules.TO_SALESFORCE, error=error, run=run, action=action, changes=changes, api_calls=api_calls,
         record_ref=company.hubspot_id or "",
     )
@@ -117,16 +117,16 @@ def company_failure_record(*, company: Company, error, run: SyncRun | None, api_
 
 def company_outcome(
     *, company: Company, write: mappers.AccountWrite, api_calls: int, action: str, wrote: bool, message: str = ""
-) -> services.SyncOutcome:
+) -> recording.SyncOutcome:
     """A company's sync to Salesforce that went through, as its log entry and errors keep it."""
-    return services.SyncOutcome(
+    return recording.SyncOutcome(
         company=company, action=action, wrote=wrote, changes=write.changes, api_calls=api_calls,
         field_errors=[(e.field, e) for e in write.errors], message=message, record_ref=company.hubspot_id or "",
         conflict="Changed on both sides; HubSpot's change was the latest and won: " + ", ".join(write.contested) if write.contested else "",
     )
 
 
-def companies_success_record(*, outcomes: list[services.SyncOutcome], run: SyncRun | None, fields: list[str] | None = None) -> None:
+def companies_success_record(*, outcomes: list[recording.SyncOutcome], run: SyncRun | None, fields: list[str] | None = None) -> None:
     """Log the attempts. A push that found nothing to write outside a run is crmsync seeing its own
     or the other half's write come back: not an attempt, so not logged (the log stays readable)."""
-    services.company_syncs_record(outcomes=outcomes, direction=rules.TO_SALESFORCE, run=run, fields=fields, log_unchanged=run is not None)
+    recording.company_syncs_record(outcomes=outcomes, direction=rules.TO_SALESFORCE, run=run, fields=fields, log_unchanged=run is not None)

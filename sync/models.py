@@ -184,7 +184,7 @@ class SyncRun(models.Model):
     @property
     def status_label(self) -> str:
         """The state in words: "Done with N failures" when a run that ended Done lost some records
-        (a run where nothing succeeded ends Failed, see ``services.sync_run_finish``)."""
+        (a run where nothing succeeded ends Failed, see ``runs.sync_run_finish``)."""
         if self.status == self.Status.DONE and self.failed:
             return f"Done with {self.failed:,} failure{'s' if self.failed != 1 else ''}"
         return self.get_status_display()

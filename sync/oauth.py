@@ -25,7 +25,7 @@ from sync.clients.exceptions import CrmError, NotConfigured, Unauthorized
 from sync.clients.hubspot import HubSpotClient, get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client, salesforce_client_for
 from sync.models import Connection
-from sync.selectors import SALESFORCE_DAILY_LIMIT_KEY
+from sync.selectors_health import SALESFORCE_DAILY_LIMIT_KEY
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from sync import account_creation, account_sync, company_sync, mirror, rules, selectors, services, units
+from sync import account_creation, account_sync, company_sync, mirror, recording, rules, runs, selectors, units
 from sync.clients.exceptions import Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.models import Company, IntegrationSettings, SyncRun, WorkUnit
@@ -25,7 +25,7 @@ def company_resync_request(*, company_id: int, user=None) -> SyncRun:
         ).first()
         if pending is not None:
             return pending
-        run = services.sync_run_start(kind=SyncRun.Kind.RECORD_RESYNC, company=company, user=user, total=1, queued=True)
+        run = runs.sync_run_start(kind=SyncRun.Kind.RECORD_RESYNC, company=company, user=user, total=1, queued=True)
         units.unit_add(kind=WorkUnit.Kind.COMPANY_RESYNC, run_id=run.id, payload={"run_id": run.id})
     logger.info("sync.company_resync_requested", extra={"company_id": company_id, "run_id": run.id})
     return run
@@ -48,7 +48,7 @@ def company_resync(*, company_id: int, run_id: int | None = None) -> None:
     company = Company.objects.filter(id=company_id).first()
     if company is None:
         if run_id is not None:
-            services.sync_run_finish(run_id=run_id, status=SyncRun.Status.FAILED, message="The company no longer exists.")
+            runs.sync_run_finish(run_id=run_id, status=SyncRun.Status.FAILED, message="The company no longer exists.")
         return
     run = SyncRun.objects.filter(id=run_id).first() if run_id else None
     try:
@@ -57,17 +57,17 @@ def company_resync(*, company_id: int, run_id: int | None = None) -> None:
         # HubSpot or Salesforce refused the whole call; a transient failure propagates instead and
         # the resync is tried again (the run stays running and says what it waits for).
         message = error.message
-        services.sync_error_record(company=company, run=run, direction=rules.TO_SALESFORCE, error=error)
+        recording.sync_error_record(company=company, run=run, direction=rules.TO_SALESFORCE, error=error)
         status = SyncRun.Status.FAILED
     logger.info("sync.company_resynced", extra={"company_id": company.id, "run_id": run_id, "status": status})
     if run_id is not None:
-        services.sync_run_finish(run_id=run_id, status=status, message=message)
+        runs.sync_run_finish(run_id=run_id, status=status, message=message)
 
 
 def _company_resync(company: Company, run: SyncRun | None) -> tuple[str, str]:
     integration = IntegrationSettings.load()
     if not integration.sync_companies:
-        return SyncRun.Status.FAILED, services.SYNC_COMPANIES_OFF
+        return SyncRun.Status.FAILED, runs.SYNC_COMPANIES_OFF
     if not company.hubspot_id:
         return SyncRun.Status.FAILED, "This company has no HubSpot record yet: it cannot be resynced from HubSpot."
     hs = get_hubspot_client()

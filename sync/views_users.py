@@ -9,7 +9,7 @@ from django.urls import reverse_lazy
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from sync import alerts, selectors, services, users
+from sync import alerts, selectors_dashboard, services, users
 from sync.forms_users import AlertWebhookForm, UserInviteForm
 from sync.models import AlertCause, AlertSettings, AlertSubscription
 from sync.views import admin_required
@@ -92,12 +92,12 @@ def alert_settings(request):
         "rows": [{"admin": admin, "causes": [(value, label, (admin.pk, value) in subscribed) for value, label in AlertCause.choices]}
                  for admin in admins],
         "signed": bool(alerts.webhook_signature(body=b"")),
-        "recent": selectors.alerts_recent(),
+        "recent": selectors_dashboard.alerts_recent(),
     })
 
 
 @require_POST
 @admin_required
 def checklist_mappings_reviewed(request):
-    services.sync_state_set(key=selectors.MAPPINGS_REVIEWED_KEY, value=timezone.now().isoformat())
+    services.sync_state_set(key=selectors_dashboard.MAPPINGS_REVIEWED_KEY, value=timezone.now().isoformat())
     return redirect("sync:dashboard")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sync import activity, selectors, services
+from sync import activity, recording, selectors_dashboard
 from sync.models import SyncEvent, SyncEventCount
 from tests.factories import CompanyFactory, SyncEventFactory
 
@@ -63,7 +63,7 @@ def test_the_prune_counts_down_and_merging_drops_the_emptied_buckets(settings):
     SyncEvent.objects.filter(id__in=[e.id for e in events[:3]]).update(created_at=timezone.now() - timedelta(days=91))
     activity.sync_event_counts_compact()
 
-    services.sync_log_prune(older_than=timedelta(days=90))
+    recording.sync_log_prune(older_than=timedelta(days=90))
     activity.sync_event_counts_compact()
 
     assert counted() == logged() and sum(counted().values()) == 1
@@ -76,7 +76,7 @@ def test_the_dashboard_chart_reads_the_counts_not_the_log(django_assert_num_quer
     activity.sync_event_counts_compact()
     SyncEventFactory()  # not merged yet: read all the same
     with django_assert_num_queries(1) as queries:
-        syncs, errors = selectors.activity_chart(range_key="7d")
+        syncs, errors = selectors_dashboard.activity_chart(range_key="7d")
     assert "sync_syncevent\"" not in queries.captured_queries[0]["sql"]
     assert [s.total for s in syncs.series] == [3, 0] and [s.total for s in errors.series] == [0, 1]
 
@@ -92,6 +92,6 @@ def test_past_a_day_the_five_minute_rows_become_their_hours():
 
     old_rows = SyncEventCount.objects.filter(bucket__lt=timezone.now() - timedelta(days=1))
     assert sorted(old_rows.values_list("bucket", "events")) == [(hour, 2), (hour + timedelta(hours=1), 1)]
-    week, _ = selectors.activity_chart(range_key="7d")
-    day, _ = selectors.activity_chart(range_key="24h")
+    week, _ = selectors_dashboard.activity_chart(range_key="7d")
+    day, _ = selectors_dashboard.activity_chart(range_key="24h")
     assert week.total == 4 and day.total == 1

@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.defaults import server_error
 
-from sync import alerts, charts, labels, selectors, services, suspensions
+from sync import alerts, charts, labels, runs, selectors, selectors_companies, selectors_dashboard, selectors_health, services, suspensions
 from sync.clients import ratelimit
 from sync.models import (
     AlertCause,
@@ -119,7 +119,7 @@ def test_r12_a_run_ends_done_done_with_failures_or_failed(succeeded, unchanged, 
     total = succeeded + unchanged + failed
     run = SyncRunFactory(kind=SyncRun.Kind.BULK_RESYNC, status=SyncRun.Status.RUNNING, total=total,
                          processed=total, succeeded=succeeded, unchanged=unchanged, failed=failed)
-    services.sync_run_finish(run_id=run.id, status=SyncRun.Status.DONE)
+    runs.sync_run_finish(run_id=run.id, status=SyncRun.Status.DONE)
     run.refresh_from_db()
     assert (run.status, run.status_label) == (status, label)
 
@@ -128,7 +128,7 @@ def test_r04_an_import_of_unknown_ids_fails_and_names_them(admin_client):
     IntegrationSettings.objects.filter(id=1).update(sync_companies=True)
     run = SyncRunFactory(kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.RUNNING, total=2, processed=2,
                          params={"account_ids": ["001000000000000AAA", "001000000000001AAA"]})
-    services.sync_run_complete(run_id=run.id)
+    runs.sync_run_complete(run_id=run.id)
     run.refresh_from_db()
     assert run.status == SyncRun.Status.FAILED
     assert run.message.startswith("2 accounts: 0 synced, 0 unchanged, 0 failed, 2 skipped.")
@@ -141,7 +141,7 @@ def test_a_record_resync_shows_its_outcome_not_zero_of_one(admin_client, redis_q
     company = CompanyFactory()
     SyncRunFactory(kind=SyncRun.Kind.RECORD_RESYNC, company=company, status=SyncRun.Status.RUNNING, total=1)
     run = SyncRun.objects.get()
-    services.sync_run_finish(run_id=run.id, status=SyncRun.Status.DONE, message="Synced both ways.")
+    runs.sync_run_finish(run_id=run.id, status=SyncRun.Status.DONE, message="Synced both ways.")
     run.refresh_from_db()
     assert run.status == SyncRun.Status.DONE
     body = admin_client.get(reverse("sync:dashboard")).content.decode()
@@ -167,10 +167,10 @@ def test_api_usage_per_hour_survives_a_redis_flush(redis_queues):
     assert services.api_usage_record()["salesforce"] == 0  # counted once
     ratelimit.rate_budget_reset()  # Redis emptied (or restarted)
     ratelimit.api_call_reserve(crm="salesforce")
-    assert selectors.api_calls_today(crm="salesforce") == 8
+    assert selectors_health.api_calls_today(crm="salesforce") == 8
     services.api_usage_record()
     assert ApiUsageHour.objects.get(crm="salesforce").calls == 8
-    chart = selectors.api_usage_chart(range_key="24h")
+    chart = selectors_dashboard.api_usage_chart(range_key="24h")
     assert chart.series[0].total == 8 and chart.has_bars
 
 
@@ -202,7 +202,7 @@ def test_companies_list_has_a_total_previous_and_next_pages_and_a_run_filter(use
 
 def test_companies_total_is_capped_and_labelled():
     Company.objects.bulk_create(Company(name=f"N{i}") for i in range(12))
-    total = selectors.companies_total(filters=selectors.CompanyFilters())
+    total = selectors_companies.companies_total(filters=selectors_companies.CompanyFilters())
     assert total == {"count": 12, "exact": True, "label": "12 companies"}
     n, exact = selectors.count_capped(Company.objects.all(), cap=10)
     assert (n, exact) == (10, False)

@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from rq import SimpleWorker
 
-from sync import account_sync, bulk, company_sync, engine, jobs, resync, services
+from sync import account_sync, bulk, company_sync, engine, jobs, recording, resync
 from sync.models import Company, FieldMapping, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import CompanyFactory
 
@@ -44,7 +44,7 @@ class Primitives:
                 SyncError.objects.create(company=company, run=run, direction=direction, category="value_too_long",
                                          message="STRING_TOO_LONG: Phone: data value too large")
             else:
-                services.sync_event_record(company=company, run=run, direction=direction, action="update", outcome="success")
+                recording.sync_event_record(company=company, run=run, direction=direction, action="update", outcome="success")
         return {"succeeded": len(companies) - failed, "failed": failed, "skipped": 0}
 
     def _to_hubspot(self, *, account_ids, run_id=None, only_fields=None, force=False, accounts=None):

@@ -131,7 +131,7 @@ def test_r01_dashboard_gets_the_salesforce_limit_from_a_worker_never_from_the_pa
 ):
     import django_rq
 
-    from sync import jobs, selectors
+    from sync import jobs, selectors_health
 
     salesforce_control.set_api_limit(20000, used=0)
     salesforce_control.reset_stats()
@@ -139,14 +139,14 @@ def test_r01_dashboard_gets_the_salesforce_limit_from_a_worker_never_from_the_pa
     assert salesforce_control.stats()["total"] == 0  # the page called nothing
     assert django_rq.get_queue("default").count == 0  # and queued nothing (no GET has side effects)
     jobs.salesforce_limits_refresh()  # what the cron runs every hour
-    assert selectors.salesforce_daily_limit()[0] == 20000
+    assert selectors_health.salesforce_daily_limit()[0] == 20000
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "allocated to crmsync (50% of the org's 20,000)" in page
     assert django_rq.get_queue("default").count == 0  # fresh: nothing queued
 
 
 def test_limits_refresh_spends_no_call_when_an_answer_of_the_day_reported_the_limit(transactional_db, sandbox, salesforce_control):
-    from sync import jobs, selectors
+    from sync import jobs, selectors_health
     from sync.clients.salesforce import get_salesforce_client
 
     salesforce_control.set_api_limit(30000, used=0)
@@ -154,7 +154,7 @@ def test_limits_refresh_spends_no_call_when_an_answer_of_the_day_reported_the_li
     get_salesforce_client.cache_clear()  # the cron's job runs in a process of its own
     salesforce_control.reset_stats()
     jobs.salesforce_limits_refresh()
-    assert selectors.salesforce_daily_limit()[0] == 30000
+    assert selectors_health.salesforce_daily_limit()[0] == 30000
     assert salesforce_control.stats()["total"] == 0
 
 

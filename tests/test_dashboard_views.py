@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from sync import rules_errors, selectors, services
+from sync import rules_errors, selectors, selectors_companies, selectors_dashboard, selectors_health, services
 from sync.models import Company, FieldMapping, SettingsChange, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import (
     CompanyFactory,
@@ -165,16 +165,16 @@ def test_keyset_pages_cover_every_company_once_in_order(sort):
     for i in range(11):
         # Duplicate names and times (and blanks) test the primary-key tie-break.
         CompanyFactory(name=f"Co {i % 4}", last_synced_at=None if i % 3 == 0 else now - timedelta(hours=i % 2))
-    filters = selectors.CompanyFilters(sort=sort)
+    filters = selectors_companies.CompanyFilters(sort=sort)
     seen, cursor = [], ""
     while True:
-        page = selectors.companies_page(filters=filters, cursor=cursor, size=3)
+        page = selectors_companies.companies_page(filters=filters, cursor=cursor, size=3)
         seen.extend(page.rows)
         if not page.next_cursor:
             break
         cursor = page.next_cursor
     assert len(seen) == 11 and len({c.id for c in seen}) == 11
-    expected = list(selectors.companies_filtered(filters=filters).order_by(
+    expected = list(selectors_companies.companies_filtered(filters=filters).order_by(
         *{"-id": ["-id"], "id": ["id"], "name": ["name", "id"], "-name": ["-name", "-id"]}.get(sort, ["id"])
     )) if sort != "-last_synced_at" else sorted(
         Company.objects.all(), key=lambda c: (c.last_synced_at is None, -(c.last_synced_at.timestamp() if c.last_synced_at else 0), -c.id)
@@ -186,10 +186,10 @@ def test_keyset_pages_cover_every_company_once_in_order(sort):
 def test_keyset_pages_of_a_search_sorted_by_name_are_case_insensitive_and_complete(sort):
     for name in ["acme b", "Acme a", "ACME c", "Acme a", "acme z", "Beta"]:
         CompanyFactory(name=name)
-    filters = selectors.CompanyFilters(search="acme", sort=sort)
+    filters = selectors_companies.CompanyFilters(search="acme", sort=sort)
     seen, cursor = [], ""
     while True:
-        page = selectors.companies_page(filters=filters, cursor=cursor, size=2)
+        page = selectors_companies.companies_page(filters=filters, cursor=cursor, size=2)
         seen.extend(page.rows)
         if not (cursor := page.next_cursor):
             break
@@ -199,14 +199,14 @@ def test_keyset_pages_of_a_search_sorted_by_name_are_case_insensitive_and_comple
 
 
 def test_company_list_pages_by_cursor_and_ignores_a_forged_cursor(user_client):
-    Company.objects.bulk_create(Company(name=f"Company {i:03d}") for i in range(selectors.COMPANY_PAGE_SIZE + 5))
+    Company.objects.bulk_create(Company(name=f"Company {i:03d}") for i in range(selectors_companies.COMPANY_PAGE_SIZE + 5))
     url = reverse("sync:companies")
     first = user_client.get(url, {"sort": "name"})
-    assert len(first.context["page"].rows) == selectors.COMPANY_PAGE_SIZE
+    assert len(first.context["page"].rows) == selectors_companies.COMPANY_PAGE_SIZE
     cursor = first.context["page"].next_cursor
     assert f"cursor={cursor}" in first.content.decode().replace("%3D", "=")
     second = user_client.get(url, {"sort": "name", "cursor": cursor})
-    assert _names(second) == [f"Company {i:03d}" for i in range(selectors.COMPANY_PAGE_SIZE, selectors.COMPANY_PAGE_SIZE + 5)]
+    assert _names(second) == [f"Company {i:03d}" for i in range(selectors_companies.COMPANY_PAGE_SIZE, selectors_companies.COMPANY_PAGE_SIZE + 5)]
     assert second.context["page"].next_cursor is None
     assert _names(user_client.get(url, {"sort": "name", "cursor": "not-a-cursor!"}))[0] == "Company 000"
 
@@ -235,7 +235,7 @@ def test_company_list_makes_a_constant_number_of_queries_per_page(user_client, d
     with django_assert_num_queries(5):
         second = user_client.get(url, {"has_errors": "on", "sort": "-last_synced_at", "cursor": full.context["page"].next_cursor})
     assert len(small.context["page"].rows) == 3
-    assert len(full.context["page"].rows) == selectors.COMPANY_PAGE_SIZE
+    assert len(full.context["page"].rows) == selectors_companies.COMPANY_PAGE_SIZE
     assert len(second.context["page"].rows) == 10
     assert all(row.open_errors == 2 for row in full.context["page"].rows)
 
@@ -512,11 +512,11 @@ def test_activity_chart_buckets_by_direction_and_ignores_old_rows():
     SyncEventFactory(direction="hs_to_sf", outcome=SyncEvent.Outcome.FAILED)
     old = SyncEventFactory()
     SyncEvent.objects.filter(id=old.id).update(created_at=now - timedelta(days=2))
-    syncs, errors = selectors.activity_chart(range_key="24h", now=now)
+    syncs, errors = selectors_dashboard.activity_chart(range_key="24h", now=now)
     assert len(syncs.bars) == 288  # 5-minute buckets
     assert [s.total for s in syncs.series] == [2, 0] and [s.total for s in errors.series] == [0, 1]
     assert syncs.bars[-1]["rects"] and syncs.bars[-1]["rects"][0]["height"] > 0
-    month, _ = selectors.activity_chart(range_key="30d", now=now)
+    month, _ = selectors_dashboard.activity_chart(range_key="30d", now=now)
     assert len(month.bars) == 120 and month.total == 3
 
 
@@ -556,7 +556,7 @@ def test_metrics_export_syncs_errors_calls_and_queues(client, redis_queues, sett
 def test_r01_dashboard_shows_the_salesforce_share_and_says_when_it_pauses(admin_client, redis_queues):
     from sync.clients import ratelimit
 
-    services.sync_state_set(key=selectors.SALESFORCE_DAILY_LIMIT_KEY, value="100")  # as Salesforce reported it
+    services.sync_state_set(key=selectors_health.SALESFORCE_DAILY_LIMIT_KEY, value="100")  # as Salesforce reported it
     services.integration_settings_update(actor="test", api_limit_share_percent=10)
     for _ in range(4):
         ratelimit.api_call_reserve(crm="salesforce")
@@ -584,8 +584,8 @@ def test_company_search_field_describes_what_it_matches(user_client):
 def test_dashboard_says_whether_salesforce_changes_stream_or_are_polled(admin_client, settings):
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "Polled</span>" in page and f"Every {settings.POLL_INTERVAL_SECONDS} s: no Change Data Capture stream" in page
-    services.sync_state_set(key=selectors.CDC_ALIVE_KEY, value=timezone.now().isoformat())
-    services.sync_state_set(key=selectors.CDC_LAG_KEY, value="0.42")
+    services.sync_state_set(key=selectors_health.CDC_ALIVE_KEY, value=timezone.now().isoformat())
+    services.sync_state_set(key=selectors_dashboard.CDC_LAG_KEY, value="0.42")
     page = admin_client.get(reverse("sync:dashboard")).content.decode()
     assert "Streamed</span>, lag 0.4 s" in page
     assert f"a safety-net poll every {settings.POLL_STREAM_INTERVAL_SECONDS} s" in page

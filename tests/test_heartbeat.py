@@ -9,7 +9,7 @@ from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 from rq import SimpleWorker
 
-from sync import selectors, services
+from sync import selectors, selectors_health, services
 
 
 @pytest.mark.smoke
@@ -65,5 +65,5 @@ def test_healthz_allows_the_slow_safety_net_poll_while_the_change_data_capture_s
     services.sync_state_set(key=services.WORKER_HEARTBEAT, value=now.isoformat())
     services.sync_state_set(key="salesforce_last_poll", value=(now - timedelta(seconds=settings.HEALTH_MAX_AGE_SECONDS + 60)).isoformat())
     assert client.get(reverse("sync:healthz")).status_code == 503  # no stream: the poll is late
-    services.sync_state_set(key=selectors.CDC_ALIVE_KEY, value=now.isoformat())
+    services.sync_state_set(key=selectors_health.CDC_ALIVE_KEY, value=now.isoformat())
     assert client.get(reverse("sync:healthz")).status_code == 200  # the stream carries the changes

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sync import jobs, services
+from sync import jobs, recording
 from sync.models import SyncEvent, WorkUnit
 from tests.factories import CompanyFactory
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_retention_prunes_only_what_is_older(settings, monkeypatch):
     settings.LOG_RETENTION_DAYS = 90
-    monkeypatch.setattr(services, "PRUNE_CHUNK", 2)  # several chunks
+    monkeypatch.setattr(recording, "PRUNE_CHUNK", 2)  # several chunks
     company = CompanyFactory()
     now = timezone.now()
     events = SyncEvent.objects.bulk_create(

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_rq.cron import DjangoCronScheduler
 
-from sync import selectors, services
+from sync import selectors_health, services
 from sync.models import SyncRun, SyncState, WorkUnit
 from tests.factories import CompanyFactory, SyncErrorFactory
 
@@ -76,8 +76,8 @@ def test_company_page_tells_non_admins_that_resync_needs_an_admin(plain_user, ad
 @pytest.mark.parametrize("who", ["user_client", "admin_client"])
 def test_dashboard_get_queues_nothing_even_with_stale_limits(request, who, redis_queues, django_capture_on_commit_callbacks):
     client = request.getfixturevalue(who)
-    services.sync_state_set(key=selectors.SALESFORCE_DAILY_LIMIT_KEY, value="15000")
-    SyncState.objects.filter(key=selectors.SALESFORCE_DAILY_LIMIT_KEY).update(updated_at=timezone.now() - timedelta(days=2))
+    services.sync_state_set(key=selectors_health.SALESFORCE_DAILY_LIMIT_KEY, value="15000")
+    SyncState.objects.filter(key=selectors_health.SALESFORCE_DAILY_LIMIT_KEY).update(updated_at=timezone.now() - timedelta(days=2))
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert client.get(reverse("sync:dashboard")).status_code == 200
         SyncState.objects.all().delete()  # never read: the limits are unknown

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sync import services
+from sync import recording, runs
 from sync.mappers import MappingError
 from sync.models import ErrorCategory, SyncError, SyncEvent, SyncRun
 from tests.factories import CompanyFactory
@@ -13,7 +13,7 @@ TO_HS = "sf_to_hs"
 
 def test_r12_event_records_changes_calls_and_outcome():
     company = CompanyFactory()
-    event = services.sync_event_record(
+    event = recording.sync_event_record(
         company=company, direction=TO_HS, action="update", outcome=SyncEvent.Outcome.SUCCESS,
         changes={"phone": ["1", "2"]}, api_calls=2,
     )
@@ -24,33 +24,33 @@ def test_r12_event_records_changes_calls_and_outcome():
 def test_r12_error_is_categorised_verbatim_and_de_duplicated():
     company = CompanyFactory(salesforce_account_id="001000000000001AAA")
     error = MappingError(field="Website", message="'::' has no valid web domain")
-    first = services.sync_error_record(company=company, direction=TO_HS, error=error, field="Website")
-    again = services.sync_error_record(company=company, direction=TO_HS, error=error, field="Website")
+    first = recording.sync_error_record(company=company, direction=TO_HS, error=error, field="Website")
+    again = recording.sync_error_record(company=company, direction=TO_HS, error=error, field="Website")
     assert first.pk == again.pk and again.retry_count == 1
     assert (again.category, again.message, again.record_ref) == (
         ErrorCategory.OTHER, "'::' has no valid web domain", "001000000000001AAA"
     )
-    other_field = services.sync_error_record(company=company, direction=TO_HS, error=error, field="Name")
+    other_field = recording.sync_error_record(company=company, direction=TO_HS, error=error, field="Name")
     assert other_field.pk != first.pk
 
 
 def test_r12_later_success_resolves_the_records_errors_in_that_direction_only():
     company = CompanyFactory()
     error = MappingError(field="Phone", message="bad", category=ErrorCategory.VALUE_TOO_LONG)
-    services.sync_error_record(company=company, direction=TO_HS, error=error)
-    services.sync_error_record(company=company, direction="hs_to_sf", error=error)
-    assert services.sync_error_resolve_for(company=company, direction=TO_HS) == 1
+    recording.sync_error_record(company=company, direction=TO_HS, error=error)
+    recording.sync_error_record(company=company, direction="hs_to_sf", error=error)
+    assert recording.sync_error_resolve_for(company=company, direction=TO_HS) == 1
     statuses = dict(SyncError.objects.values_list("direction", "status"))
     assert statuses == {TO_HS: "resolved", "hs_to_sf": "open"}
 
 
 def test_run_start_progress_finish():
-    run = services.sync_run_start(kind=SyncRun.Kind.IMPORT, queued=True)
+    run = runs.sync_run_start(kind=SyncRun.Kind.IMPORT, queued=True)
     assert run.status == SyncRun.Status.QUEUED
-    services.sync_run_progress(run_id=run.id, processed=3, succeeded=2, failed=1, cursor="001x")
-    services.sync_run_progress(run_id=run.id, processed=1, succeeded=1)
+    runs.sync_run_progress(run_id=run.id, processed=3, succeeded=2, failed=1, cursor="001x")
+    runs.sync_run_progress(run_id=run.id, processed=1, succeeded=1)
     run.refresh_from_db()
     assert (run.status, run.processed, run.succeeded, run.failed, run.cursor) == ("running", 4, 3, 1, "001x")
-    services.sync_run_finish(run_id=run.id, message="4 accounts")
+    runs.sync_run_finish(run_id=run.id, message="4 accounts")
     run.refresh_from_db()
     assert run.status == "done" and run.finished_at is not None

@@ -5,7 +5,7 @@ from django.utils.safestring import mark_safe
 
 from sync import labels, rules, rules_errors
 from sync.models import ErrorCategory
-from sync.selectors import ERROR_FIXES
+from sync.selectors_log import ERROR_FIXES
 
 register = template.Library()
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from django.db import connection
 
-from sync import bulk, engine, selectors, services, units
+from sync import bulk, engine, selectors_log, services, units
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
@@ -83,7 +83,7 @@ def test_cancel_aborts_the_bulk_job_in_flight_within_2_seconds(
     try:
         job = wait_for(lambda: next((j for j in salesforce_control.bulk_jobs() if j["state"] == "UploadComplete"), None), seconds=60)
         # Inside the batch, the run's page already counts the Salesforce -> HubSpot half.
-        assert selectors.sync_run_in_flight(run=run)["succeeded"] == COMPANIES
+        assert selectors_log.sync_run_in_flight(run=run)["succeeded"] == COMPANIES
         assert f"{COMPANIES} / {2 * COMPANIES} record syncs" in user_client.get(f"/bulk-resyncs/{run.id}/progress/").content.decode()
 
         started = time.monotonic()

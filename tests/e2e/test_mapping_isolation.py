@@ -4,7 +4,7 @@ at the next schema refresh and a bulk resync catches up what it missed."""
 
 import pytest
 
-from sync import schemas, selectors
+from sync import schemas, selectors, selectors_companies
 from sync.models import ConfigurationProblem, FieldMapping, SyncError, SyncRule
 
 pytestmark = pytest.mark.usefixtures("transactional_db", "quick_retries")
@@ -25,7 +25,7 @@ def test_deleted_salesforce_field_suspends_only_its_mapping_then_resumes_and_cat
     sync_on()
     account_id = salesforce_control.create_record("Account", {"Name": "Acme", "Region__c": "EMEA"})["Id"]
     poll()
-    company = selectors.companies_filtered(filters=selectors.CompanyFilters()).get(salesforce_account_id=account_id)
+    company = selectors_companies.companies_filtered(filters=selectors_companies.CompanyFilters()).get(salesforce_account_id=account_id)
     assert hubspot_properties(hubspot_control, company.hubspot_id)["region"] == "EMEA"
 
     salesforce_control.delete_field("Account", "Region__c")
@@ -67,7 +67,7 @@ def test_deleted_hubspot_property_is_flagged_by_the_refresh_and_other_fields_sti
 
     salesforce_control.update_record("Account", account_id, {"Phone": "555", "Region__c": "APAC"})
     poll()
-    company = selectors.companies_filtered(filters=selectors.CompanyFilters()).get(salesforce_account_id=account_id)
+    company = selectors_companies.companies_filtered(filters=selectors_companies.CompanyFilters()).get(salesforce_account_id=account_id)
     assert hubspot_properties(hubspot_control, company.hubspot_id)["phone"] == "555"
 
     hubspot_control.create_property("companies", {"name": "region", "label": "Region", "type": "string",

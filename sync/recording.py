@@ -1,0 +1,245 @@
+"""Recording: the sync log, sync errors and the outcomes of record syncs (R12).
+
+Under the flows and use cases (above only models, rules and clients): they record through these
+functions; none of them starts work.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from sync import rules
+from sync.models import (
+    Company,
+    Contact,
+    ErrorCategory,
+    FieldMapping,
+    ObjectType,
+    SyncError,
+    SyncEvent,
+    SyncRun,
+    SyncStatus,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def sync_event_record(
+    *,
+    direction: str,
+    action: str,
+    outcome: str,
+    company: Company | None = None,
+    contact: Contact | None = None,
+    run: SyncRun | None = None,
+    changes: dict | None = None,
+    api_calls: int = 0,
+    message: str = "",
+) -> SyncEvent:
+    """One attempt to sync one record in one direction; ``changes`` is ``{field: [old, new]}``."""
+    return SyncEvent.objects.create(
+        direction=direction,
+        action=action,
+        outcome=outcome,
+        company=company,
+        contact=contact,
+        object_type=ObjectType.CONTACT if contact is not None else ObjectType.COMPANY,
+        run=run,
+        changes=changes or {},
+        api_calls=api_calls,
+        message=message,
+    )
+
+
+def error_category_of(error) -> str:
+    """The R12 category a failure carries (a CRM's refusal of an input, an API limit, a failed login,
+    a value crmsync could not convert); anything else, such as an outage outlasting the retries, is "other"."""
+    return getattr(error, "category", None) or ErrorCategory.OTHER
+
+
+def sync_error_record(
+    *,
+    direction: str,
+    error,
+    company: Company | None = None,
+    contact: Contact | None = None,
+    run: SyncRun | None = None,
+    mapping: FieldMapping | None = None,
+    field: str = "",
+    record_ref: str = "",
+) -> SyncError:
+    """Record a failed sync of one record (a ``CrmError``): categorised, the CRM's message verbatim.
+
+    One open error per record + direction + field: a repeat failure updates it and bumps
+    ``retry_count`` instead of piling up copies.
+    """
+    if not record_ref and company is not None:
+        record_ref = (
+            company.salesforce_account_id if direction == rules.TO_HUBSPOT else company.hubspot_id
+        ) or ""
+    if not record_ref and contact is not None:
+        record_ref = (contact.salesforce_id if direction == rules.TO_HUBSPOT else contact.hubspot_id) or ""
+    values = {
+        "category": error_category_of(error),
+        "message": getattr(error, "message", None) or str(error),
+        "error_code": str(getattr(error, "code", "") or "")[:64],
+        "run": run,
+        "mapping": mapping,
+        "record_ref": record_ref[:64],
+        "object_type": ObjectType.CONTACT if contact is not None else ObjectType.COMPANY,
+    }
+    with transaction.atomic():
+        existing = (
+            SyncError.objects.select_for_update()
+            .filter(company=company, contact=contact, direction=direction, field=field, status=SyncError.Status.OPEN)
+            .first()
+        )
+        if existing is None:
+            sync_error = SyncError.objects.create(company=company, contact=contact, direction=direction, field=field, **values)
+        else:
+            for name, value in values.items():
+                setattr(existing, name, value)
+            existing.retry_count += 1
+            existing.last_retry_at = timezone.now()
+            existing.save()
+            sync_error = existing
+    logger.info(
+        "sync.error_recorded",
+        extra={"sync_error_id": sync_error.id, "category": sync_error.category, "direction": direction,
+               "company_id": getattr(company, "id", None), "contact_id": getattr(contact, "id", None)},
+    )
+    return sync_error
+
+
+def company_sync_failure_record(
+    *,
+    company: Company,
+    direction: str,
+    error,
+    run: SyncRun | None = None,
+    action: str = "sync",
+    changes: dict | None = None,
+    api_calls: int = 0,
+    record_ref: str = "",
+) -> None:
+    """A company's sync in one direction failed as a whole: the company is marked failed, the
+    error is recorded (on the field the CRM named, if any) and the attempt is logged."""
+    Company.objects.filter(pk=company.pk).update(sync_status=SyncStatus.FAILED)
+    fields = getattr(error, "fields", None) or []
+    sync_error_record(
+        company=company, run=run, direction=direction, error=error, field=fields[0] if fields else "", record_ref=record_ref
+    )
+    sync_event_record(
+        company=company, run=run, direction=direction, action=action, outcome=SyncEvent.Outcome.FAILED,
+        changes=changes, api_calls=api_calls, message=getattr(error, "message", "") or str(error),
+    )
+
+
+@dataclass
+class SyncOutcome:
+    """A company's sync in one direction that went through, as the log and the error report keep it:
+    ``wrote`` whether anything was written; ``field_errors`` the values the other side refused (or
+    crmsync could not convert), each its own error; ``conflict`` how a conflict was settled."""
+
+    company: Company
+    action: str
+    wrote: bool
+    changes: dict = field(default_factory=dict)
+    api_calls: int = 0
+    field_errors: list[tuple[str, Exception]] = field(default_factory=list)
+    conflict: str = ""
+    message: str = ""
+    record_ref: str = ""
+
+
+def company_syncs_record(
+    *, outcomes: list[SyncOutcome], direction: str, run: SyncRun | None = None, fields: Collection[str] | None = None,
+    log_unchanged: bool = True,
+) -> None:
+    """A batch of companies synced in one direction, in a few statements whatever its size: their
+    open errors there (of ``fields``; None: all) are resolved, each refused value becomes its own
+    error, and each attempt is logged: a conflict, failed when some values were refused, else a
+    success or a skip. ``log_unchanged=False``: a skip is not logged (crmsync seeing its own write
+    come back is not an attempt)."""
+    if not outcomes:
+        return
+    errors = SyncError.objects.filter(company__in=[o.company.pk for o in outcomes], direction=direction, status=SyncError.Status.OPEN)
+    if fields is not None:
+        errors = errors.filter(field__in=list(fields))
+    errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+    events = []
+    for o in outcomes:
+        for field_name, error in o.field_errors:
+            sync_error_record(company=o.company, run=run, direction=direction, error=error, field=field_name, record_ref=o.record_ref)
+        if o.conflict:
+            outcome, message = SyncEvent.Outcome.CONFLICT, o.conflict
+        elif o.field_errors:
+            outcome, message = SyncEvent.Outcome.FAILED, "; ".join(f"{name}: {e.message}" for name, e in o.field_errors)
+        elif o.wrote:
+            outcome, message = SyncEvent.Outcome.SUCCESS, o.message
+        elif log_unchanged:
+            outcome, message = SyncEvent.Outcome.SKIPPED, o.message or "no changes"
+        else:
+            continue
+        events.append(SyncEvent(
+            company=o.company, run=run, direction=direction, action=o.action if o.wrote else "skip", outcome=outcome,
+            changes=o.changes or {}, api_calls=o.api_calls, message=message, object_type=ObjectType.COMPANY,
+        ))
+    SyncEvent.objects.bulk_create(events)
+
+
+def company_sync_success_record(
+    *, company: Company, direction: str, run: SyncRun | None = None, fields: Collection[str] | None = None,
+    log_unchanged: bool = True, **outcome,
+) -> None:
+    """One company's sync that went through (see ``company_syncs_record``)."""
+    company_syncs_record(
+        outcomes=[SyncOutcome(company=company, **outcome)], direction=direction, run=run, fields=fields, log_unchanged=log_unchanged
+    )
+
+
+def sync_error_resolve_for(
+    *, direction: str, company: Company | None = None, contact: Contact | None = None, fields: Collection[str] | None = None
+) -> int:
+    """A later sync of this record in this direction succeeded: the open errors it fixed are
+    resolved. ``fields``: only the errors of these fields ("" for the record-level ones); None:
+    all of them (a sync of the whole record)."""
+    if company is None and contact is None:
+        return 0
+    errors = SyncError.objects.filter(company=company, contact=contact, direction=direction, status=SyncError.Status.OPEN)
+    if fields is not None:
+        errors = errors.filter(field__in=list(fields))
+    return errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+
+
+def fields_covered(mappings: list[FieldMapping], *, whole_record: bool) -> list[str] | None:
+    """What a successful sync over these mappings fixes: each mapping's field on either side, and
+    the record-level errors only when it synced the whole record (None: everything)."""
+    if whole_record:
+        return None
+    return [name for m in mappings for name in (m.hubspot_property, m.salesforce_field)]
+
+
+PRUNE_CHUNK = 10_000
+
+
+def sync_log_prune(*, older_than: timedelta) -> int:
+    """Delete sync-log events older than ``older_than``, oldest first, PRUNE_CHUNK at a time (short
+    statements a busy table tolerates). Returns how many went.
+
+    Each chunk is read along the primary key from where the last one ended: a scan from the start
+    would step over every index entry the earlier chunks left dead, more with every chunk."""
+    cutoff = timezone.now() - older_than
+    deleted = last = 0
+    old = SyncEvent.objects.filter(created_at__lt=cutoff).order_by("id").values_list("id", flat=True)
+    while chunk := list(old.filter(id__gt=last)[:PRUNE_CHUNK]):
+        deleted += SyncEvent.objects.filter(id__in=chunk).delete()[0]
+        last = chunk[-1]
+    logger.info("sync.log_pruned", extra={"deleted": deleted})
+    return deleted
