@@ -5,11 +5,11 @@ byte order Salesforce sorts Ids by), each worked by a chain of units (``sync.uni
 number of workers take at once: a unit syncs one batch of its partition after its cursor, keyset
 by account Id (never OFFSET, never the whole list in memory), through the one-way flows, forced
 and limited to the mapping's fields, and hands the next batch on. A batch is one range of
-account Ids, so Salesforce reads it by range, 2,000 accounts a call. Its counts and the next unit are written with its end (``engine``), outside any
-transaction held across the CRM calls: a worker killed mid-batch leaves the partition at its
-last finished batch, another worker redoes only that batch once the lease runs out, and its
-writes are upserts keyed by the other side's ID (nothing doubled, nothing counted twice).
-There is no cap on the number of records.
+account Ids, so Salesforce reads it by range, 2,000 accounts a call. Its counts and the next unit
+are written with its end (``engine``), outside any transaction held across the CRM calls: a
+worker killed mid-batch leaves the partition at its last finished batch, another worker redoes
+only that batch once the lease runs out, and its writes are upserts keyed by the other side's
+ID (nothing doubled, nothing counted twice). There is no cap on the number of records.
 """
 
 from __future__ import annotations
@@ -69,28 +69,30 @@ def _by_account_id(companies):
     return companies.annotate(account=Collate("salesforce_account_id", collation)).order_by("account")
 
 
-def _account_ranges(companies, *, width: int) -> list[str]:
-    """The account Id of every ``width``-th company in account Id order (one query)."""
+def _account_ranges(companies, *, width: int, count: int) -> list[str]:
+    """The account Id of every ``width``-th of the ``count`` companies in account Id order (one query)."""
     ranked = _by_account_id(companies).annotate(rank=Window(RowNumber(), order_by=F("account").asc()))
-    return list(ranked.filter(rank__in=range(width, companies.count(), width)).values_list("account", flat=True))
+    return list(ranked.filter(rank__in=range(width, count, width)).values_list("account", flat=True))
 
 
 def _run_mappings(run: SyncRun) -> list[FieldMapping]:
     return list(FieldMapping.objects.filter(id__in=run.params["mapping_ids"], enabled=True).order_by("id"))
 
 
-def _partitions_add(run: SyncRun, companies, *, directions: list[str]) -> None:
+def _partitions_add(run: SyncRun, companies, *, directions: list[str]) -> int:
     """The run's units: its companies' account Ids cut into ranges of about PARTITION_SIZE (of
-    whole batches), found in one query by their row numbers in account Id order."""
+    whole batches), found in one query by their row numbers in account Id order. Returns how
+    many companies they cover (the one COUNT of the run)."""
     count = companies.count()
     size = max(PARTITION_SIZE, _batch_size(directions))
     partitions = max(1, min(MAX_PARTITIONS, -(-count // size)))
     width = -(-count // partitions) if count else 1
-    edges = _account_ranges(companies, width=width)
+    edges = _account_ranges(companies, width=width, count=count)
     starts, ends = ["", *edges], [*edges, ""]
     units.units_add(kind=WorkUnit.Kind.BULK_RESYNC, run_id=run.id, payloads=[
         {"run_id": run.id, "after": after, "until": until} for after, until in zip(starts, ends)
     ])
+    return count
 
 
 def bulk_resync_mappings(*, mapping_id: int | None) -> list[FieldMapping]:
@@ -127,9 +129,8 @@ def bulk_resync_start(*, mapping_id: int | None = None, user=None, company_ids: 
         )
         # One COUNT when the run starts (not per page view), times the directions each record goes.
         directions = run_directions(_run_mappings(run))
-        run.total = companies.count() * len(directions)
+        run.total = _partitions_add(run, companies, directions=directions) * len(directions)
         run.save(update_fields=["total"])
-        _partitions_add(run, companies, directions=directions)
     logger.info("bulk.resync_started", extra={"run_id": run.id, "mapping_id": mapping_id, "total": run.total})
     return run
 

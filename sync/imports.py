@@ -2,8 +2,8 @@
 
 A list becomes units of 100 account IDs. "All" is a chain of page units, each naming the last
 account ID before it: a page reads up to IMPORT_PAGE_SIZE accounts in Id order (2,000 a SOQL
-call), queues the next page at once (keyed by its first ID, so a page redone after a crash queues it no second time)
-for another worker to read while this one syncs its own, and writes its counts with its end. A
+call), queues the next page at once (keyed by its first ID, so a page redone after a crash queues
+it no second time) for another worker to read while this one syncs its own, and writes its counts with its end. A
 killed worker or an emptied Redis resumes the import at the pages it was on (their writes are
 upserts: redoing a page doubles nothing). The External IDs of the page's new companies are
 written back by one unit (one Bulk API 2.0 job). The engine finishes the run once its last unit

@@ -17,8 +17,8 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from datetime import timedelta
+from typing import NamedTuple
 
 import redis
 from django.conf import settings
