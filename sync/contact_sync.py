@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-import django_rq
 from django.db import IntegrityError, transaction
 
 from sync import batches, mirror, recording, rules, rules_contacts
@@ -17,6 +16,7 @@ from sync.clients.exceptions import CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, Contact, DefaultObject, IntegrationSettings, SalesforceContactType, SyncEvent
+from sync.redis_connection import redis_connection
 
 logger = logging.getLogger(__name__)
 
@@ -257,7 +257,7 @@ def companies_auto_create(*, contacts: list[Contact]) -> list[Company]:
     if not by_domain:
         return []
     # One creator at a time: two jobs seeing the same new domain would otherwise both create it.
-    with django_rq.get_connection("sync").lock(AUTO_CREATE_LOCK, timeout=120, blocking_timeout=120):
+    with redis_connection().lock(AUTO_CREATE_LOCK, timeout=120, blocking_timeout=120):
         existing, created = _domain_companies_create(hs, by_domain)
     for domain, domain_contacts in by_domain.items():
         company = existing.get(domain)

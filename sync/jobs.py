@@ -16,6 +16,7 @@ from rq.utils import now as rq_now
 
 from sync import activity, alerts, detection, engine, oauth, recording, schemas, services, units
 from sync.clients.exceptions import CrmError, NotConfigured
+from sync.redis_connection import redis_connection
 from sync.units import Wake
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def units_wake(woken: list[Wake]) -> int:
     """Enqueue a wake-up for each unit unless one is already waiting. Returns how many."""
     if not woken:
         return 0
-    connection = django_rq.get_connection(units.SYNC_QUEUE)
+    connection = redis_connection()
     jobs = Job.fetch_many([unit_job_id(wake) for wake in woken], connection=connection)
     enqueued = 0
     for wake, job in zip(woken, jobs):

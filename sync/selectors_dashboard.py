@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from sync import charts, selectors, selectors_health, selectors_log
+from sync.redis_connection import redis_connection
 from sync.clients.config import sandbox_details
 from sync.models import (
     AlertState,
@@ -43,7 +44,7 @@ def dashboard_counts() -> dict[str, selectors.Tally]:
 
 def queue_depths() -> dict[str, int]:
     """Jobs waiting per RQ queue (one Redis LLEN each, on one connection: every queue is on the same Redis)."""
-    connection = django_rq.get_connection("default")
+    connection = redis_connection()
     return {name: django_rq.get_queue(name, connection=connection).count for name in settings.RQ_QUEUES}
 
 

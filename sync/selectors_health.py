@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import django_rq
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Sum
@@ -18,6 +17,7 @@ from redis.exceptions import RedisError
 from sync import selectors
 from sync.clients import ratelimit
 from sync.clients.config import AUTH_FAILED_KEY
+from sync.redis_connection import redis_connection
 from sync.models import (
     ApiUsageHour,
     Connection,
@@ -136,7 +136,7 @@ def health_report() -> dict:
         poll_limit = settings.HEALTH_MAX_AGE_SECONDS
         checks["database"] = {"ok": False, "error": type(error).__name__}
     try:
-        django_rq.get_connection("default").ping()
+        redis_connection().ping()
         checks["redis"] = {"ok": True}
     except RedisError as error:
         checks["redis"] = {"ok": False, "error": type(error).__name__}

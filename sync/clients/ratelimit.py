@@ -14,15 +14,14 @@ Redis being down must not stop the sync: the budget then lets calls through (the
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
 import time
 from datetime import UTC, datetime
 
-import django_rq
-from django.conf import settings
 from redis.exceptions import RedisError
+
+from sync.redis_connection import redis_connection
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +65,6 @@ return 1
 """
 
 
-def _redis():
-    # One client (one connection pool) per process and Redis: a client made per call opened a new
-    # TCP connection for every API call counted. redis-py's pool renews its connections after a fork.
-    return _client(settings.RQ_QUEUES["default"]["URL"])
-
-
-@functools.lru_cache(maxsize=4)
-def _client(url: str):
-    """The client of the Redis at ``url`` (the key: a process pointed at another Redis gets another)."""
-    return django_rq.get_connection("default")
-
-
 def _today() -> str:
     return datetime.now(UTC).date().isoformat()
 
@@ -93,7 +80,7 @@ def _redis_unavailable(error: RedisError, *, crm: str) -> None:
 def api_calls_today(crm: str) -> int:
     """Calls crmsync made to ``crm`` today (UTC), by every worker together."""
     try:
-        return int(_redis().get(_calls_key(crm)) or 0)
+        return int(redis_connection().get(_calls_key(crm)) or 0)
     except RedisError as error:
         _redis_unavailable(error, crm=crm)
         return 0
@@ -103,7 +90,7 @@ def daily_limit_get(crm: str) -> int | None:
     """The CRM's daily API limit as a worker last learnt it (shared, so that a new job process
     need not spend a call reading it); None when unknown or Redis does not answer."""
     try:
-        value = _redis().get(f"{KEY_PREFIX}:daily-limit:{crm}")
+        value = redis_connection().get(f"{KEY_PREFIX}:daily-limit:{crm}")
     except RedisError as error:
         _redis_unavailable(error, crm=crm)
         return None
@@ -113,7 +100,7 @@ def daily_limit_get(crm: str) -> int | None:
 def daily_limit_set(crm: str, limit: int) -> None:
     """Remember the CRM's daily API limit for every worker (for a day: orgs' limits change)."""
     try:
-        _redis().set(f"{KEY_PREFIX}:daily-limit:{crm}", int(limit), ex=DAY_SECONDS)
+        redis_connection().set(f"{KEY_PREFIX}:daily-limit:{crm}", int(limit), ex=DAY_SECONDS)
     except RedisError as error:
         _redis_unavailable(error, crm=crm)
 
@@ -121,7 +108,7 @@ def daily_limit_set(crm: str, limit: int) -> None:
 def api_call_reserve(*, crm: str, cap: int | None = None) -> bool:
     """Count one call to ``crm`` for today; False (nothing counted) when ``cap`` calls are already used."""
     try:
-        taken = _redis().eval(_RESERVE_SCRIPT, 1, _calls_key(crm), -1 if cap is None else cap, 2 * DAY_SECONDS)
+        taken = redis_connection().eval(_RESERVE_SCRIPT, 1, _calls_key(crm), -1 if cap is None else cap, 2 * DAY_SECONDS)
     except RedisError as error:
         _redis_unavailable(error, crm=crm)
         return True
@@ -134,7 +121,7 @@ def rate_slot_wait(*, budget: str, limit: int, window_seconds: float, deadline: 
     member = secrets.token_hex(8)
     while True:
         try:
-            wait_ms = _redis().eval(
+            wait_ms = redis_connection().eval(
                 _SLOT_SCRIPT,
                 2,
                 f"{KEY_PREFIX}:window:{budget}",
@@ -157,14 +144,14 @@ def rate_slot_wait(*, budget: str, limit: int, window_seconds: float, deadline: 
 def rate_pause(*, budget: str, seconds: float) -> None:
     """Make every worker hold its calls to ``budget`` for ``seconds`` (after a 429)."""
     try:
-        _redis().eval(_PAUSE_SCRIPT, 1, f"{KEY_PREFIX}:pause:{budget}", max(1, int(seconds * 1000)))
+        redis_connection().eval(_PAUSE_SCRIPT, 1, f"{KEY_PREFIX}:pause:{budget}", max(1, int(seconds * 1000)))
     except RedisError as error:
         _redis_unavailable(error, crm=budget)
 
 
 def rate_budget_reset() -> None:
     """Forget every window, pause and counter (tests, or after switching to another CRM account)."""
-    connection = _redis()
+    connection = redis_connection()
     keys = list(connection.scan_iter(match=f"{KEY_PREFIX}:*", count=1000))
     if keys:
         connection.delete(*keys)

@@ -41,7 +41,7 @@ def test_pause_holds_every_caller():
 
 def test_budget_lets_calls_through_when_redis_is_down(monkeypatch, caplog):
     unreachable = Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
-    monkeypatch.setattr(ratelimit, "_redis", lambda: unreachable)
+    monkeypatch.setattr(ratelimit, "redis_connection", lambda: unreachable)
 
     assert ratelimit.api_call_reserve(crm="salesforce", cap=0) is True
     ratelimit.rate_slot_wait(budget="hubspot", limit=1, window_seconds=10, deadline=time.monotonic() + 5)
