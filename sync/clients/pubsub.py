@@ -190,7 +190,10 @@ class PubSubClient:
             while (request := requests.get()) is not None:
                 yield request
 
-        stream = self._stub.Subscribe(outgoing(), metadata=self._metadata())
+        try:
+            stream = self._stub.Subscribe(outgoing(), metadata=self._metadata())
+        except ValueError as error:  # grpc: "Cannot invoke RPC: Channel closed!" (closed by a stop)
+            raise Transient("the Pub/Sub client was closed", crm=SALESFORCE, code="stream_closed") from error
         try:
             stream.initial_metadata()  # the server has accepted the subscription (or refused it)
             if not stream.done():

@@ -15,7 +15,8 @@ import pytest
 from django.utils import timezone
 
 from sync import cdc, detection, jobs, rules, selectors
-from sync.clients.pubsub import ChangeEvent
+from sync.clients.exceptions import Transient
+from sync.clients.pubsub import ChangeEvent, get_pubsub_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, Contact, WorkUnit
 from tests.worker_process import listener_process_start
@@ -370,3 +371,13 @@ def test_cdc_expired_replay_id_of_the_contacts_stream_reads_those_modified_since
     assert rules.as_instant(unit.payload["modified_since"]) <= last_batch
     assert cdc.replay_id_stored(contacts_topic) is None
     assert contacts_topic in selectors.sync_state_get(key=cdc.FALLBACK_KEY)
+
+
+def test_cdc_a_subscription_on_a_client_closed_by_a_stop_fails_as_transient(sandbox):
+    """A stop closes each topic's client; one about to subscribe again gets crmsync's error (the
+    listener then ends quietly), not grpc's bare ValueError with a traceback."""
+    client = get_pubsub_client()
+    client.close()
+    with pytest.raises(Transient) as raised:
+        next(client.subscribe(cdc.ACCOUNT_TOPIC, replay_id=None))
+    assert raised.value.code == "stream_closed"
