@@ -371,6 +371,52 @@ class PeakRss:
         return self.peak_kb / 1024
 
 
+class CpuSeconds:
+    """CPU seconds (user + system) spent between ``__enter__`` and ``__exit__`` by: this process (the
+    in-process sandboxes, and the script's own polling), its reaped children (the crmsync workers
+    it started and waited for), and every ``postgres`` and ``redis-server`` process of the machine
+    (the server's reaped backends included). Where the time goes, machine-wide: on a machine with
+    other work, PostgreSQL's and Redis's figures include that work's queries too."""
+
+    SERVERS = ("postgres", "redis-server")
+
+    def __init__(self) -> None:
+        self.start: dict[str, float] = {}
+        self.spent: dict[str, float] = {}
+
+    def _read(self) -> dict[str, float]:
+        own = os.times()
+        seconds = {"sandboxes": own.user + own.system, "workers": own.children_user + own.children_system}
+        tick = os.sysconf("SC_CLK_TCK")
+        for server in self.SERVERS:
+            seconds[server] = 0.0
+        for stat_path in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                stat = stat_path.read_text()
+            except OSError:
+                continue
+            name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+            if name in self.SERVERS:  # utime, stime, cutime, cstime are fields 14-17 of stat(5)
+                seconds[name] += sum(int(value) for value in fields[11:15]) / tick
+        return seconds
+
+    def __enter__(self) -> CpuSeconds:
+        self.start = self._read()
+        self.wall_start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._read()
+        self.wall = time.monotonic() - self.wall_start
+        self.spent = {name: end[name] - self.start[name] for name in end}
+
+    def summary(self, *, per: int) -> str:
+        """Seconds per ``per`` records by part, and the share of the machine's cores they kept busy."""
+        busy = sum(self.spent.values()) / (self.wall * (os.cpu_count() or 1))
+        parts = ", ".join(f"{name} {seconds * 1000 / per:.2f}" for name, seconds in self.spent.items())
+        return f"CPU s / 1,000 records: {parts}; cores busy {busy:.0%} of {os.cpu_count()}"
+
+
 # --- Figures ----------------------------------------------------------------------------------
 
 
