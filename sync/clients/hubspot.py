@@ -57,11 +57,11 @@ class HubSpotClient(HubSpotCalls):
         whose connection died after sending is not repeated: it may have been made."""
 
         def send(chunk: list[dict]) -> list[RecordResult]:
-            models = self._companies.models
-            body = models.BatchInputSimplePublicObjectBatchInputForCreate(
+            body = self._companies.model(
+                "BatchInputSimplePublicObjectBatchInputForCreate",
                 inputs=[
-                    models.SimplePublicObjectBatchInputForCreate(
-                        properties=item["properties"], object_write_trace_id=item["key"], associations=[]
+                    self._companies.model(
+                        "SimplePublicObjectBatchInputForCreate", properties=item["properties"], object_write_trace_id=item["key"], associations=[]
                     )
                     for item in chunk
                 ]
@@ -103,7 +103,7 @@ class HubSpotClient(HubSpotCalls):
                     limit=SEARCH_PAGE_SIZE,
                     after=str(after),
                 )
-                page = self._plain(self._call("companies.search", self._companies.search.do_search_with_http_info, request, search=True))
+                page = self._call("companies.search", self._companies.search.do_search_with_http_info, request, search=True)
                 records.extend(page.get("results") or [])
                 following = ((page.get("paging") or {}).get("next") or {}).get("after")
                 if not following:
@@ -138,7 +138,7 @@ class HubSpotClient(HubSpotCalls):
             answer = self._call(
                 f"associations.{from_type}_{to_type}", self._associations_batch.get_page_with_http_info, from_type, to_type, body
             )
-            for result in self._plain(answer).get("results") or []:
+            for result in (answer or {}).get("results") or []:
                 found[str(result["from"]["id"])] = [str(target["toObjectId"]) for target in result.get("to") or []]
         return found
 
@@ -163,7 +163,7 @@ class HubSpotClient(HubSpotCalls):
         owners, after = [], None
         while True:
             kwargs = {"limit": 500, "archived": False, **({"after": after} if after else {})}
-            page = self._plain(self._call("owners.list", self._owners.get_page_with_http_info, **kwargs))
+            page = self._call("owners.list", self._owners.get_page_with_http_info, **kwargs)
             owners.extend(
                 {key: owner.get(key) for key in ("id", "email", "firstName", "lastName")} for owner in page.get("results") or []
             )
@@ -175,13 +175,13 @@ class HubSpotClient(HubSpotCalls):
 
     def properties_read(self, object_type: str) -> list[dict]:
         """Every property definition of ``object_type`` ("companies", "contacts"), as HubSpot sends them."""
-        answer = self._plain(self._call(f"properties.{object_type}", self._properties.get_all_with_http_info, object_type))
+        answer = self._call(f"properties.{object_type}", self._properties.get_all_with_http_info, object_type)
         return answer.get("results") or []
 
     def token_scopes(self) -> list[str] | None:
         """The token's granted scopes, or None when HubSpot does not describe this kind of token."""
         try:
-            info = self._plain(self._call("oauth.token_info", self._access_tokens.get_with_http_info, self._access_token))
+            info = self._call("oauth.token_info", self._access_tokens.get_with_http_info, self._access_token)
         except Rejected as error:
             if error.category == "not_found":
                 return None
@@ -197,7 +197,7 @@ class HubSpotClient(HubSpotCalls):
             return
         name = settings.HUBSPOT_ACCOUNT_ID_PROPERTY
         try:
-            existing = self._plain(self._call("properties.get", self._properties.get_by_name_with_http_info, "companies", name))
+            existing = self._call("properties.get", self._properties.get_by_name_with_http_info, "companies", name)
         except Rejected as error:
             if error.category != "not_found":
                 raise
