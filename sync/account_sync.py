@@ -11,6 +11,8 @@ back) is a unit of its own, retried until it holds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.db.models import Q
@@ -19,7 +21,7 @@ from django.utils import timezone
 from sync import batches, clients, company_links, mappers, mirror, recording, rules, rules_matching, selectors, suspensions, units
 from sync.clients import RecordResult
 from sync.company_links import AccountPlan
-from sync.clients.exceptions import CrmError, Rejected
+from sync.clients.exceptions import Cancelled, CrmError, Rejected
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import Company, FieldMapping, IntegrationSettings, SyncRun, WorkUnit
@@ -66,29 +68,28 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
     sf = get_salesforce_client()
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
     resolves = recording.fields_covered(mappings, whole_record=only_fields is None)
-    links: dict[str, str] = {}
     owners = batches.owner_directory(sf, get_hubspot_client(), mappings)
-    for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
-        try:
-            found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
-                     else sf.accounts_get(chunk, fields=mirror.account_fields(mappings)))
-            # Missing ids were deleted in the meantime: the deletion poll handles them.
-            batch_counts = batches.counts_new(skipped=len(chunk) - len(found))
-            for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
-                batches.counts_add(batch_counts, accounts_batch_sync(
-                    accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
-                    resolves=resolves, links=links, owners=owners,
-                ))
-        except Rejected as error:
-            suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
-            # The CRM refused the whole call for this batch (a transient failure propagates
-            # instead, and its unit is tried again): each account gets a retryable error.
-            for account_id in chunk:
-                linked = Company.objects.filter(salesforce_account_id=account_id).first()
-                _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
-            batch_counts = batches.counts_new(failed=len(chunk))
-        batches.counts_add(counts, batch_counts)
-    salesforce_links_queue(links)
+    with salesforce_links_collected() as links:
+        for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
+            try:
+                found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
+                         else sf.accounts_get(chunk, fields=mirror.account_fields(mappings)))
+                # Missing ids were deleted in the meantime: the deletion poll handles them.
+                batch_counts = batches.counts_new(skipped=len(chunk) - len(found))
+                for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
+                    batches.counts_add(batch_counts, accounts_batch_sync(
+                        accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
+                        resolves=resolves, links=links, owners=owners,
+                    ))
+            except Rejected as error:
+                suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
+                # The CRM refused the whole call for this batch (a transient failure propagates
+                # instead, and its unit is tried again): each account gets a retryable error.
+                for account_id in chunk:
+                    linked = Company.objects.filter(salesforce_account_id=account_id).first()
+                    _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
+                batch_counts = batches.counts_new(failed=len(chunk))
+            batches.counts_add(counts, batch_counts)
     return counts
 
 
@@ -108,7 +109,7 @@ def accounts_batch_sync(
     record is recorded as a categorised error and never stops the others. A success resolves the
     errors of the ``resolves`` fields (None: all of the record's errors in this direction). The
     link-backs the accounts need are added to ``links``: the caller queues them, one unit for
-    all its batches (``salesforce_links_queue``). ``owners``: ``batches.owner_directory``, read
+    all its batches (``salesforce_links_collected``). ``owners``: ``batches.owner_directory``, read
     once by the caller for all its batches."""
     clients.stop_if_cancelled()  # a cancelled run stops between two batches of 100
     sf, hs = get_salesforce_client(), get_hubspot_client()
@@ -316,10 +317,26 @@ def salesforce_links_wanted(written: list[tuple[dict, Company]]) -> dict[str, st
     return {a["Id"]: c.hubspot_id for a, c in written if a.get(external_id) != c.hubspot_id}
 
 
-def salesforce_links_queue(links: dict[str, str]) -> None:
+def _salesforce_links_queue(links: dict[str, str]) -> None:
     """One link-back unit for these links (a whole import page's: one Bulk API job, SPEC §4)."""
     if links:
         units.unit_add(kind=WorkUnit.Kind.SALESFORCE_LINK_BACK, payload={"links": links})
+
+
+@contextmanager
+def salesforce_links_collected() -> Iterator[dict[str, str]]:
+    """The link-backs the caller's batches collect (``accounts_batch_sync(links=...)``), queued as
+    one unit when they end, and also when a cancel stops them midway: the companies the finished
+    batches created get their account's External ID all the same (a link-back unit belongs to no
+    run, so a cancelled run's still runs; never a company linked one way only). A failure that
+    has the work redone queues none: the redo finds the same links missing and queues them."""
+    links: dict[str, str] = {}
+    try:
+        yield links
+    except Cancelled:
+        _salesforce_links_queue(links)
+        raise
+    _salesforce_links_queue(links)
 
 
 def salesforce_links_write(*, links: dict[str, str]) -> None:

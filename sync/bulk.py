@@ -47,7 +47,7 @@ class BulkResyncRefused(Exception):
     """The resync cannot start; the message says why."""
 
 
-ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+ACTIVE = runs.ACTIVE
 
 
 def bulk_run_is_live(*, run: SyncRun) -> bool:
@@ -213,18 +213,6 @@ def _batch_size(directions: list[str]) -> int:
     if rules.TO_SALESFORCE not in directions:
         return BATCH_SIZE
     return max(BATCH_SIZE, SALESFORCE_BULK_BATCH_SIZE, settings.SALESFORCE_BULK_API_THRESHOLD)
-
-
-def bulk_resync_cancel(*, run_id: int) -> bool:
-    """Stop a run: its pending units are dropped, and a worker on one of its batches stops within
-    about half a second (between two batches of 100, or aborting the Bulk API job it waits for;
-    ``units.UnitWatch``). Returns whether it was still going."""
-    with transaction.atomic():
-        cancelled = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).update(
-            status=SyncRun.Status.CANCELLED, finished_at=timezone.now()
-        )
-        units.run_units_cancel(run_id=run_id)
-    return bool(cancelled)
 
 
 def bulk_resync_resume(*, run_id: int) -> bool:

@@ -7,7 +7,8 @@ it no second time) for another worker to read while this one syncs its own, and 
 killed worker or an emptied Redis resumes the import at the pages it was on (their writes are
 upserts: redoing a page doubles nothing). The External IDs of the page's new companies are
 written back by one unit (one Bulk API 2.0 job). The engine finishes the run once its last unit
-is done.
+is done. Cancel (``runs.sync_run_cancel``) drops the pages not begun and stops a page between two
+batches of 100; the link-backs of what it already created still run.
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import logging
 
 from django.db import transaction
 
-from sync import account_sync, batches, mirror, rules_matching, runs, selectors, services, units
+from sync import account_sync, batches, clients, mirror, rules_matching, runs, selectors, services, units
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
-from sync.models import IntegrationSettings, SyncRun, WorkUnit
+from sync.models import IntegrationSettings, SyncError, SyncRun, WorkUnit
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,16 @@ def accounts_import_start(*, account_ids: list[str] | None = None, user=None) ->
     return run
 
 
+def accounts_import_retry_failed(*, run_id: int, user=None) -> SyncRun:
+    """"Retry failed": a new import of only the accounts whose records still fail from this one."""
+    run = SyncRun.objects.get(id=run_id, kind=SyncRun.Kind.IMPORT)
+    failing = run.errors.filter(status=SyncError.Status.OPEN).select_related("company")
+    account_ids = sorted({(e.company.salesforce_account_id if e.company else None) or e.record_ref for e in failing} - {""})
+    if not account_ids:
+        raise ImportRefused("No failed records are left to retry.")
+    return accounts_import_start(account_ids=account_ids, user=user)
+
+
 def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
     """One page of an import of all accounts: the accounts after ``after``, synced in batches. Its
     counts go to the engine, which writes them with the unit's end (a page redone counts once)."""
@@ -76,22 +87,24 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         runs.sync_run_progress(run_id=run.id, total=sf.accounts_count())
     mappings = selectors.field_mappings_enabled()
     accounts = sf.accounts_page_after(after, fields=mirror.account_fields(mappings), limit=IMPORT_PAGE_SIZE)
+    clients.stop_if_cancelled()  # cancelled while the page was read: no next page
     if len(accounts) == IMPORT_PAGE_SIZE:
         # Committed now, so that another worker reads and syncs the next page meanwhile.
         last = accounts[-1]["Id"]
         units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": last},
                        key=f"import-{run.id}-after-{last}")
     counts = batches.counts_new()
-    links: dict[str, str] = {}
     owners = batches.owner_directory(sf, get_hubspot_client(), mappings)  # once for the page
-    for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
-        try:
-            batches.counts_add(counts, account_sync.accounts_batch_sync(
-                accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True, links=links,
-                owners=owners,
-            ))
-        except Exception as error:
-            units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
-                                payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
-    account_sync.salesforce_links_queue(links)
+    # Cancelled midway (``accounts_batch_sync`` stops between two batches), the page's finished
+    # batches still get their link-backs.
+    with account_sync.salesforce_links_collected() as links:
+        for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
+            try:
+                batches.counts_add(counts, account_sync.accounts_batch_sync(
+                    accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True, links=links,
+                    owners=owners,
+                ))
+            except Exception as error:
+                units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
+                                    payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
     return units.FollowUp(progress=counts)

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from sync import units
 from sync.models import (
     Company,
     FieldMapping,
@@ -17,6 +19,10 @@ from sync.models import (
 )
 
 logger = logging.getLogger(__name__)
+
+ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+# The runs Cancel stops: those worked by chains of units (a record's resync ends on its own).
+CANCELLABLE_KINDS = (SyncRun.Kind.BULK_RESYNC, SyncRun.Kind.IMPORT)
 
 COULD_NOT_SYNC_ALL = "We couldn't sync all your updates for this mapping"
 SYNC_COMPANIES_OFF = 'Sync companies is off: switch on "Sync companies" in the Salesforce settings (Companies tab) first.'
@@ -123,3 +129,20 @@ def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: 
             status = SyncRun.Status.FAILED
     SyncRun.objects.filter(id=run_id).update(status=status, message=message, finished_at=timezone.now())
     logger.info("sync.run_finished", extra={"run_id": run_id, "status": status})
+
+
+def sync_run_cancel(*, run_id: int) -> bool:
+    """Stop a bulk resync or an import: its pending units are dropped, and a worker on one of its
+    batches stops within about half a second (between two batches of 100, or aborting the Bulk API
+    job it waits for; ``units.UnitWatch``); the run ends Cancelled. The link-backs of the records it
+    already wrote belong to no run, so they still run: nothing it created stays linked one way
+    only. Returns whether it was still going."""
+    with transaction.atomic():
+        cancelled = SyncRun.objects.filter(id=run_id, kind__in=CANCELLABLE_KINDS, status__in=ACTIVE).update(
+            status=SyncRun.Status.CANCELLED, finished_at=timezone.now()
+        )
+        if cancelled:
+            units.run_units_cancel(run_id=run_id)
+    if cancelled:
+        logger.info("sync.run_cancelled", extra={"run_id": run_id})
+    return bool(cancelled)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import django_rq
 from django.conf import settings
-from django.db.models import Case, Count, F, Sum, Value, When
+from django.db.models import Case, F, Sum, Value, When
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -125,17 +125,14 @@ SUSPENDING_CATEGORIES = (ErrorCategory.AUTHENTICATION, ErrorCategory.PERMISSION,
 
 
 def integration_problems() -> list[dict]:
-    """Open errors of the categories that suspend the integration, with what to do about each."""
+    """Open errors of the categories that suspend the integration, with what to do about each
+    (their counts capped: ``selectors.tally``)."""
     labels = dict(ErrorCategory.choices)
-    counts = (
-        SyncError.objects.filter(status=SyncError.Status.OPEN, category__in=SUSPENDING_CATEGORIES)
-        .order_by()
-        .values("category")
-        .annotate(errors=Count("id"))
-    )
+    open_errors = SyncError.objects.filter(status=SyncError.Status.OPEN)
+    counts = {category: selectors.tally(open_errors.filter(category=category)) for category in SUSPENDING_CATEGORIES}
     return [
-        {**row, "label": labels[row["category"]], "fix": selectors_log.ERROR_FIXES[row["category"]]}
-        for row in sorted(counts, key=lambda row: SUSPENDING_CATEGORIES.index(row["category"]))
+        {"category": category, "errors": errors, "label": labels[category], "fix": selectors_log.ERROR_FIXES[category]}
+        for category, errors in counts.items() if errors.count
     ]
 
 

@@ -70,19 +70,18 @@ def sync_errors_filtered(*, filters: ErrorFilters):
 
 
 def sync_error_groups(*, filters: ErrorFilters) -> list[dict]:
-    """One card per category (R12, HubSpot's "sync health"): errors and distinct records."""
-    unfiltered_category = ErrorFilters(**{**filters.__dict__, "category": ""})
-    counts = (
-        sync_errors_filtered(filters=unfiltered_category)
-        .order_by()
-        .values("category")
-        .annotate(errors=Count("id"), records=Count("company", distinct=True))
-    )
-    labels = dict(ErrorCategory.choices)
-    return sorted(
-        ({**row, "label": labels.get(row["category"], row["category"])} for row in counts),
-        key=lambda row: -row["errors"],
-    )
+    """One card per category with errors (R12, HubSpot's "sync health"): its errors and the
+    distinct records they are on, each a ``selectors.tally`` (exact to COUNT_CAP, then the
+    planner's estimate, "about"): a capped count per category, never a COUNT of every error."""
+    errors = sync_errors_filtered(filters=ErrorFilters(**{**filters.__dict__, "category": ""}))
+    groups = []
+    for category, label in ErrorCategory.choices:
+        in_category = errors.filter(category=category)
+        count = selectors.tally(in_category)
+        if count.count:
+            records = selectors.tally(in_category.filter(company__isnull=False).values("company").distinct())
+            groups.append({"category": category, "label": label, "errors": count, "records": records})
+    return sorted(groups, key=lambda group: -group["errors"].count)
 
 
 def sync_errors_page(*, filters: ErrorFilters, cursor: str = "", size: int = 50) -> selectors.Page:

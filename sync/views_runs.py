@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from sync import bulk, rules_mappings, selectors_log
+from sync import bulk, imports, rules_mappings, runs, selectors_log, services
 from sync.models import SyncRun
 from sync.views import ACTIVE_RUN_STATUSES, admin_required
 
@@ -45,6 +45,10 @@ def run_detail(request, run_id: int):
     return render(request, template, _bulk_run_context(run))
 
 
+# "Retry failed": a new run over the records a run of this kind failed on.
+RETRY_FAILED = {SyncRun.Kind.BULK_RESYNC: bulk.bulk_resync_retry_failed, SyncRun.Kind.IMPORT: imports.accounts_import_retry_failed}
+
+
 def _bulk_run_context(run: SyncRun) -> dict:
     if run.status in ACTIVE_RUN_STATUSES:
         # Live: what the units being worked did so far (their records reach the counters when they end).
@@ -56,37 +60,48 @@ def _bulk_run_context(run: SyncRun) -> dict:
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
     rate, seconds_left = rules_mappings.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
     active = run.status in ACTIVE_RUN_STATUSES
+    stale = active and not bulk.bulk_run_is_live(run=run)
+    failed = selectors_log.sync_run_failed_errors(run=run) if run.failed and not active else []
     return {
         "run": run,
         "active": active,
         "percent": min(100, int(run.processed * 100 / run.total)) if run.total else (100 if not active else 0),
         "rate": rate,
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
-        "stale": active and not bulk.bulk_run_is_live(run=run),
-        "failed_errors": selectors_log.sync_run_failed_errors(run=run) if run.failed and not active else [],
+        "stale": stale,
+        "cancellable": active and run.kind in runs.CANCELLABLE_KINDS,
+        "resumable": stale and run.kind == SyncRun.Kind.BULK_RESYNC,
+        "failed_errors": failed,
+        "retryable": bool(failed) and run.kind in RETRY_FAILED,
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors_log.FAILED_RECORDS_SHOWN,
     }
 
 
+def _run_page(run: SyncRun):
+    return redirect("sync:bulk_run" if run.kind == SyncRun.Kind.BULK_RESYNC else "sync:run_detail", run_id=run.id)
+
+
 @require_POST
 @admin_required
-def bulk_run_action(request, run_id: int, action: str):
-    """Cancel, resume (after a worker died) or retry the failed records of a bulk resync."""
-    if action not in ("cancel", "resume", "retry-failed"):
-        raise Http404("unknown action")
+def run_action(request, run_id: int, action: str):
+    """Cancel a bulk resync or an import, resume a bulk resync (after a worker died), or retry
+    either's failed records."""
+    run = get_object_or_404(SyncRun, id=run_id)
     if action == "cancel":
-        done = bulk.bulk_resync_cancel(run_id=run_id)
+        done = runs.sync_run_cancel(run_id=run.id)
         messages.success(request, "Cancelled." if done else "The run had already ended.")
-    elif action == "resume":
-        done = bulk.bulk_resync_resume(run_id=run_id)
+    elif action == "resume" and run.kind == SyncRun.Kind.BULK_RESYNC:
+        done = bulk.bulk_resync_resume(run_id=run.id)
         messages.success(request, "Resumed from the last finished batch." if done else "The run is still going.")
-    else:
+    elif action == "retry-failed" and run.kind in RETRY_FAILED:
         try:
-            retry = bulk.bulk_resync_retry_failed(run_id=run_id, user=request.user)
-        except bulk.BulkResyncRefused as error:
+            retry = RETRY_FAILED[run.kind](run_id=run.id, user=request.user)
+        except (bulk.BulkResyncRefused, imports.ImportRefused, services.SyncUnavailable) as error:
             messages.error(request, str(error))
         else:
-            messages.success(request, f"Retrying the failed records as bulk resync #{retry.id}.")
-            return redirect("sync:bulk_run", run_id=retry.id)
-    return redirect("sync:bulk_run", run_id=run_id)
+            messages.success(request, f"Retrying the failed records as {retry.get_kind_display().lower()} #{retry.id}.")
+            return _run_page(retry)
+    else:
+        raise Http404("unknown action")
+    return _run_page(run)

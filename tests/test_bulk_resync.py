@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 from rq import SimpleWorker
 
-from sync import account_sync, bulk, company_sync, engine, jobs, recording, resync
+from sync import account_sync, bulk, company_sync, engine, jobs, recording, resync, runs
 from sync.models import Company, FieldMapping, SyncError, SyncEvent, SyncRun, WorkUnit
 from tests.factories import CompanyFactory
 
@@ -211,11 +211,11 @@ def test_r05_cancel_stops_after_the_current_batch(db, redis_queues, primitives, 
     monkeypatch.setattr(bulk, "BATCH_SIZE", 2)
     linked_companies(6)
     run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
-    primitives.on_call = lambda n: bulk.bulk_resync_cancel(run_id=run.id)
+    primitives.on_call = lambda n: runs.sync_run_cancel(run_id=run.id)
     run_units(run)
     run.refresh_from_db()
     assert (run.status, run.processed, len(primitives.calls)) == (SyncRun.Status.CANCELLED, 2, 1)
-    assert not bulk.bulk_resync_cancel(run_id=run.id)
+    assert not runs.sync_run_cancel(run_id=run.id)
 
 
 def test_r05_failed_records_are_listed_and_retry_failed_reruns_only_them(db, redis_queues, primitives, admin_client):

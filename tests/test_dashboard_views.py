@@ -374,8 +374,8 @@ def test_r12_error_report_groups_and_filters(user_client):
     SyncErrorFactory(category="other", status=SyncError.Status.DISMISSED)
     url = reverse("sync:sync_errors")
     response = user_client.get(url)
-    groups = {g["category"]: (g["errors"], g["records"]) for g in response.context["groups"]}
-    assert groups == {"validation_rule": (2, 1), "value_too_long": (1, 1), "permission": (1, 1)}
+    groups = {g["category"]: (g["errors"].label, g["records"].label) for g in response.context["groups"]}
+    assert groups == {"validation_rule": ("2", "1"), "value_too_long": ("1", "1"), "permission": ("1", "1")}
     body = response.content.decode()
     assert "Phone must contain digits only" in body and "How to fix:" in body and "A Salesforce validation rule" in body
 
@@ -504,6 +504,34 @@ def test_dashboard_counts_no_big_table_and_says_about_past_the_cap(admin_client,
     else:
         assert counts["companies"].label == "more than 10"
     assert "PostgreSQL’s estimate" in response.content.decode()
+
+
+def test_error_report_cards_and_suspensions_count_open_errors_to_the_cap_then_say_about(admin_client, redis_queues, monkeypatch):
+    monkeypatch.setattr(selectors, "COUNT_CAP", 10)
+    SyncErrorFactory.create_batch(12, category="validation_rule")
+    SyncErrorFactory.create_batch(12, category="api_limit")
+    SyncErrorFactory(category="value_too_long")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE sync_syncerror")  # the statistics the estimate reads
+    with CaptureQueriesContext(connection) as queries:
+        report = admin_client.get(reverse("sync:sync_errors"))
+        dashboard = admin_client.get(reverse("sync:dashboard"))
+    unbounded = [q["sql"] for q in queries if "COUNT(" in q["sql"].upper() and " LIMIT " not in q["sql"].upper()]
+    assert all("sync_syncerror" not in sql for sql in unbounded), unbounded
+
+    groups = {g["category"]: g for g in report.context["groups"]}
+    assert (groups["value_too_long"]["errors"].label, groups["value_too_long"]["records"].label) == ("1", "1")
+    big = groups["validation_rule"]["errors"]
+    assert not big.exact and not groups["validation_rule"]["records"].exact
+    (problem,) = dashboard.context["problems"]
+    assert problem["category"] == "api_limit" and not problem["errors"].exact
+    if connection.vendor == "postgresql":
+        assert big.estimated and big.label == f"about {big.count:,}" and big.count > 10
+    else:
+        assert big.label == problem["errors"].label == "more than 10"
+    assert f'<p class="big">{big.label}</p>' in report.content.decode()
+    assert f"{problem['errors'].label} open errors" in dashboard.content.decode()
 
 
 def test_activity_chart_buckets_by_direction_and_ignores_old_rows():

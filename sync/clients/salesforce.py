@@ -25,7 +25,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from simple_salesforce.format import format_soql
 
 from sync import rules_errors, rules_mappings
-from sync.clients import RecordResult, config, ratelimit, watch_current
+from sync.clients import RecordResult, config, ratelimit, stop_if_cancelled, watch_current
 from sync.clients.exceptions import (
     ApiLimitExceeded,
     CrmError,
@@ -244,6 +244,7 @@ class SalesforceClient(BulkIngest):
                 yield _plain(record)
             if page.get("done", True) or not page.get("nextRecordsUrl"):
                 return
+            stop_if_cancelled()  # a cancelled run stops between two pages of a long read
             next_url = page["nextRecordsUrl"]
             page = self._call("query_more", lambda sf: sf.query_more(next_url, identifier_is_url=True))
 

@@ -2,14 +2,13 @@
 within 2 s, aborting the Salesforce Bulk API 2.0 job in flight (the run ends Cancelled, not Done,
 and the records the job never wrote get no sync error). The real SDKs against both sandboxes."""
 
-import threading
 import time
 
 import pytest
-from django.db import connection
 
-from sync import bulk, engine, selectors_log, services, units
+from sync import bulk, runs, selectors_log, services, units
 from sync.models import Company, FieldMapping, SyncError, SyncRun, WorkUnit
+from tests.e2e.run_worker import run_worked_in_thread, wait_for
 
 pytestmark = pytest.mark.usefixtures("transactional_db")
 COMPANIES = 400  # one batch: a run writing accounts takes up to 10,000 a batch
@@ -26,14 +25,6 @@ def two_way_pairs(salesforce_control, hubspot_control, salesforce_client) -> Fie
     mapping.sync_rule = "two_way"
     mapping.save()
     return mapping
-
-
-def wait_for(condition, *, seconds: float):
-    deadline = time.monotonic() + seconds
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"not within {seconds} s"
-        time.sleep(0.02)
-    return value
 
 
 def test_progress_moves_every_100_records_inside_a_batch_and_adds_up(
@@ -71,28 +62,19 @@ def test_cancel_aborts_the_bulk_job_in_flight_within_2_seconds(
     salesforce_control.hold_bulk_queue(True)  # the org is busy: the job waits in its queue until released
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
 
-    def worker():  # what a worker does for each of the run's units
+    with run_worked_in_thread(run):
         try:
-            while unit := WorkUnit.objects.filter(run=run, state=WorkUnit.State.PENDING).first():
-                engine.unit_work(unit_id=unit.id)
+            job = wait_for(lambda: next((j for j in salesforce_control.bulk_jobs() if j["state"] == "UploadComplete"), None), seconds=60)
+            # Inside the batch, the run's page already counts the Salesforce -> HubSpot half.
+            assert selectors_log.sync_run_in_flight(run=run)["succeeded"] == COMPANIES
+            assert f"{COMPANIES} / {2 * COMPANIES} record syncs" in user_client.get(f"/bulk-resyncs/{run.id}/progress/").content.decode()
+
+            started = time.monotonic()
+            assert runs.sync_run_cancel(run_id=run.id)
+            wait_for(lambda: not WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).exists(), seconds=10)
+            elapsed = time.monotonic() - started
         finally:
-            connection.close()  # this thread's own
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    try:
-        job = wait_for(lambda: next((j for j in salesforce_control.bulk_jobs() if j["state"] == "UploadComplete"), None), seconds=60)
-        # Inside the batch, the run's page already counts the Salesforce -> HubSpot half.
-        assert selectors_log.sync_run_in_flight(run=run)["succeeded"] == COMPANIES
-        assert f"{COMPANIES} / {2 * COMPANIES} record syncs" in user_client.get(f"/bulk-resyncs/{run.id}/progress/").content.decode()
-
-        started = time.monotonic()
-        assert bulk.bulk_resync_cancel(run_id=run.id)
-        wait_for(lambda: not WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).exists(), seconds=10)
-        elapsed = time.monotonic() - started
-    finally:
-        salesforce_control.hold_bulk_queue(False)
-        thread.join(timeout=60)
+            salesforce_control.hold_bulk_queue(False)
 
     assert elapsed < 2
     assert [(j["id"], j["state"]) for j in salesforce_control.bulk_jobs()] == [(job["id"], "Aborted")]
