@@ -1,4 +1,4 @@
-"""The five bench scripts of SPEC §6 one after the other (they share the bench database, so never at the same
+"""Five bench scripts one after the other (they share the bench database, so never at the same
 time), for SPEC §6's "side by side in one run". Each prints its own table.
 
     .venv/bin/python bench/run_all.py           # the defaults (latency's idle count over 5 minutes only): ~12 minutes
