@@ -7,8 +7,10 @@ Salesforce sandbox accounts (bulk seeding; each account's External ID holds its 
 and it was changed after the company), and crmsync Company rows linked to both (COPY). One
 Two-way mapping, Phone ↔ phone, differs on every record. The bulk resync of that mapping then
 pushes the newer Salesforce value to every company and writes it back to every account
-(both directions write all N). A real RQ worker subprocess (``manage.py rqworker bulk``,
-SimpleWorker: the job runs in the measured process) works the run; the sandboxes count calls.
+(both directions write all N). Real RQ worker subprocesses (``--workers``, ``manage.py rqworker
+bulk --burst``, SimpleWorker: the job runs in the measured process) work the run, a burst worker
+that quits while work is left being started again (``common.run_worked``; the peak RSS is the
+highest of them all); the sandboxes count calls.
 
     .venv/bin/python bench/bulk_resync.py              # 1,000 then 4,000 records
     .venv/bin/python bench/bulk_resync.py --n 1000000  # 250,000 then 1,000,000 records
@@ -26,23 +28,17 @@ from collections import Counter
 
 from common import (
     CpuSeconds,
-    PeakRss,
-    arguments,
     bench_session,
+    bulk_arguments,
+    bulk_report,
+    bulk_rows,
+    bulk_sizes,
     linked_pairs_seed,
+    run_worked,
     sandboxes_running,
     sync_companies_switch_on,
-    table_print,
     verdict,
 )
-
-HUBSPOT_TARGET = 10.5
-SALESFORCE_TARGET = 1.0  # issue 11 (SPEC §6 asked ≤ 5.5)
-RSS_TARGET_MB = 300
-RSS_FLAT_SHARE = 0.10  # "flat": the big run's peak within 10% of the small run's
-# Endpoints that write (the rest read): batch update/upsert/create, sObject Collections, Bulk API
-# 2.0 ingest jobs (create, upload, close, polls, results: all of a job counts as writing).
-WRITE_MARKERS = ("batch/update", "batch/upsert", "batch/create", "composite/sobjects", "jobs/ingest")
 
 
 def sandbox_counts(sandboxes) -> dict:
@@ -83,7 +79,7 @@ def raw_capacity(sandboxes, hubspot_ids: list[str], account_ids: list[str]) -> f
 
 
 def resync_measure(sandboxes, processes, n: int, workers: int) -> dict:
-    from sync import bulk
+    from sync import bulk, units
     from sync.models import Company, FieldMapping, FieldType, SyncError, SyncRule, SyncRun
 
     print(f"Seeding {n:,} linked pairs ...", flush=True)
@@ -96,22 +92,12 @@ def resync_measure(sandboxes, processes, n: int, workers: int) -> dict:
     sandboxes.salesforce_control.reset_stats()
     sandboxes.hubspot_control.reset_stats()
     run = bulk.bulk_resync_start(mapping_id=mapping.id)
-    pool = [
-        processes.manage(f"worker-{n}-{k}", "rqworker", "bulk", "--burst", "--worker-class", "crmsync.workers.SimpleWorker")
-        for k in range(workers)
-    ]
     print(f"Bulk resync of {n:,} records running (run #{run.id}, {workers} worker(s)) ...", flush=True)
-    last_report = time.monotonic()
-    with PeakRss(pool[0].pid) as rss, CpuSeconds() as cpu:
-        while any(worker.poll() is None for worker in pool):
-            time.sleep(0.2)
-            if time.monotonic() - last_report > 10:
-                run.refresh_from_db()
-                print(f"  {run.processed:,} / {run.total:,}", flush=True)
-                last_report = time.monotonic()
+    with CpuSeconds() as cpu:
+        worked = run_worked(processes, run, name=f"worker-{n}", queues=(units.BULK_QUEUE,), workers=workers)
     run.refresh_from_db()
     if run.status != SyncRun.Status.DONE:
-        raise SystemExit(f"run #{run.id} ended {run.status}: {run.message}\n{processes.log_tail(f'worker-{n}')}")
+        raise SystemExit(f"run #{run.id} ended {run.status}: {run.message}\n{processes.log_tail(f'worker-{n}-0')}")
     after = sandbox_counts(sandboxes)
     hubspot_calls = Counter(sandboxes.hubspot_control.stats()["by_endpoint"])
     salesforce_calls = Counter(sandboxes.salesforce_control.stats()["by_endpoint"])
@@ -125,7 +111,7 @@ def resync_measure(sandboxes, processes, n: int, workers: int) -> dict:
         "run": run,
         "hubspot": hubspot_calls,
         "salesforce": salesforce_calls,
-        "peak_mb": rss.peak_mb,
+        "worked": worked,
         "cpu": cpu,
         "raw_cpu": raw_cpu,
         "before": before,
@@ -135,17 +121,10 @@ def resync_measure(sandboxes, processes, n: int, workers: int) -> dict:
     }
 
 
-def calls(counter: Counter, *, writes_only: bool = False) -> int:
-    return sum(count for endpoint, count in counter.items() if not writes_only or any(m in endpoint for m in WRITE_MARKERS))
-
-
 def report(results: list[dict]) -> None:
-    small, big = results[0], results[-1]
     rows = []
     for r in results:
-        n, thousands = r["n"], r["n"] / 1000
-        hs_all, hs_writes = calls(r["hubspot"]) / thousands, calls(r["hubspot"], writes_only=True) / thousands
-        sf_all, sf_writes = calls(r["salesforce"]) / thousands, calls(r["salesforce"], writes_only=True) / thousands
+        n = r["n"]
         before, after = r["before"], r["after"]
         intact = (
             after["accounts"] == before["accounts"] == n and after["companies"] == before["companies"] == n
@@ -153,35 +132,19 @@ def report(results: list[dict]) -> None:
         )
         rows += [
             (f"[{n:,}] run", f"{r['run'].processed:,} record syncs ({r['run'].succeeded:,} ok, {r['run'].failed:,} failed) in {r['seconds']:.1f}s", "-", verdict(r["run"].failed == 0)),
-            (f"[{n:,}] records/s", f"{n / r['seconds']:.0f} records/s ({2 * n / r['seconds']:.0f} writes/s, both directions) with {r['workers']} worker(s)", "-", "-"),
-            (f"[{n:,}] vs the sandbox's raw capacity", f"{r['raw_seconds'] / r['seconds']:.2f} x (raw: the same {2 * n:,} writes in {r['raw_seconds']:.1f} s, {n / r['raw_seconds']:.0f} records/s)", ">= 0.5 x", verdict(r["raw_seconds"] / r["seconds"] >= 0.5)),
-            (f"[{n:,}] HubSpot calls / 1,000 company writes", f"{hs_all:.2f} all ({hs_writes:.2f} writes + {hs_all - hs_writes:.2f} reads)", f"<= {HUBSPOT_TARGET}", verdict(hs_all <= HUBSPOT_TARGET)),
-            (f"[{n:,}] Salesforce calls / 1,000 account writes", f"{sf_all:.2f} all ({sf_writes:.2f} writes + {sf_all - sf_writes:.2f} reads)", f"<= {SALESFORCE_TARGET}", verdict(sf_all <= SALESFORCE_TARGET)),
-            (f"[{n:,}] where the time goes (crmsync's run)", r["cpu"].summary(per=n), "-", "-"),
-            (f"[{n:,}] where the time goes (raw writes)", r["raw_cpu"].summary(per=n), "-", "-"),
-            (f"[{n:,}] worker peak RSS", f"{r['peak_mb']:.0f} MB", f"< {RSS_TARGET_MB} MB", verdict(r["peak_mb"] < RSS_TARGET_MB)),
+            *bulk_rows(r),
             (f"[{n:,}] nothing lost or doubled", f"accounts {before['accounts']:,}->{after['accounts']:,}, companies {before['companies']:,}->{after['companies']:,}, "
              f"crmsync rows {r['companies']:,}, distinct links {after['accounts_linked']:,}/{after['companies_keyed']:,}", f"all = {n:,}", verdict(intact)),
             (f"[{n:,}] every pair holds Salesforce's phone", f"{after['phones_agree']:,} of {n:,} (before: {before['phones_agree']:,}); open errors {r['errors']}", f"{n:,}", verdict(after["phones_agree"] == n)),
         ]
-    growth = (big["peak_mb"] - small["peak_mb"]) / small["peak_mb"]
-    rows.append(("peak RSS, small -> big run", f"{small['peak_mb']:.0f} MB -> {big['peak_mb']:.0f} MB ({growth:+.1%}) for {big['n'] // small['n']}x the records", f"flat (within {RSS_FLAT_SHARE:.0%})", verdict(growth <= RSS_FLAT_SHARE)))
-    table_print("R5 bulk resync of one Two-way mapping (Phone <-> phone), rqworker(s) (SimpleWorker)", rows)
-    for r in results[-1:]:
-        print(f"\nCalls by endpoint at {r['n']:,} records:")
-        for crm in ("hubspot", "salesforce"):
-            for endpoint, count in sorted(r[crm].items(), key=lambda item: -item[1]):
-                print(f"  {crm:10s} {count:8,}  {endpoint}")
+    bulk_report("R5 bulk resync of one Two-way mapping (Phone <-> phone), rqworker(s) (SimpleWorker)", rows, results)
 
 
 def main() -> None:
-    args = arguments(
-        __doc__.splitlines()[0], default_n=4_000, workers=(int, 1, "workers working the run at once"),
-        small=(int, 0, "the first, smaller run's records (default N/4; 0: N/4)"),
-    )
+    args = bulk_arguments(__doc__.splitlines()[0], records="records")
     with bench_session() as (work_dir, _stack, processes):
         with sandboxes_running(work_dir=work_dir) as sandboxes:
-            results = [resync_measure(sandboxes, processes, n, args.workers) for n in (args.small or max(1, args.n // 4), args.n)]
+            results = [resync_measure(sandboxes, processes, n, args.workers) for n in bulk_sizes(args)]
     report(results)
 
 

@@ -31,6 +31,16 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/6"
 COPY_CHUNK = 50_000
 HUBSPOT_SEED_CHUNK = 5_000  # companies per control-API seed call
 
+# Issue 11's bulk targets (SPEC §6), for the import and the bulk resync alike.
+HUBSPOT_CALLS_TARGET = 10.5  # per 1,000 company writes (the batch floor is 10)
+SALESFORCE_CALLS_TARGET = 1.0  # per 1,000 account writes, reads included (SPEC §6 asked <= 5.5)
+RAW_SHARE_TARGET = 0.5  # crmsync's records/s against the same writes sent straight to the sandboxes
+RSS_TARGET_MB = 300
+RSS_FLAT_SHARE = 0.10  # "flat": the big run's peak within 10% of the small run's
+# Endpoints that write (the rest read): batch update/upsert/create, sObject Collections, Bulk API
+# 2.0 ingest jobs (create, upload, close, polls, results: all of a job counts as writing).
+WRITE_MARKERS = ("batch/update", "batch/upsert", "batch/create", "composite/sobjects", "jobs/ingest")
+
 
 def arguments(description: str, *, default_n: int, **extra: tuple[type, object, str]) -> argparse.Namespace:
     """``--n`` plus the script's own options: ``name=(type, default, help)``."""
@@ -39,6 +49,20 @@ def arguments(description: str, *, default_n: int, **extra: tuple[type, object, 
     for name, (kind, default, text) in extra.items():
         parser.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=default, help=text)
     return parser.parse_args()
+
+
+def bulk_arguments(description: str, *, records: str) -> argparse.Namespace:
+    """A bulk bench's options: ``--n`` (default 4,000), ``--small`` (the first, smaller run's size,
+    default N/4) and ``--workers``. ``records``: what N counts, for the help."""
+    return arguments(
+        description, default_n=4_000, workers=(int, 1, "workers working the run at once"),
+        small=(int, 0, f"the first, smaller run's {records} (default N/4; 0: N/4)"),
+    )
+
+
+def bulk_sizes(args: argparse.Namespace) -> tuple[int, int]:
+    """The two runs' sizes: ``--small`` (or N/4), then N."""
+    return args.small or max(1, args.n // 4), args.n
 
 
 # --- Django -----------------------------------------------------------------------------------
@@ -371,6 +395,82 @@ class PeakRss:
         return self.peak_kb / 1024
 
 
+@dataclass
+class Worked:
+    """How the workers of a run went: the highest RSS of any of them, and how often one that had
+    quit (a burst worker whose queues were empty for a moment) was started again."""
+
+    peak_mb: float
+    restarts: int
+    crashes: int
+
+
+def run_worked(processes: Processes, run, *, name: str, queues: tuple[str, ...], workers: int,
+               report_every: float = 10.0) -> Worked:
+    """``workers`` real ``manage.py rqworker <queues> --burst`` subprocesses (crmsync's SimpleWorker:
+    the job runs in the measured process) working ``run`` until it has ended and no unit of work
+    of any kind is left pending or leased (an import's link-backs belong to no run).
+
+    A burst worker quits as soon as its queues are empty, which can happen while work is still to
+    come: an import page queues the next page only once it has read its accounts (a second worker
+    finds nothing at first), and a unit put back for a later attempt has no job until it is due.
+    So while work is left, a worker that quit is started again once a job waits for it, after
+    waking the due units whose job is missing as the cron's sweep would (``jobs.units_sweep``);
+    each restart is printed. The peak RSS is the highest VmHWM of all the workers."""
+    import django_rq
+
+    from sync import jobs
+    from sync.models import SyncRun, WorkUnit
+
+    ended = (SyncRun.Status.DONE, SyncRun.Status.FAILED, SyncRun.Status.CANCELLED)
+    open_units = WorkUnit.objects.filter(state__in=(WorkUnit.State.PENDING, WorkUnit.State.LEASED))
+    restarts = 0
+    crashed: set[int] = set()
+    with ExitStack() as stack:
+        samplers: list[PeakRss] = []
+
+        def start(slot: int) -> subprocess.Popen:
+            process = processes.manage(
+                f"{name}-{slot}", "rqworker", *queues, "--burst", "--worker-class", "crmsync.workers.SimpleWorker"
+            )
+            samplers.append(stack.enter_context(PeakRss(process.pid)))
+            return process
+
+        def waiting() -> int:
+            return sum(django_rq.get_queue(queue).count for queue in queues)
+
+        pool = [start(slot) for slot in range(workers)]
+        last_report = last_sweep = time.monotonic()
+        restarted_since_report = 0
+        while True:
+            time.sleep(0.2)
+            quit_slots = [slot for slot, process in enumerate(pool) if process.poll() is not None]
+            for slot in quit_slots:
+                if pool[slot].returncode != 0 and pool[slot].pid not in crashed:
+                    crashed.add(pool[slot].pid)
+                    print(f"  worker {name}-{slot} exited {pool[slot].returncode}:\n{processes.log_tail(f'{name}-{slot}')}", flush=True)
+            run.refresh_from_db(fields=["status", "processed", "total"])
+            work_left = run.status not in ended or open_units.exists()
+            if not work_left and len(quit_slots) == len(pool):
+                break
+            if work_left and quit_slots:
+                jobs_waiting = waiting()
+                if not jobs_waiting and time.monotonic() - last_sweep > 1:
+                    last_sweep = time.monotonic()
+                    jobs_waiting = jobs.units_sweep()
+                for slot in quit_slots[:jobs_waiting]:
+                    pool[slot] = start(slot)
+                    restarts += 1
+                    restarted_since_report += 1
+            if time.monotonic() - last_report > report_every:
+                note = f" (started {restarted_since_report} burst worker(s) again: they had quit with work still to come)" if restarted_since_report else ""
+                print(f"  {run.processed:,} / {run.total or 0:,}{note}", flush=True)
+                last_report, restarted_since_report = time.monotonic(), 0
+        if restarted_since_report:
+            print(f"  started {restarted_since_report} burst worker(s) again: they had quit with work still to come", flush=True)
+    return Worked(peak_mb=max(sampler.peak_mb for sampler in samplers), restarts=restarts, crashes=len(crashed))
+
+
 class CpuSeconds:
     """CPU seconds (user + system) spent between ``__enter__`` and ``__exit__`` by: this process (the
     in-process sandboxes, and the script's own polling), its reaped children (the crmsync workers
@@ -432,6 +532,47 @@ def median(values: list[float]) -> float:
 
 def verdict(ok: bool | None) -> str:
     return "-" if ok is None else ("ok" if ok else "MISSED")
+
+
+def calls(counter: dict, *, writes_only: bool = False) -> int:
+    """Calls counted by a sandbox (``stats()["by_endpoint"]``), or only those that write."""
+    return sum(count for endpoint, count in counter.items() if not writes_only or any(m in endpoint for m in WRITE_MARKERS))
+
+
+def bulk_rows(r: dict) -> list[tuple[str, str, str, str]]:
+    """The rows a bulk run of ``r["n"]`` records, each written to both CRMs, reports alike: speed
+    against the raw capacity, calls per 1,000 writes on each side, where the time goes, memory.
+    ``r``: n, workers, seconds, raw_seconds, hubspot and salesforce (calls by endpoint), cpu and
+    raw_cpu (``CpuSeconds``), worked (``Worked``)."""
+    n, thousands, ratio = r["n"], r["n"] / 1000, r["raw_seconds"] / r["seconds"]
+    hs_all, hs_writes = calls(r["hubspot"]) / thousands, calls(r["hubspot"], writes_only=True) / thousands
+    sf_all, sf_writes = calls(r["salesforce"]) / thousands, calls(r["salesforce"], writes_only=True) / thousands
+    worked = r["worked"]
+    restarts = f"; {worked.restarts} restart(s) of a burst worker that quit early" if worked.restarts else ""
+    return [
+        (f"[{n:,}] records/s", f"{n / r['seconds']:.0f} records/s ({2 * n / r['seconds']:.0f} writes/s, both CRMs) with {r['workers']} worker(s)", "-", "-"),
+        (f"[{n:,}] vs the sandbox's raw capacity", f"{ratio:.2f} x (raw: the same {2 * n:,} writes in {r['raw_seconds']:.1f} s, {n / r['raw_seconds']:.0f} records/s)", f">= {RAW_SHARE_TARGET} x", verdict(ratio >= RAW_SHARE_TARGET)),
+        (f"[{n:,}] HubSpot calls / 1,000 company writes", f"{hs_all:.2f} all ({hs_writes:.2f} writes + {hs_all - hs_writes:.2f} reads)", f"<= {HUBSPOT_CALLS_TARGET}", verdict(hs_all <= HUBSPOT_CALLS_TARGET)),
+        (f"[{n:,}] Salesforce calls / 1,000 account writes", f"{sf_all:.2f} all ({sf_writes:.2f} writes + {sf_all - sf_writes:.2f} reads)", f"<= {SALESFORCE_CALLS_TARGET}", verdict(sf_all <= SALESFORCE_CALLS_TARGET)),
+        (f"[{n:,}] where the time goes (crmsync's run)", r["cpu"].summary(per=n), "-", "-"),
+        (f"[{n:,}] where the time goes (raw writes)", r["raw_cpu"].summary(per=n), "-", "-"),
+        (f"[{n:,}] worker peak RSS", f"{worked.peak_mb:.0f} MB{restarts}", f"< {RSS_TARGET_MB} MB", verdict(worked.peak_mb < RSS_TARGET_MB and not worked.crashes)),
+    ]
+
+
+def bulk_report(title: str, rows: list[tuple[str, str, str, str]], results: list[dict]) -> None:
+    """A bulk bench's table: its rows, then whether the worker's memory stayed flat from the small
+    run to the big one; then the big run's calls by endpoint on both sandboxes, most first."""
+    small, big = results[0], results[-1]
+    before, after = small["worked"].peak_mb, big["worked"].peak_mb
+    growth = (after - before) / before
+    rows = [*rows, ("peak RSS, small -> big run", f"{before:.0f} MB -> {after:.0f} MB ({growth:+.1%}) for {big['n'] // small['n']}x the records",
+                    f"flat (within {RSS_FLAT_SHARE:.0%})", verdict(growth <= RSS_FLAT_SHARE))]
+    table_print(title, rows)
+    print(f"\nCalls by endpoint at {big['n']:,} records:")
+    for crm in ("hubspot", "salesforce"):
+        for endpoint, count in sorted(big[crm].items(), key=lambda item: -item[1]):
+            print(f"  {crm:10s} {count:8,}  {endpoint}")
 
 
 def table_print(title: str, rows: list[tuple[str, str, str, str]]) -> None:

@@ -1,8 +1,8 @@
-"""All four bench scripts one after the other (they share the bench database, so never at the same
+"""Five bench scripts one after the other (they share the bench database, so never at the same
 time), for SPEC §6's "side by side in one run". Each prints its own table.
 
     .venv/bin/python bench/run_all.py           # the defaults (latency's idle count over 5 minutes only): ~12 minutes
-    .venv/bin/python bench/run_all.py --full    # the full targets: hours (1,000,000-record bulk resync, an idle hour)
+    .venv/bin/python bench/run_all.py --full    # the full targets: hours (1,000,000-record bulk resync and import, an idle hour)
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ FULL_SIZE = {
     "pages.py": ["--n", "1000000"],
     "rate_limit.py": ["--workers", "8", "--limit", "100", "--duration", "120"],
     "bulk_resync.py": ["--n", "1000000"],
+    "import_accounts.py": ["--n", "1000000", "--small", "10000"],
     "latency.py": ["--n", "200"],
 }
 # latency.py's default idle window is a whole hour (every periodic call in it): the quick run
