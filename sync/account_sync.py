@@ -349,9 +349,8 @@ def salesforce_links_write(*, links: dict[str, str]) -> None:
     if not current:
         return  # relinked or unlinked since: nothing of this link to write
     results = get_salesforce_client().accounts_update([{"Id": account_id, external_id: hubspot_id} for account_id, hubspot_id in current.items()])
+    written = [companies[result.key].pk for result in results if result.ok]
+    recording.company_errors_resolve(company_ids=written, direction=rules.TO_SALESFORCE, fields=[external_id])
     for result in results:
-        company = companies[result.key]
-        if result.ok:
-            recording.sync_error_resolve_for(company=company, direction=rules.TO_SALESFORCE, fields=[external_id])
-        else:
-            recording.sync_error_record(company=company, direction=rules.TO_SALESFORCE, error=result.error, field=external_id)
+        if not result.ok:
+            recording.sync_error_record(company=companies[result.key], direction=rules.TO_SALESFORCE, error=result.error, field=external_id)

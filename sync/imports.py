@@ -17,7 +17,7 @@ import logging
 
 from django.db import transaction
 
-from sync import account_sync, batches, clients, mirror, rules_matching, runs, selectors, services, units
+from sync import account_sync, batches, clients, mappers, mirror, rules_matching, runs, selectors, services, units
 from sync.clients.hubspot import get_hubspot_client
 from sync.clients.salesforce import get_salesforce_client
 from sync.models import IntegrationSettings, SyncError, SyncRun, WorkUnit
@@ -71,6 +71,20 @@ def accounts_import_retry_failed(*, run_id: int, user=None) -> SyncRun:
     return accounts_import_start(account_ids=account_ids, user=user)
 
 
+# This process's owner directory for the import run it last worked a page of.
+_owner_directories: dict[tuple, mappers.OwnerDirectory | None] = {}
+
+
+def _run_owner_directory(run: SyncRun, *, sf, mappings) -> mappers.OwnerDirectory | None:
+    """Salesforce users and HubSpot owners read once per run and process, not once per page (the
+    users were one of the ten Salesforce calls a page cost): a snapshot as the run began."""
+    key = (run.id, run.created_at)
+    if key not in _owner_directories:
+        _owner_directories.clear()
+        _owner_directories[key] = batches.owner_directory(sf, get_hubspot_client(), mappings)
+    return _owner_directories[key]
+
+
 def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
     """One page of an import of all accounts: the accounts after ``after``, synced in batches. Its
     counts go to the engine, which writes them with the unit's end (a page redone counts once)."""
@@ -94,7 +108,7 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": last},
                        key=f"import-{run.id}-after-{last}")
     counts = batches.counts_new()
-    owners = batches.owner_directory(sf, get_hubspot_client(), mappings)  # once for the page
+    owners = _run_owner_directory(run, sf=sf, mappings=mappings)
     # Cancelled midway (``accounts_batch_sync`` stops between two batches), the page's finished
     # batches still get their link-backs.
     with account_sync.salesforce_links_collected() as links:

@@ -169,10 +169,7 @@ def company_syncs_record(
     come back is not an attempt)."""
     if not outcomes:
         return
-    errors = SyncError.objects.filter(company__in=[o.company.pk for o in outcomes], direction=direction, status=SyncError.Status.OPEN)
-    if fields is not None:
-        errors = errors.filter(field__in=list(fields))
-    errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+    company_errors_resolve(company_ids=[o.company.pk for o in outcomes], direction=direction, fields=fields)
     events = []
     for o in outcomes:
         for field_name, error in o.field_errors:
@@ -202,6 +199,17 @@ def company_sync_success_record(
     company_syncs_record(
         outcomes=[SyncOutcome(company=company, **outcome)], direction=direction, run=run, fields=fields, log_unchanged=log_unchanged
     )
+
+
+def company_errors_resolve(*, company_ids: Collection[int], direction: str, fields: Collection[str] | None = None) -> int:
+    """Later syncs of these companies in this direction succeeded: the open errors they fixed
+    (of ``fields``; None: all) are resolved, in one statement."""
+    if not company_ids:
+        return 0
+    errors = SyncError.objects.filter(company__in=list(company_ids), direction=direction, status=SyncError.Status.OPEN)
+    if fields is not None:
+        errors = errors.filter(field__in=list(fields))
+    return errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
 
 
 def sync_error_resolve_for(
