@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.urls import reverse
 from tqdm import tqdm
 
+from sync import selectors_log
 from sync.clients import ratelimit
 from sync.models import ErrorCategory, SyncError, SyncRun
 
@@ -29,7 +30,9 @@ def run_wait(run: SyncRun, *, stdout) -> SyncRun:
         while True:
             run.refresh_from_db()
             bar.total = run.total
-            bar.update(run.processed - bar.n)
+            # With what the units being worked have done so far: the bar moves every batch of 100.
+            in_flight = sum(selectors_log.sync_run_in_flight(run=run).values()) if run.status in ACTIVE else 0
+            bar.update(run.processed + in_flight - bar.n)
             if run.status not in ACTIVE:
                 break
             time.sleep(POLL_SECONDS)
