@@ -198,6 +198,19 @@ def test_r05_a_large_run_is_cut_into_partitions_that_workers_take_at_once(db, re
     assert synced == sorted(c.salesforce_account_id for c in companies)  # each record exactly once
 
 
+def test_r05_partitions_hold_whole_batches_so_no_batch_is_cut_short_at_a_partition_edge(db, redis_queues, primitives, monkeypatch):
+    monkeypatch.setattr(bulk, "PARTITION_SIZE", 4)
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 3)
+    companies = linked_companies(10)
+    run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
+    # About 4 a partition would be 4 + 4 + 2 records: five batches of up to 3. Whole batches of 3
+    # a partition: 6 + 4, four batches, as one partition would have.
+    partitions = [u.payload for u in WorkUnit.objects.filter(run=run).order_by("id")]
+    assert [(p["after"], p["until"]) for p in partitions] == [("", companies[5].salesforce_account_id), (companies[5].salesforce_account_id, "")]
+    run_units(run)
+    assert [len(keys) for _, keys, _ in primitives.calls] == [3, 3, 3, 1]
+
+
 def test_r05_a_second_worker_for_a_running_run_does_nothing(db, redis_queues, primitives):
     linked_companies(2)
     run = bulk.bulk_resync_start(mapping_id=set_rule("name", "always_use_salesforce").id)
