@@ -16,6 +16,7 @@ highest of them all); the sandboxes count calls.
     .venv/bin/python bench/bulk_resync.py --n 1000000  # 250,000 then 1,000,000 records
     .venv/bin/python bench/bulk_resync.py --workers 2  # two workers on the run
     .venv/bin/python bench/bulk_resync.py --n 1000000 --small 10000  # 10,000 then 1,000,000
+    .venv/bin/python bench/bulk_resync.py --n 1000000 --small 10000 --raw 0  # the same, no raw capacity
 
 It also prints where the time goes: the CPU seconds per 1,000 records of the in-process sandboxes,
 the workers, PostgreSQL and Redis (``common.CpuSeconds``), for crmsync's run and for the raw writes.
@@ -78,7 +79,7 @@ def raw_capacity(sandboxes, hubspot_ids: list[str], account_ids: list[str]) -> f
     return time.perf_counter() - started
 
 
-def resync_measure(sandboxes, processes, n: int, workers: int) -> dict:
+def resync_measure(sandboxes, processes, n: int, workers: int, *, raw: bool = True) -> dict:
     from sync import bulk, units
     from sync.models import Company, FieldMapping, FieldType, SyncError, SyncRule, SyncRun
 
@@ -101,8 +102,10 @@ def resync_measure(sandboxes, processes, n: int, workers: int) -> dict:
     after = sandbox_counts(sandboxes)
     hubspot_calls = Counter(sandboxes.hubspot_control.stats()["by_endpoint"])
     salesforce_calls = Counter(sandboxes.salesforce_control.stats()["by_endpoint"])
-    with CpuSeconds() as raw_cpu:
-        raw_seconds = raw_capacity(sandboxes, hubspot_ids, account_ids)  # after the counts: its calls are not crmsync's
+    raw_seconds = raw_cpu = None
+    if raw:
+        with CpuSeconds() as raw_cpu:
+            raw_seconds = raw_capacity(sandboxes, hubspot_ids, account_ids)  # after the counts: its calls are not crmsync's
     return {
         "n": n,
         "workers": workers,
@@ -144,7 +147,7 @@ def main() -> None:
     args = bulk_arguments(__doc__.splitlines()[0], records="records")
     with bench_session() as (work_dir, _stack, processes):
         with sandboxes_running(work_dir=work_dir) as sandboxes:
-            results = [resync_measure(sandboxes, processes, n, args.workers) for n in bulk_sizes(args)]
+            results = [resync_measure(sandboxes, processes, n, args.workers, raw=bool(args.raw)) for n in bulk_sizes(args)]
     report(results)
 
 
