@@ -129,7 +129,10 @@ class HubSpotCalls:
             except urllib3.exceptions.HTTPError as error:
                 raise Transient(f"connection to HubSpot failed: {type(error).__name__}", crm=HUBSPOT, code="connection_error") from error
             self._learn_limits(response.headers)
-            return json.loads(body) if body else None
+            try:
+                return json.loads(body) if body else None
+            except ValueError as error:  # a proxy's HTML page, a cut answer: worth another try
+                raise Transient("HubSpot's answer was not JSON", crm=HUBSPOT, code="malformed_answer") from error
 
         return call_with_retries(attempt, crm=HUBSPOT, operation=operation, retry_ambiguous=retry_ambiguous, auth_tracked=self.auth_tracked)
 

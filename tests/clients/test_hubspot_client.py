@@ -210,3 +210,17 @@ def test_hubspot_ensure_setup_refuses_a_property_that_is_not_unique(hubspot_clie
 
     with pytest.raises(NotConfigured, match="name exists but does not require unique values"):
         hubspot_client.ensure_setup()
+
+
+def test_hubspot_answer_that_is_not_json_is_transient_not_a_crash(hubspot):
+    class ProxyPage:  # what a proxy in front of HubSpot may answer with a 200
+        data = b"<html><body>Gateway</body></html>"
+        headers: dict = {}
+
+        def release_conn(self):
+            pass
+
+    with pytest.raises(Transient) as raised:
+        hubspot._call("companies.batch_update", lambda *args, **kwargs: ProxyPage())
+
+    assert raised.value.code == "malformed_answer"
