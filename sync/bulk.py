@@ -47,12 +47,9 @@ class BulkResyncRefused(Exception):
     """The resync cannot start; the message says why."""
 
 
-ACTIVE = runs.ACTIVE
-
-
 def bulk_run_is_live(*, run: SyncRun) -> bool:
     """Whether work of this run is still to do: a unit pending, or leased by a live worker."""
-    return run.status in ACTIVE and units.run_has_open_units(run_id=run.id)
+    return run.status in runs.ACTIVE and units.run_has_open_units(run_id=run.id)
 
 
 def linked_companies():
@@ -154,7 +151,7 @@ def bulk_resync_slice(*, run_id: int, after: str = "", until: str = "") -> units
     """A unit of the run: the next batch of its partition (the companies whose account Id sorts
     after ``after``, up to ``until``; "": no bound), and the unit of the batch after it."""
     run = SyncRun.objects.filter(id=run_id).first()
-    if run is None or run.status not in ACTIVE:
+    if run is None or run.status not in runs.ACTIVE:
         return None  # cancelled or finished: hand nothing on
     SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(status=SyncRun.Status.RUNNING, started_at=timezone.now())
     mappings = _run_mappings(run)
@@ -221,7 +218,7 @@ def _batch_size(directions: list[str]) -> int:
 def bulk_resync_resume(*, run_id: int) -> bool:
     """Carry on a run that has no work left to do but is not finished (its last unit failed
     permanently): its partitions are worked again from their start (upserts: nothing doubled)."""
-    run = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=ACTIVE).first()
+    run = SyncRun.objects.filter(id=run_id, kind=SyncRun.Kind.BULK_RESYNC, status__in=runs.ACTIVE).first()
     if run is None or bulk_run_is_live(run=run):
         return False
     with transaction.atomic():

@@ -206,10 +206,7 @@ def company_errors_resolve(*, company_ids: Collection[int], direction: str, fiel
     (of ``fields``; None: all) are resolved, in one statement."""
     if not company_ids:
         return 0
-    errors = SyncError.objects.filter(company__in=list(company_ids), direction=direction, status=SyncError.Status.OPEN)
-    if fields is not None:
-        errors = errors.filter(field__in=list(fields))
-    return errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())
+    return _open_errors_resolve(SyncError.objects.filter(company__in=list(company_ids), direction=direction), fields=fields)
 
 
 def sync_error_resolve_for(
@@ -220,7 +217,12 @@ def sync_error_resolve_for(
     all of them (a sync of the whole record)."""
     if company is None and contact is None:
         return 0
-    errors = SyncError.objects.filter(company=company, contact=contact, direction=direction, status=SyncError.Status.OPEN)
+    return _open_errors_resolve(SyncError.objects.filter(company=company, contact=contact, direction=direction), fields=fields)
+
+
+def _open_errors_resolve(errors, *, fields: Collection[str] | None) -> int:
+    """The open ones of these errors (of ``fields``; None: all) resolved, in one statement."""
+    errors = errors.filter(status=SyncError.Status.OPEN)
     if fields is not None:
         errors = errors.filter(field__in=list(fields))
     return errors.update(status=SyncError.Status.RESOLVED, resolved_at=timezone.now())

@@ -17,8 +17,6 @@ from sync.models import (
     SyncRun,
 )
 
-ACTIVE_RUN_STATUSES = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
-
 
 def admin_required(view):
     """Settings, per-record resyncs and bulk work are for admins (staff); everyone else gets 403."""

@@ -5,13 +5,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from sync import resync, selectors_companies
+from sync import resync, runs, selectors_companies
 from sync.forms import CompanyFilterForm
 from sync.models import (
     Company,
     SyncRun,
 )
-from sync.views import ACTIVE_RUN_STATUSES, admin_required, paging
+from sync.views import admin_required, paging
 
 
 def companies_list(request):
@@ -49,9 +49,9 @@ def company_resync_status(request, company_id: int):
     the history are swapped in too."""
     company = get_object_or_404(Company, id=company_id)
     resync = selectors_companies.company_latest_resync(company_id=company.id)
-    if resync is not None and resync.status == request.GET.get("seen") and resync.status in ACTIVE_RUN_STATUSES:
+    if resync is not None and resync.status == request.GET.get("seen") and resync.status in runs.ACTIVE:
         # Nothing new: 204 leaves the panel (a live region) alone, so screen readers stay quiet.
         return HttpResponse(status=204)
-    if resync is None or resync.status in ACTIVE_RUN_STATUSES:
+    if resync is None or resync.status in runs.ACTIVE:
         return render(request, "sync/_resync_status.html", {"company": company, "resync": resync})
     return render(request, "sync/_resync_status.html", {**selectors_companies.company_panel(company=company), "refresh_panel": True})

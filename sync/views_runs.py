@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from sync import bulk, imports, rules_mappings, runs, selectors_log, services
 from sync.models import SyncRun
-from sync.views import ACTIVE_RUN_STATUSES, admin_required
+from sync.views import admin_required
 
 
 @require_POST
@@ -50,7 +50,7 @@ RETRY_FAILED = {SyncRun.Kind.BULK_RESYNC: bulk.bulk_resync_retry_failed, SyncRun
 
 
 def _bulk_run_context(run: SyncRun) -> dict:
-    if run.status in ACTIVE_RUN_STATUSES:
+    if run.status in runs.ACTIVE:
         # Live: what the units being worked did so far (their records reach the counters when they end).
         live = selectors_log.sync_run_in_flight(run=run)
         run.processed += sum(live.values())
@@ -59,7 +59,7 @@ def _bulk_run_context(run: SyncRun) -> dict:
         run.failed += live["failed"]
     elapsed = ((run.finished_at or timezone.now()) - run.started_at).total_seconds() if run.started_at else 0
     rate, seconds_left = rules_mappings.progress_estimate(done=run.processed, total=run.total, elapsed_seconds=elapsed)
-    active = run.status in ACTIVE_RUN_STATUSES
+    active = run.status in runs.ACTIVE
     stale = active and not bulk.bulk_run_is_live(run=run)
     failed = selectors_log.sync_run_failed_errors(run=run) if run.failed and not active else []
     return {
@@ -76,10 +76,6 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "could_not_sync_all": bulk.COULD_NOT_SYNC_ALL,
         "failed_shown": selectors_log.FAILED_RECORDS_SHOWN,
     }
-
-
-def _run_page(run: SyncRun):
-    return redirect("sync:bulk_run" if run.kind == SyncRun.Kind.BULK_RESYNC else "sync:run_detail", run_id=run.id)
 
 
 @require_POST
@@ -101,7 +97,7 @@ def run_action(request, run_id: int, action: str):
             messages.error(request, str(error))
         else:
             messages.success(request, f"Retrying the failed records as {retry.get_kind_display().lower()} #{retry.id}.")
-            return _run_page(retry)
+            return redirect(retry)
     else:
         raise Http404("unknown action")
-    return _run_page(run)
+    return redirect(run)

@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 
 from sync.choices import Direction, ErrorCategory, ObjectType
 from sync.models.configuration import FieldMapping
@@ -47,6 +48,10 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} ({self.status_label})"
+
+    def get_absolute_url(self) -> str:
+        """The run's page: a bulk resync's progress page, else the run page."""
+        return reverse("sync:bulk_run" if self.kind == self.Kind.BULK_RESYNC else "sync:run_detail", args=[self.pk])
 
     @property
     def skipped(self) -> int:

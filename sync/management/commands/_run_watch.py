@@ -7,20 +7,18 @@ import time
 
 from django.conf import settings
 from django.db.models import Count
-from django.urls import reverse
 from tqdm import tqdm
 
-from sync import selectors_log
+from sync import runs, selectors_log
 from sync.clients import ratelimit
 from sync.models import ErrorCategory, SyncError, SyncRun
 
-ACTIVE = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
 CRMS = ("salesforce", "hubspot")
 POLL_SECONDS = 0.5
 
 
 def run_url(run: SyncRun) -> str:
-    return settings.CRMSYNC_BASE_URL.rstrip("/") + reverse("sync:bulk_run" if run.kind == SyncRun.Kind.BULK_RESYNC else "sync:run_detail", args=[run.id])
+    return settings.CRMSYNC_BASE_URL.rstrip("/") + run.get_absolute_url()
 
 
 def run_wait(run: SyncRun, *, stdout) -> SyncRun:
@@ -31,9 +29,9 @@ def run_wait(run: SyncRun, *, stdout) -> SyncRun:
             run.refresh_from_db()
             bar.total = run.total
             # With what the units being worked have done so far: the bar moves every batch of 100.
-            in_flight = sum(selectors_log.sync_run_in_flight(run=run).values()) if run.status in ACTIVE else 0
+            in_flight = sum(selectors_log.sync_run_in_flight(run=run).values()) if run.status in runs.ACTIVE else 0
             bar.update(run.processed + in_flight - bar.n)
-            if run.status not in ACTIVE:
+            if run.status not in runs.ACTIVE:
                 break
             time.sleep(POLL_SECONDS)
     seconds = time.monotonic() - started
