@@ -10,11 +10,15 @@ back) is a unit of its own, retried until it holds.
 
 from __future__ import annotations
 
+import contextvars
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -67,92 +71,177 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
         return counts
     sf = get_salesforce_client()
     mappings = selectors.field_mappings_enabled(only_fields=only_fields)
-    resolves = recording.fields_covered(mappings, whole_record=only_fields is None)
-    owners = batches.owner_directory(sf, get_hubspot_client(), mappings)
-    with salesforce_links_collected() as links:
+
+    def refused(account_ids: list[str], error: Rejected) -> None:
+        """The CRM refused a whole call for these accounts (a transient failure propagates instead,
+        and its unit is tried again): each gets a retryable error."""
+        suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
+        for account_id in account_ids:
+            linked = Company.objects.filter(salesforce_account_id=account_id).first()
+            _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
+        counts["failed"] += len(account_ids)
+
+    def fetched() -> Iterator[list[dict]]:
         for chunk in batches.chunks(dict.fromkeys(account_ids), READ_CHUNK):
             try:
                 found = ([accounts[i] for i in chunk if i in accounts] if accounts is not None
                          else sf.accounts_get(chunk, fields=mirror.account_fields(mappings)))
-                # Missing ids were deleted in the meantime: the deletion poll handles them.
-                batch_counts = batches.counts_new(skipped=len(chunk) - len(found))
-                for batch in batches.chunks(found, HUBSPOT_BATCH_SIZE):
-                    batches.counts_add(batch_counts, accounts_batch_sync(
-                        accounts=batch, integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
-                        resolves=resolves, links=links, owners=owners,
-                    ))
             except Rejected as error:
-                suspensions.mapping_failure_retry(error=error)  # a mapping's field unusable: retry without it
-                # The CRM refused the whole call for this batch (a transient failure propagates
-                # instead, and its unit is tried again): each account gets a retryable error.
-                for account_id in chunk:
-                    linked = Company.objects.filter(salesforce_account_id=account_id).first()
-                    _account_failure_record(account={"Id": account_id}, company=linked, error=error, run=run)
-                batch_counts = batches.counts_new(failed=len(chunk))
-            batches.counts_add(counts, batch_counts)
+                refused(chunk, error)
+                continue
+            counts["skipped"] += len(chunk) - len(found)  # deleted meanwhile: the deletion poll handles them
+            yield from batches.chunks(found, HUBSPOT_BATCH_SIZE)
+
+    def batch_failed(batch: list[dict], error: Exception) -> None:
+        if not isinstance(error, Rejected):
+            raise error
+        refused([a["Id"] for a in batch], error)
+
+    with salesforce_links_collected() as links:
+        batches.counts_add(counts, accounts_batches_sync(
+            fetched(), integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
+            resolves=recording.fields_covered(mappings, whole_record=only_fields is None), links=links,
+            owners=batches.owner_directory(sf, get_hubspot_client(), mappings), on_failure=batch_failed,
+        ))
     return counts
 
 
-def accounts_batch_sync(
-    *,
-    accounts: list[dict],
-    integration: IntegrationSettings,
-    mappings: list[FieldMapping],
-    run: SyncRun | None,
-    force: bool,
-    explicit: bool,
-    links: dict[str, str],
-    owners: mappers.OwnerDirectory | None,
-    resolves: list[str] | None = None,
+def accounts_batches_sync(
+    account_batches: Iterable[list[dict]], *, on_failure: Callable[[list[dict], Exception], None] | None = None, **options
 ) -> dict:
+    """Sync batches of up to 100 fetched accounts in turn (each as ``accounts_batch_sync``), the
+    HubSpot calls of one going out (from a thread of their own) while the one before is recorded,
+    so that a worker waits for HubSpot and for its database at once instead of one after the
+    other. A batch that links a company found by its website domain is recorded before the next
+    is matched (which must see that link). ``on_failure(batch, error)``: a batch's failure, handled
+    or raised (default: raised). A failure or a cancel still records the batch in flight."""
+    counts = batches.counts_new()
+    hs = get_hubspot_client()
+
+    def failed(batch: list[dict], error: Exception) -> None:
+        if on_failure is None:
+            raise error
+        on_failure(batch, error)
+
+    def settle(flight: tuple[list[dict], _PreparedBatch, Future]) -> None:
+        batch, prepared, exchange = flight
+        try:
+            results, calls = exchange.result()
+            batches.counts_add(counts, _batch_record(prepared, results, calls, **options))
+        except Exception as error:
+            failed(batch, error)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubspot-calls") as calls_thread:
+        in_flight = None
+        try:
+            for batch in account_batches:
+                if in_flight is not None and in_flight[1].links_found:
+                    flight, in_flight = in_flight, None
+                    settle(flight)
+                try:
+                    prepared = _batch_prepare(batch, **options)
+                except Exception as error:
+                    failed(batch, error)
+                    continue
+                exchange = calls_thread.submit(contextvars.copy_context().run, _batch_exchange, hs, prepared.planned)
+                flight, in_flight = in_flight, (batch, prepared, exchange)
+                if flight is not None:
+                    settle(flight)
+        finally:
+            if in_flight is not None:
+                settle(in_flight)
+            calls_thread.submit(connections.close_all).result()  # the thread's own, if a call opened one
+    return counts
+
+
+def accounts_batch_sync(*, accounts: list[dict], **options) -> dict:
     """Sync up to 100 fetched accounts to HubSpot in as few calls as the API allows; a failing
     record is recorded as a categorised error and never stops the others. A success resolves the
     errors of the ``resolves`` fields (None: all of the record's errors in this direction). The
     link-backs the accounts need are added to ``links``: the caller queues them, one unit for
     all its batches (``salesforce_links_collected``). ``owners``: ``batches.owner_directory``, read
-    once by the caller for all its batches."""
+    once by the caller for all its batches. Options: ``integration``, ``mappings``, ``run``,
+    ``force``, ``explicit``, ``links``, ``owners``, ``resolves``."""
+    prepared = _batch_prepare(accounts, **options)
+    results, calls = _batch_exchange(get_hubspot_client(), prepared.planned)
+    return _batch_record(prepared, results, calls, **options)
+
+
+@dataclass
+class _PreparedBatch:
+    """A batch matched and planned: its records skipped so far, its plans, and the CRM calls that took."""
+
+    counts: dict
+    planned: list[AccountPlan]
+    calls: int
+
+    @property
+    def links_found(self) -> bool:
+        """Whether it links companies found by their website domain (not yet linked to an account)."""
+        return any(plan.action == "link" for plan in self.planned)
+
+
+def _batch_prepare(
+    accounts: list[dict], *, integration: IntegrationSettings, mappings: list[FieldMapping], force: bool, explicit: bool,
+    owners: mappers.OwnerDirectory | None, **_,
+) -> _PreparedBatch:
     clients.stop_if_cancelled()  # a cancelled run stops between two batches of 100
-    sf, hs = get_salesforce_client(), get_hubspot_client()
-    calls_before = sf.api_calls + hs.api_calls
-    hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
-    counts = batches.counts_new()
-    matched = _companies_match(accounts)
-    eligible = []
-    for account in accounts:
-        company = matched.get(account["Id"])
-        linked = company is not None and company.salesforce_account_id == account["Id"] and company.hubspot_id
-        if linked or rules_matching.account_should_create_company(
-            sync_companies=integration.sync_companies,
-            enabled_at=integration.sync_companies_enabled_at,
-            account_created_at=mirror.instant(account.get("CreatedDate")),
-            account_modified_at=mirror.instant(account.get("LastModifiedDate") or account.get("SystemModstamp")),
-            explicit=explicit,
-        ):
-            eligible.append(account)
-        else:
-            counts["skipped"] += 1
-    current = _hubspot_current(
-        hs, [c for a in eligible if (c := matched.get(a["Id"])) and c.hubspot_id], mappings, from_mirror=force
-    )
-    planned = [_plan(account, matched.get(account["Id"]), current, mappings, owners, force) for account in eligible]
-    results = _hubspot_write(hs, planned)
-    # A record HubSpot refused for some of its values is written again without them: the rest of
-    # the record syncs and each refused value becomes its own error.
-    rewrite = [p for p in planned if isinstance(r := results.get(id(p)), RecordResult) and not r.ok and p.without_rejected(r.error)]
-    results.update(_hubspot_write(hs, rewrite))
+    hs = get_hubspot_client()
+    with clients.calls_counted() as counted:
+        hs.ensure_setup()  # the unique property the upserts key on (checked once per process)
+        counts = batches.counts_new()
+        matched = _companies_match(accounts)
+        eligible = []
+        for account in accounts:
+            company = matched.get(account["Id"])
+            linked = company is not None and company.salesforce_account_id == account["Id"] and company.hubspot_id
+            if linked or rules_matching.account_should_create_company(
+                sync_companies=integration.sync_companies,
+                enabled_at=integration.sync_companies_enabled_at,
+                account_created_at=mirror.instant(account.get("CreatedDate")),
+                account_modified_at=mirror.instant(account.get("LastModifiedDate") or account.get("SystemModstamp")),
+                explicit=explicit,
+            ):
+                eligible.append(account)
+            else:
+                counts["skipped"] += 1
+        current = _hubspot_current(
+            hs, [c for a in eligible if (c := matched.get(a["Id"])) and c.hubspot_id], mappings, from_mirror=force
+        )
+        planned = [_plan(account, matched.get(account["Id"]), current, mappings, owners, force) for account in eligible]
+    return _PreparedBatch(counts=counts, planned=planned, calls=counted.calls)
+
+
+def _batch_exchange(hs, planned: list[AccountPlan]) -> tuple[dict[int, object], int]:
+    """The batch's writes to HubSpot: {id(plan): its result}, and the calls they took. No database work:
+    it runs beside the recording of the batch before."""
+    with clients.calls_counted() as counted:
+        results = _hubspot_write(hs, planned)
+        # A record HubSpot refused for some of its values is written again without them: the rest of
+        # the record syncs and each refused value becomes its own error.
+        rewrite = [p for p in planned if isinstance(r := results.get(id(p)), RecordResult) and not r.ok and p.without_rejected(r.error)]
+        results.update(_hubspot_write(hs, rewrite))
+    return results, counted.calls
+
+
+def _batch_record(
+    prepared: _PreparedBatch, results: dict[int, object], calls: int, *, run: SyncRun | None, links: dict[str, str],
+    resolves: list[str] | None = None, **_,
+) -> dict:
+    counts, planned = prepared.counts, prepared.planned
     now = timezone.now()
-    share = batches.api_calls_share(sf.api_calls + hs.api_calls - calls_before, len(planned))
+    share = batches.api_calls_share(prepared.calls + calls, len(planned))
     went_through = []
-    for plan, calls in zip(planned, share):
+    for plan, plan_calls in zip(planned, share):
         result = results.get(id(plan))
         if isinstance(result, CrmError) or (result is not None and not result.ok):
             _account_failure_record(
                 account=plan.account, company=plan.company, error=result if isinstance(result, CrmError) else result.error,
-                run=run, api_calls=calls, action=plan.action, changes=plan.write.changes,
+                run=run, api_calls=plan_calls, action=plan.action, changes=plan.write.changes,
             )
             counts["failed"] += 1
             continue
-        went_through.append((plan, result.id if result is not None else plan.hubspot_id, calls, result is not None))
+        went_through.append((plan, result.id if result is not None else plan.hubspot_id, plan_calls, result is not None))
         counts["failed" if plan.field_errors else "unchanged" if plan.unchanged else "succeeded"] += 1
     companies = company_links.companies_link([(plan, hubspot_id) for plan, hubspot_id, _, _ in went_through], now)
     recording.company_syncs_record(
@@ -274,18 +363,6 @@ def _hubspot_write(hs, planned: list[AccountPlan]) -> dict[int, object]:
         for plan in plans:
             results[id(plan)] = by_key.get(key_of(plan))
     return results
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def _account_failure_record(

@@ -107,18 +107,17 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
         last = accounts[-1]["Id"]
         units.unit_add(kind=WorkUnit.Kind.ACCOUNTS_IMPORT_PAGE, run_id=run.id, payload={"run_id": run.id, "after": last},
                        key=f"import-{run.id}-after-{last}")
-    counts = batches.counts_new()
     owners = _run_owner_directory(run, sf=sf, mappings=mappings)
-    # Cancelled midway (``accounts_batch_sync`` stops between two batches), the page's finished
+
+    def batch_failed(batch: list[dict], error: Exception) -> None:
+        units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
+                            payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
+
+    # Cancelled midway (``accounts_batches_sync`` stops between two batches), the page's finished
     # batches still get their link-backs.
     with account_sync.salesforce_links_collected() as links:
-        for batch in batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE):
-            try:
-                batches.counts_add(counts, account_sync.accounts_batch_sync(
-                    accounts=batch, integration=integration, mappings=mappings, run=run, force=False, explicit=True, links=links,
-                    owners=owners,
-                ))
-            except Exception as error:
-                units.batch_hand_on(error=error, kind=WorkUnit.Kind.ACCOUNTS_SYNC, run_id=run.id,
-                                    payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
+        counts = account_sync.accounts_batches_sync(
+            batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE), integration=integration, mappings=mappings, run=run,
+            force=False, explicit=True, links=links, owners=owners, on_failure=batch_failed,
+        )
     return units.FollowUp(progress=counts)

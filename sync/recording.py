@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from sync import rules
+from sync import rows, rules
 from sync.models import (
     Company,
     Contact,
@@ -188,7 +188,7 @@ def company_syncs_record(
             company=o.company, run=run, direction=direction, action=o.action if o.wrote else "skip", outcome=outcome,
             changes=o.changes or {}, api_calls=o.api_calls, message=message, object_type=ObjectType.COMPANY,
         ))
-    SyncEvent.objects.bulk_create(events)
+    rows.rows_insert(SyncEvent, events)
 
 
 def company_sync_success_record(

@@ -63,6 +63,31 @@ def watching(watch: Watch) -> Iterator[None]:
         _watch.reset(token)
 
 
+class CallCount:
+    calls = 0
+
+
+_call_counts: ContextVar[tuple[CallCount, ...]] = ContextVar("crmsync_call_counts", default=())
+
+
+@contextmanager
+def calls_counted() -> Iterator[CallCount]:
+    """``.calls``: the CRM calls made inside, in this context only (a batch's own calls, whatever
+    another thread calls meanwhile through the same clients)."""
+    count = CallCount()
+    token = _call_counts.set((*_call_counts.get(), count))
+    try:
+        yield count
+    finally:
+        _call_counts.reset(token)
+
+
+def call_counted() -> None:
+    """A client made one CRM call."""
+    for count in _call_counts.get():
+        count.calls += 1
+
+
 def watch_current() -> Watch:
     return _watch.get()
 

@@ -26,7 +26,7 @@ from hubspot.crm import companies as companies_package
 from hubspot.crm import contacts as contacts_package
 
 from sync import rules
-from sync.clients import RecordResult, ratelimit
+from sync.clients import RecordResult, call_counted, ratelimit
 from sync.clients.exceptions import Rejected, Transient
 from sync.clients.hubspot_errors import API_EXCEPTIONS, HUBSPOT, error_from_api_exception, rejected_from_error
 from sync.clients.retry import call_with_retries
@@ -117,6 +117,7 @@ class HubSpotCalls:
         def attempt():
             self._take_slot(search=search)
             self.api_calls += 1
+            call_counted()
             ratelimit.api_call_reserve(crm=HUBSPOT)
             try:
                 response = method(*args, _request_timeout=self.timeout, _preload_content=False, **kwargs)

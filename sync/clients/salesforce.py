@@ -25,7 +25,7 @@ from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSessi
 from simple_salesforce.format import format_soql
 
 from sync import rules_errors, rules_mappings
-from sync.clients import RecordResult, config, ratelimit, stop_if_cancelled, watch_current
+from sync.clients import RecordResult, call_counted, config, ratelimit, stop_if_cancelled, watch_current
 from sync.clients.exceptions import (
     ApiLimitExceeded,
     CrmError,
@@ -153,6 +153,7 @@ class SalesforceClient(BulkIngest):
 
     def _token_fetch(self) -> SalesforceCredentials:
         self.api_calls += 1
+        call_counted()
         return salesforce_auth.token_fetch(session=self._session, credentials=self.credentials)
 
     def _session_refresh(self) -> None:
@@ -186,6 +187,7 @@ class SalesforceClient(BulkIngest):
     def _send(self, operation: Callable[[Salesforce], object]):
         """One request; an expired session is passed on as it is for the caller to refresh."""
         self.api_calls += 1
+        call_counted()
         try:
             return operation(self._sf)
         except SalesforceExpiredSession:
