@@ -97,7 +97,7 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
             raise error
         refused([a["Id"] for a in batch], error)
 
-    with salesforce_links_collected() as links:
+    with salesforce_links_collected(awaited_by_id=run.id if run else None) as links:
         batches.counts_add(counts, accounts_batches_sync(
             fetched(), integration=integration, mappings=mappings, run=run, force=force, explicit=explicit,
             resolves=recording.fields_covered(mappings, whole_record=only_fields is None), links=links,
@@ -394,26 +394,28 @@ def salesforce_links_wanted(written: list[tuple[dict, Company]]) -> dict[str, st
     return {a["Id"]: c.hubspot_id for a, c in written if a.get(external_id) != c.hubspot_id}
 
 
-def _salesforce_links_queue(links: dict[str, str]) -> None:
+def _salesforce_links_queue(links: dict[str, str], *, awaited_by_id: int | None) -> None:
     """One link-back unit for these links (a whole import page's: one Bulk API job, SPEC §4)."""
     if links:
-        units.unit_add(kind=WorkUnit.Kind.SALESFORCE_LINK_BACK, payload={"links": links})
+        units.units_add(kind=WorkUnit.Kind.SALESFORCE_LINK_BACK, payloads=[{"links": links}], awaited_by_id=awaited_by_id)
 
 
 @contextmanager
-def salesforce_links_collected() -> Iterator[dict[str, str]]:
+def salesforce_links_collected(*, awaited_by_id: int | None = None) -> Iterator[dict[str, str]]:
     """The link-backs the caller's batches collect (``accounts_batch_sync(links=...)``), queued as
     one unit when they end, and also when a cancel stops them midway: the companies the finished
-    batches created get their account's External ID all the same (a link-back unit belongs to no
-    run, so a cancelled run's still runs; never a company linked one way only). A failure that
-    has the work redone queues none: the redo finds the same links missing and queues them."""
+    batches created get their account's External ID all the same (never a company linked one way
+    only). The run ``awaited_by_id`` ends only once the unit is done, but the unit is not its work:
+    the run's cancel neither drops nor aborts it, and its progress is not the run's records. A
+    failure that has the work redone queues none: the redo finds the same links missing and
+    queues them."""
     links: dict[str, str] = {}
     try:
         yield links
     except Cancelled:
-        _salesforce_links_queue(links)
+        _salesforce_links_queue(links, awaited_by_id=awaited_by_id)
         raise
-    _salesforce_links_queue(links)
+    _salesforce_links_queue(links, awaited_by_id=awaited_by_id)
 
 
 def salesforce_links_write(*, links: dict[str, str]) -> None:

@@ -48,7 +48,8 @@ class BulkResyncRefused(Exception):
 
 
 def bulk_run_is_live(*, run: SyncRun) -> bool:
-    """Whether work of this run is still to do: a unit pending, or leased by a live worker."""
+    """Whether work of this run is still to do or to wait for (a unit of its own, or a link-back it
+    awaits): pending, or leased by a live worker."""
     return run.status in runs.ACTIVE and units.run_has_open_units(run_id=run.id)
 
 

@@ -71,13 +71,21 @@ def unit_work(*, unit_id: int) -> str:
         follow_up = units.FollowUp(progress=watch.counts())
     except Exception as error:  # noqa: BLE001 — every failure is settled on the unit, none crashes the worker
         close_old_connections()
-        if units.failure_is_transient(error):
-            return _retry_later(unit, error)
-        return _isolate(unit, error)
+        outcome = _retry_later(unit, error) if units.failure_is_transient(error) else _isolate(unit, error)
+        if outcome == "failed":
+            _run_complete_if_last(unit)
+        return outcome
     _settle_done(unit, follow_up if isinstance(follow_up, units.FollowUp) else units.FollowUp(progress=_counts(follow_up)))
-    if unit.run_id and not units.run_has_open_units(run_id=unit.run_id):
-        runs.sync_run_complete(run_id=unit.run_id)
+    _run_complete_if_last(unit)
     return "done"
+
+
+def _run_complete_if_last(unit: WorkUnit) -> None:
+    """A unit ended (done, or failed for good with its records' errors): its run, or the run that
+    awaited it, ends once neither the run's own units nor those it awaits are open."""
+    run_id = unit.run_id or unit.awaited_by_id
+    if run_id and not units.run_has_open_units(run_id=run_id):
+        runs.sync_run_complete(run_id=run_id)
 
 
 def _counts(result) -> dict:

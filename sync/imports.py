@@ -6,9 +6,11 @@ call), queues the next page at once (keyed by its first ID, so a page redone aft
 it no second time) for another worker to read while this one syncs its own, and writes its counts with its end. A
 killed worker or an emptied Redis resumes the import at the pages it was on (their writes are
 upserts: redoing a page doubles nothing). The External IDs of the page's new companies are
-written back by one unit (one Bulk API 2.0 job). The engine finishes the run once its last unit
-is done. Cancel (``runs.sync_run_cancel``) drops the pages not begun and stops a page between two
-batches of 100; the link-backs of what it already created still run.
+written back by one unit (one Bulk API 2.0 job), which the run awaits without it being its work
+(``WorkUnit.awaited_by``): the engine finishes the run once its last unit and its last link-back
+are done. Cancel (``runs.sync_run_cancel``) ends the run Cancelled at once, drops the pages not
+begun and stops a page between two batches of 100; the link-backs of what it already created
+still run.
 """
 
 from __future__ import annotations
@@ -114,8 +116,8 @@ def accounts_import_page(*, run_id: int, after: str) -> units.FollowUp | None:
                             payload={"account_ids": [a["Id"] for a in batch], "run_id": run.id})
 
     # Cancelled midway (``accounts_batches_sync`` stops between two batches), the page's finished
-    # batches still get their link-backs.
-    with account_sync.salesforce_links_collected() as links:
+    # batches still get their link-backs; the run awaits them.
+    with account_sync.salesforce_links_collected(awaited_by_id=run.id) as links:
         counts = account_sync.accounts_batches_sync(
             batches.chunks(accounts, batches.HUBSPOT_BATCH_SIZE), integration=integration, mappings=mappings, run=run,
             force=False, explicit=True, links=links, owners=owners, on_failure=batch_failed,

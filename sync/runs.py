@@ -84,7 +84,7 @@ def sync_run_note(*, run_id: int, message: str) -> None:
 
 
 def sync_run_complete(*, run_id: int) -> None:
-    """The run's last unit of work is done. Its message adds up: synced + unchanged + failed +
+    """The run's last unit of work, and the last it awaits (its link-backs), ended. Its message adds up: synced + unchanged + failed +
     skipped = the total, and a listed account that produced nothing is named with the reason."""
     run = SyncRun.objects.filter(id=run_id, status__in=(SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)).first()
     if run is None:
@@ -134,9 +134,10 @@ def sync_run_finish(*, run_id: int, status: str = SyncRun.Status.DONE, message: 
 def sync_run_cancel(*, run_id: int) -> bool:
     """Stop a bulk resync or an import: its pending units are dropped, and a worker on one of its
     batches stops within about half a second (between two batches of 100, or aborting the Bulk API
-    job it waits for; ``units.UnitWatch``); the run ends Cancelled. The link-backs of the records it
-    already wrote belong to no run, so they still run: nothing it created stays linked one way
-    only. Returns whether it was still going."""
+    job it waits for; ``units.UnitWatch``); the run ends Cancelled at once (the answer an admin waits
+    for). The link-backs of the records it already wrote are units it awaits, not its own: they
+    still run, and its page says so meanwhile, so nothing it created stays linked one way only.
+    Returns whether it was still going."""
     with transaction.atomic():
         cancelled = SyncRun.objects.filter(id=run_id, kind__in=CANCELLABLE_KINDS, status__in=ACTIVE).update(
             status=SyncRun.Status.CANCELLED, finished_at=timezone.now()

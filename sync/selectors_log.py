@@ -8,7 +8,7 @@ from datetime import date
 
 from django.db.models import Count
 
-from sync import batches, selectors
+from sync import batches, selectors, units
 from sync.models import (
     ErrorCategory,
     SyncError,
@@ -124,6 +124,12 @@ def sync_run_in_flight(*, run: SyncRun) -> dict:
     for progress in WorkUnit.objects.filter(run=run, state=WorkUnit.State.LEASED).values_list("progress", flat=True):
         batches.counts_add(totals, progress or {})
     return totals
+
+
+def sync_run_writing_back(*, run: SyncRun) -> bool:
+    """Whether the link-backs the run awaits (its new companies' HubSpot IDs going into their
+    accounts' External ID field) are still being written."""
+    return WorkUnit.objects.filter(awaited_by=run, state__in=units.OPEN).exists()
 
 
 FAILED_RECORDS_SHOWN = 100

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 
 Kind = WorkUnit.Kind
 State = WorkUnit.State
+OPEN = (State.PENDING, State.LEASED)
 
 SYNC_QUEUE = "sync"
 BULK_QUEUE = "bulk"
@@ -92,12 +93,16 @@ def queue_for(kind: str) -> str:
     return BULK_QUEUE if kind in BULK_KINDS else SYNC_QUEUE
 
 
-def units_add(*, kind: str, payloads: Iterable[dict], run_id: int | None = None) -> list[WorkUnit]:
-    """Add one unit per payload, to be worked once the current transaction commits."""
+def units_add(
+    *, kind: str, payloads: Iterable[dict], run_id: int | None = None, awaited_by_id: int | None = None,
+) -> list[WorkUnit]:
+    """Add one unit per payload, to be worked once the current transaction commits: the work of run
+    ``run_id``, or work the run ``awaited_by_id`` waits for without it being its own (``WorkUnit.awaited_by``)."""
     now = timezone.now()
-    units = WorkUnit.objects.bulk_create(
-        [WorkUnit(kind=kind, payload=payload, run_id=run_id, next_attempt_at=now) for payload in payloads]
-    )
+    units = WorkUnit.objects.bulk_create([
+        WorkUnit(kind=kind, payload=payload, run_id=run_id, awaited_by_id=awaited_by_id, next_attempt_at=now)
+        for payload in payloads
+    ])
     if units:
         woken = [Wake(unit.pk, 0, queue_for(kind)) for unit in units]
         transaction.on_commit(lambda: units_ready.send(sender=WorkUnit, units=woken))
@@ -142,7 +147,8 @@ class UnitWatch:
     """The watch over one unit's work (``sync.clients.watching``): whether its run was cancelled
     (read at most every CANCEL_CHECK_SECONDS), and its records done so far, kept on the unit for
     its run's page while it works (a unit redone after a crash starts again from nothing; its
-    counts reach the run's counters only once it is done)."""
+    counts reach the run's counters only once it is done). A unit that a run only awaits
+    (``WorkUnit.awaited_by``) has neither: its run's cancel does not stop it, its records are not the run's."""
 
     def __init__(self, unit: WorkUnit) -> None:
         self.unit = unit
@@ -227,7 +233,7 @@ def unit_split(*, unit: WorkUnit, payloads: list[dict]) -> list[WorkUnit]:
     with transaction.atomic():
         if not _held(unit).update(state=State.DONE, leased_until=None, finished_at=timezone.now(), last_error="split"):
             return []
-        return units_add(kind=unit.kind, payloads=payloads, run_id=unit.run_id)
+        return units_add(kind=unit.kind, payloads=payloads, run_id=unit.run_id, awaited_by_id=unit.awaited_by_id)
 
 
 def units_due(*, limit: int = 1000) -> list[Wake]:
@@ -238,13 +244,15 @@ def units_due(*, limit: int = 1000) -> list[Wake]:
 
 
 def run_has_open_units(*, run_id: int) -> bool:
-    """Whether work of this run is still to do: a unit pending or leased (a lease that ran out is
-    taken over by the sweep, so its run is not lost either)."""
-    return WorkUnit.objects.filter(state__in=(State.PENDING, State.LEASED), run_id=run_id).exists()
+    """Whether the run still has work to do or to wait for: a unit of its own or one it awaits
+    (``WorkUnit.awaited_by``) pending or leased (a lease that ran out is taken over by the sweep,
+    so its run is not lost either)."""
+    return WorkUnit.objects.filter(Q(run_id=run_id) | Q(awaited_by_id=run_id), state__in=OPEN).exists()
 
 
 def run_units_cancel(*, run_id: int) -> int:
-    """Drop the run's pending units (a leased one finishes its batch and hands nothing on)."""
+    """Drop the run's pending units (a leased one finishes its batch and hands nothing on); the
+    units it awaits are not its own and still run."""
     return WorkUnit.objects.filter(run_id=run_id, state=State.PENDING).update(
         state=State.DONE, finished_at=timezone.now(), last_error="cancelled"
     )

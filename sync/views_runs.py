@@ -69,6 +69,7 @@ def _bulk_run_context(run: SyncRun) -> dict:
         "rate": rate,
         "time_left": timedelta(seconds=int(seconds_left)) if seconds_left is not None and active else None,
         "stale": stale,
+        "writing_back": selectors_log.sync_run_writing_back(run=run),
         "cancellable": active and run.kind in runs.CANCELLABLE_KINDS,
         "resumable": stale and run.kind == SyncRun.Kind.BULK_RESYNC,
         "failed_errors": failed,

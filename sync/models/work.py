@@ -72,6 +72,12 @@ class WorkUnit(models.Model):
     lease_token = models.CharField(max_length=32, blank=True)
     last_error = models.TextField(blank=True)
     run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.CASCADE, related_name="units")
+    # Not ``run``: a cancel of the run neither drops nor stops this unit, and its progress is not the
+    # run's records. SET_NULL: a deleted run's link-backs still run.
+    awaited_by = models.ForeignKey(
+        SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="awaited_units", db_index=False,
+        help_text="The run that ends only once this unit is done, though the unit is not the run's work (its link-backs).",
+    )
     key = models.CharField(
         max_length=120, null=True, blank=True, unique=True,
         help_text="Names work that must be queued once however often it is asked for (an import's next page).",
@@ -90,6 +96,8 @@ class WorkUnit(models.Model):
             models.Index(fields=["next_attempt_at"], name="unit_pending_due", condition=Q(state="pending")),
             models.Index(fields=["leased_until"], name="unit_lease_end", condition=Q(state="leased")),
             models.Index(fields=["run", "state"], name="unit_run_state"),
+            # Whether a run still awaits a unit; a few units have one.
+            models.Index(fields=["awaited_by", "state"], name="unit_awaited_by_state", condition=Q(awaited_by__isnull=False)),
         ]
 
     def __str__(self) -> str:

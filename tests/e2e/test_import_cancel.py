@@ -1,8 +1,8 @@
 """Issue 11: an import of all accounts can be cancelled like a bulk resync (``runs.sync_run_cancel``):
 the pages not begun are dropped, the worker on a page stops between two batches of 100 within
-2 s, the run ends Cancelled, and every company it created is linked both ways (its link-backs are
-units of no run: they still run, through a Bulk API job the cancel does not abort). The real SDKs
-against both sandboxes."""
+2 s, the run ends Cancelled at once, and every company it created is linked both ways (its
+link-backs are units the run awaits, not its own work: they still run, through a Bulk API job the
+cancel does not abort, and its page says so meanwhile). The real SDKs against both sandboxes."""
 
 import time
 
@@ -51,9 +51,11 @@ def test_cancel_an_import_of_all_accounts_mid_page_within_2_seconds_leaves_every
     ]
     assert not runs.sync_run_cancel(run_id=run.id)  # already ended
 
-    # The link-back of what the page created before it stopped still runs (a unit of no run).
+    # The link-back of what the page created before it stopped still runs (awaited, not the run's own).
     link_backs = WorkUnit.objects.filter(kind=Kind.SALESFORCE_LINK_BACK)
-    assert link_backs.count() == 1 and link_backs.get().run_id is None
+    assert [(u.run_id, u.awaited_by_id, u.state) for u in link_backs] == [(None, run.id, State.PENDING)]
+    page = admin_client.get(f"/runs/{run.id}/").content.decode()
+    assert 'data-status="cancelled">Cancelled<' in page and "External IDs are being written back" in page
     run_jobs()
     assert not WorkUnit.objects.exclude(state=State.DONE).exists()
     assert [j["state"] for j in salesforce_control.bulk_jobs()] == ["JobComplete"]
@@ -79,4 +81,5 @@ def test_cancel_an_import_of_all_accounts_mid_page_within_2_seconds_leaves_every
 
     page = admin_client.get(f"/runs/{run.id}/").content.decode()
     assert 'data-status="cancelled">Cancelled<' in page and "hx-trigger" not in page
+    assert "External IDs are being written back" not in page
     assert f"/runs/{run.id}/cancel/" not in page  # no Cancel once it has ended
