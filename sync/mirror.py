@@ -5,6 +5,7 @@ company's sync to Salesforce (its link and snapshot, its log entry)."""
 from __future__ import annotations
 
 from datetime import datetime
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -83,29 +84,29 @@ def companies_mirror(records: list[dict], *, handled: bool = False) -> list[Comp
 
 def companies_synced(synced: list[tuple[Company, mappers.AccountWrite, str]]) -> None:
     """Store each (company, write, account ID): the link and the snapshot of the fields settled
-    here, for the whole batch in a few statements under the rows' locks (the Salesforce → HubSpot
-    half may be saving its own fields of the same snapshots right now)."""
+    here, for the whole batch in a few statements. The settled fields are merged into each row's
+    snapshot by the statement itself (the Salesforce → HubSpot half may be saving its own fields
+    of the same snapshots right now), so the rows need not be read again."""
     if not synced:
         return
     now = timezone.now()
+    moved, still = [], []
+    for company, write, account_id in synced:
+        settled = {key: value for key, value in write.snapshot.items() if company.synced_values.get(key) != value}
+        row = SimpleNamespace(
+            pk=company.pk, synced_values=settled, salesforce_account_id=account_id, salesforce_deleted=False,
+            sync_status=SyncStatus.FAILED if write.errors else SyncStatus.SYNCED, updated_at=now,
+        )
+        company.synced_values, company.salesforce_account_id = {**company.synced_values, **settled}, account_id
+        if write.changes or not company.last_synced_at:
+            row.last_synced_at, row.last_sync_direction = now, rules.TO_SALESFORCE
+            moved.append(row)
+        else:
+            still.append(row)
+    fields = ["synced_values", "salesforce_account_id", "salesforce_deleted", "sync_status", "updated_at"]
     with transaction.atomic():
-        locked = Company.objects.select_for_update().in_bulk([company.pk for company, _, _ in synced])
-        for company, write, account_id in synced:
-            row = locked[company.pk]
-            settled = {key: value for key, value in write.snapshot.items() if company.synced_values.get(key) != value}
-            row.synced_values = {**row.synced_values, **settled}
-            row.salesforce_account_id = account_id
-            row.salesforce_deleted = False
-            row.sync_status = SyncStatus.FAILED if write.errors else SyncStatus.SYNCED
-            if write.changes or not row.last_synced_at:
-                row.last_synced_at = now
-                row.last_sync_direction = rules.TO_SALESFORCE
-            row.updated_at = now
-            company.synced_values, company.salesforce_account_id = row.synced_values, account_id
-        rows.rows_update(Company, list(locked.values()), [
-            "synced_values", "salesforce_account_id", "salesforce_deleted", "sync_status", "last_synced_at", "last_sync_direction",
-            "updated_at",
-        ])
+        rows.rows_update(Company, moved, [*fields, "last_synced_at", "last_sync_direction"], merged=["synced_values"])
+        rows.rows_update(Company, still, fields, merged=["synced_values"])
 
 
 def company_failure_record(*, company: Company, error, run: SyncRun | None, api_calls: int = 0, changes: dict | None = None, action: str = "update") -> None:

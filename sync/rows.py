@@ -15,7 +15,7 @@ import decimal
 import json
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from django.db import connection, models
 from more_itertools import chunked
@@ -57,8 +57,12 @@ def _recordsets(fields: Sequence[models.Field], rows: list[list]):
     return columns, documents
 
 
-def rows_update(model: type[models.Model], objects: Sequence[models.Model], fields: Sequence[str]) -> int:
-    """Save ``fields`` of each object (by primary key) in a few statements. Returns how many."""
+def rows_update(model: type[models.Model], objects: Sequence, fields: Sequence[str], *, merged: Collection[str] = ()) -> int:
+    """Save ``fields`` of each object (by primary key) in a few statements. Returns how many.
+    ``objects``: model instances, or anything with ``pk`` and the fields' attributes (a
+    ``SimpleNamespace`` costs less to build than a model instance). ``merged``: JSON fields whose
+    keys are set into the row's current value (``||``, in the statement itself: a writer saving
+    other keys of the same rows meanwhile keeps them), instead of replacing it."""
     if not objects:
         return 0
     concrete = [model._meta.get_field(name) for name in fields]
@@ -67,15 +71,24 @@ def rows_update(model: type[models.Model], objects: Sequence[models.Model], fiel
     table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
         if connection.vendor != "postgresql":
+            current = {name: dict(model.objects.filter(pk__in=[o.pk for o in objects]).values_list("pk", name)) for name in merged}
             assignments = ", ".join(f"{quote(f.column)} = %s" for f in concrete)
-            prepared = [[f.get_db_prep_save(getattr(obj, f.attname), connection) for f in concrete] for obj in objects]
+            prepared = [
+                [f.get_db_prep_save({**(current[f.name].get(obj.pk) or {}), **getattr(obj, f.attname)} if f.name in merged
+                                    else getattr(obj, f.attname), connection) for f in concrete]
+                for obj in objects
+            ]
             cursor.executemany(
                 f"UPDATE {table} SET {assignments} WHERE {quote(pk.column)} = %s", [row + [obj.pk] for row, obj in zip(prepared, objects)]
             )
             return len(objects)
         rows = [[obj.pk] + [_cell(f, getattr(obj, f.attname)) for f in concrete] for obj in objects]
         columns, documents = _recordsets([pk, *concrete], rows)
-        assignments = ", ".join(f"{quote(f.column)} = v.c{i + 1}" for i, f in enumerate(concrete))
+        assignments = ", ".join(
+            f"{quote(f.column)} = COALESCE({table}.{quote(f.column)}, '{{}}'::jsonb) || v.c{i + 1}" if f.name in merged
+            else f"{quote(f.column)} = v.c{i + 1}"
+            for i, f in enumerate(concrete)
+        )
         statement = (
             f"UPDATE {table} SET {assignments} FROM jsonb_to_recordset(%s::jsonb) AS v({columns}) "
             f"WHERE {table}.{quote(pk.column)} = v.c0"

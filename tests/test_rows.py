@@ -14,6 +14,7 @@ from tests.factories import CompanyFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.smoke
 def test_rows_update_writes_each_rows_own_values_and_leaves_other_fields_and_rows_alone():
     companies = CompanyFactory.create_batch(3)
     untouched = CompanyFactory(name="Untouched")
@@ -75,6 +76,7 @@ def test_rows_update_refuses_a_value_too_long_for_its_column_rather_than_cutting
     assert Company.objects.get(pk=company.pk).name == "Short"
 
 
+@pytest.mark.smoke
 def test_rows_insert_applies_defaults_and_auto_now_add_in_few_statements(monkeypatch):
     from sync.models import SyncEvent
 
@@ -97,3 +99,19 @@ def test_rows_insert_applies_defaults_and_auto_now_add_in_few_statements(monkeyp
     ]
     assert (saved[3].company_id, saved[3].message, saved[3].changes) == (None, "Ünïcode, \"quoted\"", {})
     assert all(e.created_at is not None for e in saved)
+
+
+@pytest.mark.smoke
+def test_rows_update_merges_json_keys_into_the_rows_current_value_and_takes_plain_rows():
+    from types import SimpleNamespace
+
+    company = CompanyFactory(synced_values={"phone": {"salesforce": "1"}, "name": {"salesforce": "Old"}})
+    # Another writer saved a key since this one read the row.
+    Company.objects.filter(pk=company.pk).update(synced_values={"phone": {"salesforce": "1"}, "name": {"salesforce": "Old"}, "domain": {"salesforce": "d"}})
+    row = SimpleNamespace(pk=company.pk, synced_values={"name": {"salesforce": "New", "hubspot": None}}, sync_status="synced")
+
+    rows.rows_update(Company, [row], ["synced_values", "sync_status"], merged=["synced_values"])
+
+    saved = Company.objects.get(pk=company.pk)
+    assert saved.synced_values == {"phone": {"salesforce": "1"}, "name": {"salesforce": "New", "hubspot": None}, "domain": {"salesforce": "d"}}
+    assert saved.sync_status == "synced"
