@@ -74,7 +74,7 @@ def companies_link(links: list[tuple[AccountPlan, str]], now: datetime) -> dict[
             else:
                 updates.append(company)
             linked[id(plan)] = link_fields_set(company, plan, hubspot_id, now)
-        Company.objects.bulk_create(creates)
+        rows.rows_insert(Company, creates)
         rows.rows_update(Company, updates, LINK_ROW_FIELDS)
     for plan, hubspot_id in tangled:
         linked[id(plan)] = _company_link(plan, hubspot_id, now)

@@ -99,20 +99,28 @@ def rows_update(model: type[models.Model], objects: Sequence, fields: Sequence[s
 
 
 def rows_insert(model: type[models.Model], objects: Sequence[models.Model]) -> int:
-    """Insert the unsaved objects in a few statements (their defaults and ``auto_now_add``
-    applied, as ``bulk_create`` does); their primary keys are not read back. Returns how many."""
+    """Insert the unsaved objects in a few statements, their defaults and ``auto_now_add``
+    applied and their primary keys set, as ``bulk_create`` does (PostgreSQL returns the rows in
+    the order they were given, which ``bulk_create`` relies on too). Returns how many."""
     if not objects:
         return 0
     if connection.vendor != "postgresql":
         return len(model.objects.bulk_create(objects))
+    pk = model._meta.pk
     concrete = [f for f in model._meta.concrete_fields if not f.primary_key]
     quote = connection.ops.quote_name
     rows = [[_cell(f, f.pre_save(obj, add=True)) for f in concrete] for obj in objects]
     columns, documents = _recordsets(concrete, rows)
     names = ", ".join(quote(f.column) for f in concrete)
     selected = ", ".join(f"v.c{i}" for i in range(len(concrete)))
-    statement = f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS v({columns})"
+    statement = (
+        f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT {selected} FROM jsonb_to_recordset(%s::jsonb) AS v({columns}) "
+        f"RETURNING {quote(pk.column)}"
+    )
     with connection.cursor() as cursor:
-        for document in documents:
+        for chunk, document in zip(chunked(objects, ROWS_PER_STATEMENT), documents):
             cursor.execute(statement, [document])
+            for obj, (key,) in zip(chunk, cursor.fetchall()):
+                obj.pk = key
+                obj._state.adding, obj._state.db = False, connection.alias
     return len(objects)

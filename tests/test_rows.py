@@ -94,6 +94,7 @@ def test_rows_insert_applies_defaults_and_auto_now_add_in_few_statements(monkeyp
         assert len(queries) == 2
 
     saved = list(SyncEvent.objects.order_by("id"))
+    assert [e.pk for e in events] == [e.pk for e in saved]  # each object has its row's key
     assert [(e.company_id, e.changes, e.api_calls, e.object_type) for e in saved[:3]] == [
         (company.pk, {"phone": [None, f"+39 {i}"]}, 0, "company") for i in range(3)
     ]
