@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from sync import rows, rules
@@ -79,42 +80,82 @@ def sync_error_record(
     One open error per record + direction + field: a repeat failure updates it and bumps
     ``retry_count`` instead of piling up copies.
     """
-    if not record_ref and company is not None:
-        record_ref = (
-            company.salesforce_account_id if direction == rules.TO_HUBSPOT else company.hubspot_id
-        ) or ""
-    if not record_ref and contact is not None:
-        record_ref = (contact.salesforce_id if direction == rules.TO_HUBSPOT else contact.hubspot_id) or ""
-    values = {
-        "category": error_category_of(error),
-        "message": getattr(error, "message", None) or str(error),
-        "error_code": str(getattr(error, "code", "") or "")[:64],
-        "run": run,
-        "mapping": mapping,
-        "record_ref": record_ref[:64],
-        "object_type": ObjectType.CONTACT if contact is not None else ObjectType.COMPANY,
-    }
+    failure = RecordFailure(company=company, contact=contact, field=field, error=error, record_ref=record_ref)
+    return sync_errors_record(failures=[failure], direction=direction, run=run, mapping=mapping)[0]
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """One record's failure in a direction, for ``sync_errors_record``: on one of its fields, or ("") the whole record."""
+
+    error: object
+    company: Company | None = None
+    contact: Contact | None = None
+    field: str = ""
+    record_ref: str = ""
+
+
+# What a repeat failure updates on the open error it meets.
+_ERROR_DETAIL_FIELDS = ["category", "message", "error_code", "run", "mapping", "record_ref", "object_type", "retry_count", "last_retry_at"]
+
+
+def sync_errors_record(
+    *, failures: list[RecordFailure], direction: str, run: SyncRun | None = None, mapping: FieldMapping | None = None
+) -> list[SyncError]:
+    """``sync_error_record`` for many failures (of different records, or fields) in a few
+    statements: the open errors they repeat are updated, the others created. In order."""
+    if not failures:
+        return []
     with transaction.atomic():
-        existing = (
-            SyncError.objects.select_for_update()
-            .filter(company=company, contact=contact, direction=direction, field=field, status=SyncError.Status.OPEN)
-            .first()
+        owners = Q(company__in={f.company.pk for f in failures if f.company is not None})
+        owners |= Q(contact__in={f.contact.pk for f in failures if f.contact is not None})
+        if any(f.company is None and f.contact is None for f in failures):
+            owners |= Q(company__isnull=True, contact__isnull=True)
+        open_errors = SyncError.objects.select_for_update().filter(
+            owners, direction=direction, status=SyncError.Status.OPEN, field__in={f.field for f in failures}
         )
-        if existing is None:
-            sync_error = SyncError.objects.create(company=company, contact=contact, direction=direction, field=field, **values)
-        else:
-            for name, value in values.items():
-                setattr(existing, name, value)
-            existing.retry_count += 1
-            existing.last_retry_at = timezone.now()
-            existing.save()
-            sync_error = existing
-    logger.info(
-        "sync.error_recorded",
-        extra={"sync_error_id": sync_error.id, "category": sync_error.category, "direction": direction,
-               "company_id": getattr(company, "id", None), "contact_id": getattr(contact, "id", None)},
-    )
-    return sync_error
+        existing = {(e.company_id, e.contact_id, e.field): e for e in open_errors.order_by("id")}
+        recorded, created, repeated = [], [], {}
+        now = timezone.now()
+        for failure in failures:
+            key = (getattr(failure.company, "pk", None), getattr(failure.contact, "pk", None), failure.field)
+            sync_error = existing.get(key)
+            if sync_error is None:
+                sync_error = existing[key] = SyncError(
+                    company=failure.company, contact=failure.contact, direction=direction, field=failure.field
+                )
+                created.append(sync_error)
+            elif sync_error.pk is not None and sync_error.pk not in repeated:
+                sync_error.retry_count += 1
+                sync_error.last_retry_at = now
+                repeated[sync_error.pk] = sync_error
+            _error_details_set(sync_error, failure, direction=direction, run=run, mapping=mapping)
+            recorded.append(sync_error)
+        rows.rows_insert(SyncError, created)
+        rows.rows_update(SyncError, list(repeated.values()), _ERROR_DETAIL_FIELDS)
+    for sync_error in dict.fromkeys(recorded):
+        logger.info(
+            "sync.error_recorded",
+            extra={"sync_error_id": sync_error.id, "category": sync_error.category, "direction": direction,
+                   "company_id": sync_error.company_id, "contact_id": sync_error.contact_id},
+        )
+    return recorded
+
+
+def _error_details_set(sync_error: SyncError, failure: RecordFailure, *, direction: str, run, mapping) -> None:
+    record_ref = failure.record_ref
+    if not record_ref and failure.company is not None:
+        record_ref = (failure.company.salesforce_account_id if direction == rules.TO_HUBSPOT else failure.company.hubspot_id) or ""
+    if not record_ref and failure.contact is not None:
+        record_ref = (failure.contact.salesforce_id if direction == rules.TO_HUBSPOT else failure.contact.hubspot_id) or ""
+    error = failure.error
+    sync_error.category = error_category_of(error)
+    sync_error.message = getattr(error, "message", None) or str(error)
+    sync_error.error_code = str(getattr(error, "code", "") or "")[:64]
+    sync_error.run = run
+    sync_error.mapping = mapping
+    sync_error.record_ref = record_ref[:64]
+    sync_error.object_type = ObjectType.CONTACT if failure.contact is not None else ObjectType.COMPANY
 
 
 def company_sync_failure_record(
@@ -170,10 +211,12 @@ def company_syncs_record(
     if not outcomes:
         return
     company_errors_resolve(company_ids=[o.company.pk for o in outcomes], direction=direction, fields=fields)
+    sync_errors_record(failures=[
+        RecordFailure(company=o.company, field=field_name, error=error, record_ref=o.record_ref)
+        for o in outcomes for field_name, error in o.field_errors
+    ], direction=direction, run=run)
     events = []
     for o in outcomes:
-        for field_name, error in o.field_errors:
-            sync_error_record(company=o.company, run=run, direction=direction, error=error, field=field_name, record_ref=o.record_ref)
         if o.conflict:
             outcome, message = SyncEvent.Outcome.CONFLICT, o.conflict
         elif o.field_errors:

@@ -34,6 +34,39 @@ def test_r12_error_is_categorised_verbatim_and_de_duplicated():
     assert other_field.pk != first.pk
 
 
+def test_r12_a_batchs_errors_are_recorded_in_a_few_statements_repeats_updating_their_open_error():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import ContactFactory
+
+    failing, fresh = CompanyFactory(salesforce_account_id="001000000000002AAA"), CompanyFactory(salesforce_account_id="001000000000003AAA")
+    contact = ContactFactory()
+    before = recording.sync_error_record(company=failing, direction=TO_HS, error=MappingError(field="Industry", message="old"), field="industry")
+    resolved = recording.sync_error_record(company=fresh, direction=TO_HS, error=MappingError(field="Industry", message="fixed"), field="industry")
+    SyncError.objects.filter(pk=resolved.pk).update(status=SyncError.Status.RESOLVED)
+    failures = [
+        recording.RecordFailure(company=failing, field="industry", error=MappingError(field="Industry", message="'Gadgets' has no option")),
+        recording.RecordFailure(company=failing, field="phone", error=MappingError(field="Phone", message="too long")),
+        recording.RecordFailure(company=fresh, field="industry", error=MappingError(field="Industry", message="'Widgets' has no option")),
+        recording.RecordFailure(contact=contact, field="industry", error=MappingError(field="Industry", message="a contact's")),
+    ]
+
+    with CaptureQueriesContext(connection) as queries:
+        recorded = recording.sync_errors_record(failures=failures, direction=TO_HS)
+    if connection.vendor == "postgresql":
+        assert len(queries) <= 6  # savepoint, the open errors read, one INSERT, one UPDATE, release
+
+    assert recorded[0].pk == before.pk  # the repeat updated the open error
+    repeat = SyncError.objects.get(pk=before.pk)
+    assert (repeat.message, repeat.retry_count, repeat.record_ref) == ("'Gadgets' has no option", 1, "001000000000002AAA")
+    assert repeat.last_retry_at is not None
+    assert len({e.pk for e in recorded}) == 4 and resolved.pk not in {e.pk for e in recorded}  # a resolved error is not reopened
+    assert SyncError.objects.filter(status=SyncError.Status.OPEN).count() == 4
+    assert SyncError.objects.get(contact=contact).object_type == "contact"
+    assert SyncError.objects.get(company=fresh, status=SyncError.Status.OPEN).message == "'Widgets' has no option"
+
+
 def test_r12_later_success_resolves_the_records_errors_in_that_direction_only():
     company = CompanyFactory()
     error = MappingError(field="Phone", message="bad", category=ErrorCategory.VALUE_TOO_LONG)
