@@ -35,9 +35,14 @@ class _CellEncoder(json.JSONEncoder):
         return super().default(value)
 
 
+_AS_THEY_ARE = (str, int, bool, type(None))
+
+
 def _cell(field: models.Field, value):
     if isinstance(field, models.JSONField):
         return value  # nested in the document as itself: a jsonb column reads it whole
+    if type(value) in _AS_THEY_ARE or (type(value) is datetime.datetime and value.tzinfo is not None):
+        return value  # what preparing would give back unchanged (the encoder writes the datetime), at a fraction of its cost
     return field.get_db_prep_save(value, connection)
 
 
