@@ -38,11 +38,6 @@ def bucket_starts(*, chart_range: ChartRange, now: datetime) -> list[datetime]:
     return [end - chart_range.bucket * (count - i) for i in range(count)]
 
 
-def bucket_index(*, starts: list[datetime], bucket: timedelta, moment: datetime) -> int | None:
-    index = int((moment - starts[0]) / bucket)
-    return index if 0 <= index < len(starts) else None
-
-
 def nice_ceiling(value: float) -> int:
     """The smallest 1, 2 or 5 × 10ⁿ at or above ``value`` (at least 1): a readable axis maximum."""
     step = 1

@@ -47,39 +47,38 @@ API_CRMS = (Connection.Crm.SALESFORCE, Connection.Crm.HUBSPOT)
 API_CALLS_SEEN_KEY = "api_calls_seen:{crm}:{day}"
 
 
-def api_calls_unrecorded(*, crm: str) -> tuple[str, int, int]:
-    """(today's key, the shared Redis counter for today, calls it holds that are not in
+def api_calls_unrecorded() -> dict[str, tuple[str, int, int]]:
+    """Per CRM: (today's key, the shared Redis counter for today, calls it holds that are not in
     ApiUsageHour yet). A counter lower than what was recorded started again (Redis restarted or
     emptied): all of it is new."""
     day = timezone.now().astimezone(UTC).date().isoformat()
-    key = API_CALLS_SEEN_KEY.format(crm=crm, day=day)
-    current = ratelimit.api_calls_today(crm)
-    seen = int(selectors.sync_state_get(key=key) or 0)
-    return key, current, current - seen if current >= seen else current
+    keys = {crm: API_CALLS_SEEN_KEY.format(crm=crm, day=day) for crm in API_CRMS}
+    seen = selectors.sync_states_get(keys=list(keys.values()))
+    unrecorded = {}
+    for crm, key in keys.items():
+        current, recorded = ratelimit.api_calls_today(crm), int(seen.get(key) or 0)
+        unrecorded[crm] = key, current, current - recorded if current >= recorded else current
+    return unrecorded
 
 
-def api_calls_today(*, crm: str) -> int:
-    """Calls crmsync made to ``crm`` today (UTC): what is recorded per hour plus what is not yet."""
+def api_usage(*, integration: IntegrationSettings | None = None) -> list[dict]:
+    """R1 / SPEC §7: API calls crmsync made today (UTC) per CRM, beside the limits it knows:
+    ``used`` is what is recorded per hour plus what is not yet, ``unrecorded`` (the chart adds
+    it to its current bar)."""
+    share = (integration or IntegrationSettings.load()).api_limit_share_percent
+    salesforce_limit, _ = salesforce_daily_limit()
+    allocated = salesforce_limit * share // 100 if salesforce_limit else None
     midnight = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    recorded = ApiUsageHour.objects.filter(crm=crm, hour__gte=midnight).aggregate(n=Sum("calls"))["n"] or 0
-    return recorded + api_calls_unrecorded(crm=crm)[2]
-
-
-def salesforce_allocation() -> int | None:
-    salesforce_limit, _ = salesforce_daily_limit()
-    return salesforce_limit * IntegrationSettings.load().api_limit_share_percent // 100 if salesforce_limit else None
-
-
-def api_usage() -> list[dict]:
-    """R1 / SPEC §7: API calls crmsync made today per CRM, beside the limits it knows."""
-    share = IntegrationSettings.load().api_limit_share_percent
-    salesforce_limit, _ = salesforce_daily_limit()
-    salesforce_used = api_calls_today(crm=Connection.Crm.SALESFORCE)
-    allocated = salesforce_allocation()
+    recorded = dict(ApiUsageHour.objects.filter(hour__gte=midnight).order_by().values_list("crm").annotate(n=Sum("calls")))
+    unrecorded = {crm: new_calls for crm, (_, _, new_calls) in api_calls_unrecorded().items()}
+    used = {crm: recorded.get(crm, 0) + unrecorded[crm] for crm in API_CRMS}
+    salesforce_used = used[Connection.Crm.SALESFORCE]
     return [
         {
+            "key": Connection.Crm.SALESFORCE,
             "crm": "Salesforce",
             "used": salesforce_used,
+            "unrecorded": unrecorded[Connection.Crm.SALESFORCE],
             "limit": salesforce_limit,
             "allocated": allocated,
             "share": share,
@@ -87,8 +86,10 @@ def api_usage() -> list[dict]:
             "percent": min(100, salesforce_used * 100 // allocated) if allocated else None,
         },
         {
+            "key": Connection.Crm.HUBSPOT,
             "crm": "HubSpot",
-            "used": api_calls_today(crm=Connection.Crm.HUBSPOT),
+            "used": used[Connection.Crm.HUBSPOT],
+            "unrecorded": unrecorded[Connection.Crm.HUBSPOT],
             "limit": None,
             "allocated": None,
             "share": None,
@@ -168,8 +169,8 @@ def metrics_text() -> bytes:
     for row in SyncError.objects.filter(status=SyncError.Status.OPEN).order_by().values("category").annotate(n=Count("id")):
         errors.labels(row["category"]).set(row["n"])
     calls = Gauge("crmsync_api_calls_today", "API calls made today (UTC)", ["crm"], registry=registry)
-    for crm in API_CRMS:
-        calls.labels(crm).set(api_calls_today(crm=crm))
+    for usage in api_usage():
+        calls.labels(usage["key"]).set(usage["used"])
     # Queues, jobs by status and workers: django-rq's own collector (rq_jobs, rq_workers, ...).
     registry.register(RQCollector())
     work = Gauge("crmsync_work_units", "Durable work units still to do", ["state"], registry=registry)

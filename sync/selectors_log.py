@@ -72,15 +72,19 @@ def sync_errors_filtered(*, filters: ErrorFilters):
 def sync_error_groups(*, filters: ErrorFilters) -> list[dict]:
     """One card per category with errors (R12, HubSpot's "sync health"): its errors and the
     distinct records they are on, each a ``selectors.tally`` (exact to COUNT_CAP, then the
-    planner's estimate, "about"): a capped count per category, never a COUNT of every error."""
+    planner's estimate, "about"): a capped count per category, all in one statement
+    (``selectors.tallies``), never a COUNT of every error."""
     errors = sync_errors_filtered(filters=ErrorFilters(**{**filters.__dict__, "category": ""}))
-    groups = []
-    for category, label in ErrorCategory.choices:
+    querysets = {}
+    for category in ErrorCategory.values:
         in_category = errors.filter(category=category)
-        count = selectors.tally(in_category)
-        if count.count:
-            records = selectors.tally(in_category.filter(company__isnull=False).values("company").distinct())
-            groups.append({"category": category, "label": label, "errors": count, "records": records})
+        querysets[(category, "errors")] = in_category
+        querysets[(category, "records")] = in_category.filter(company__isnull=False).values("company").distinct()
+    counts = selectors.tallies(querysets)
+    groups = [
+        {"category": category, "label": label, "errors": counts[(category, "errors")], "records": counts[(category, "records")]}
+        for category, label in ErrorCategory.choices if counts[(category, "errors")].count
+    ]
     return sorted(groups, key=lambda group: -group["errors"].count)
 
 

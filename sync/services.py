@@ -110,8 +110,7 @@ def api_usage_record() -> dict[str, int]:
     Returns the calls added per CRM."""
     hour = timezone.now().replace(minute=0, second=0, microsecond=0)
     added = {}
-    for crm in selectors_health.API_CRMS:
-        key, current, new_calls = selectors_health.api_calls_unrecorded(crm=crm)
+    for crm, (key, current, new_calls) in selectors_health.api_calls_unrecorded().items():
         with transaction.atomic():
             if new_calls:
                 row, _ = ApiUsageHour.objects.select_for_update().get_or_create(crm=crm, hour=hour)

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from sync import bulk, charts, imports, jobs, rules_mappings, selectors, selectors_dashboard, selectors_health, selectors_log, services
+from sync import bulk, charts, imports, jobs, rules_mappings, selectors, selectors_dashboard, selectors_log, services
 from sync.forms import (
     IntegrationSettingsForm,
     SyncCompaniesForm,
@@ -14,7 +14,6 @@ from sync.models import (
     FieldMapping,
     IntegrationSettings,
     SyncRule,
-    SyncRun,
 )
 
 
@@ -33,27 +32,7 @@ def admin_required(view):
 def dashboard(request):
     # Read-only: the Salesforce limits it shows are refreshed by the cron (sync/cron.py), not by a GET.
     range_key = request.GET.get("range") if request.GET.get("range") in charts.RANGES else charts.DEFAULT_RANGE
-    return render(
-        request,
-        "sync/dashboard.html",
-        {
-            "settings": IntegrationSettings.load(),
-            "counts": selectors_dashboard.dashboard_counts(),
-            "count_cap": selectors.COUNT_CAP,
-            "times": selectors_dashboard.dashboard_times(),
-            "detection": selectors_dashboard.salesforce_detection(),
-            "queues": selectors_dashboard.queue_depths(),
-            "charts": selectors_dashboard.activity_chart(range_key=range_key),
-            "api_chart": selectors_dashboard.api_usage_chart(range_key=range_key),
-            "ranges": charts.RANGES.values(),
-            "range_key": range_key,
-            "api_usage": selectors_health.api_usage(),
-            "problems": selectors_dashboard.integration_problems(),
-            "configuration_problems": selectors.mapping_suspensions(),
-            "checklist": selectors_dashboard.first_run_checklist(),
-            "runs": SyncRun.objects.select_related("mapping", "company")[:10],
-        },
-    )
+    return render(request, "sync/dashboard.html", selectors_dashboard.dashboard(range_key=range_key))
 
 
 def settings_companies(request):

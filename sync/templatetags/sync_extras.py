@@ -86,16 +86,20 @@ def chart_bars(chart) -> str:
     """A chart's bars as SVG rects, each titled with its bucket's start in the admin's zone and
     its count. Built here rather than in the template (a 24-hour chart has up to 576 rects, and
     the template language takes about a millisecond for each), with strftime rather than Django's
-    ``date`` (ten times slower)."""
+    ``date`` (ten times slower), the zone looked up and each series' names escaped once a chart
+    rather than once a rect."""
+    zone = timezone.get_current_timezone()
+    escaped = {s.css_class: (escape(s.css_class), escape(s.name)) for s in chart.series}
     rects = []
     for bar in chart.bars:
         if not bar["rects"]:
             continue
-        local = timezone.localtime(bar["start"])
+        local = bar["start"].astimezone(zone)
         start = f"{local:%a} {local.day} {local:%b %H:%M}"  # "D j M H:i": English, as every page is
-        rects.extend(
-            f'<rect x="{bar["x"]}" y="{rect["y"]}" width="{bar["width"]}" height="{rect["height"]}" class="{escape(rect["css_class"])}">'
-            f'<title>{start}: {int(rect["count"])} {escape(rect["name"])}</title></rect>'
-            for rect in bar["rects"]
-        )
+        for rect in bar["rects"]:
+            css_class, name = escaped[rect["css_class"]]
+            rects.append(
+                f'<rect x="{bar["x"]}" y="{rect["y"]}" width="{bar["width"]}" height="{rect["height"]}" class="{css_class}">'
+                f'<title>{start}: {int(rect["count"])} {name}</title></rect>'
+            )
     return mark_safe("".join(rects))
