@@ -4,7 +4,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0011_work_unit_progress'),
+        ('sync', '0012_work_unit_awaited_by'),
     ]
 
     operations = [
