@@ -39,8 +39,6 @@ HUBSPOT_BATCH_SIZE = batches.HUBSPOT_BATCH_SIZE
 # --- The sync of a batch of accounts ------------------------------------------------------------
 
 
-
-
 def accounts_sync_to_hubspot(
     *, account_ids: list[str], run_id: int | None = None, only_fields: list[str] | None = None, force: bool = False,
     accounts: dict[str, dict] | None = None,

@@ -30,12 +30,6 @@ NO_COMPANY = "[not provided]"
 AUTO_CREATE_LOCK = "crmsync:companies-auto-create"
 
 
-
-
-
-
-
-
 def contacts_refresh(*, hubspot_ids: list[str], integration: IntegrationSettings, handled: bool = True) -> list[Contact]:
     """Mirror these HubSpot contacts (properties, associations, inclusion list), link each to its
     Salesforce Contact or Lead by e-mail, create the missing ones of the inclusion list in
