@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from types import SimpleNamespace
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -50,19 +52,26 @@ class AccountPlan:
 
 def companies_link(links: list[tuple[AccountPlan, str]], now: datetime) -> dict[int, Company]:
     """Store each link account ↔ company (one row per account and per company whatever ran before):
-    {id(plan): its company row}. The rows of the batch are locked and written in a few statements;
-    a link that meets a row of another account or company (a relink, a placeholder of an earlier
-    failed create) is settled record by record."""
+    {id(plan): its company row}. The rows of the batch are written in a few statements. A company
+    updated under the IDs it is linked by is written as it was read (both IDs are unique: no other
+    row can hold them), its properties merged into the row's current ones by the statement; the
+    other links lock and read their rows first, and a link that meets a row of another account or
+    company (a relink, a placeholder of an earlier failed create) is settled record by record."""
     if not links:
         return {}
+    linked: dict[int, Company] = {}
+    known = [(p, h) for p, h in links if _is_own_update(p, h)]
+    rest = [(p, h) for p, h in links if not _is_own_update(p, h)]
     with transaction.atomic():
+        rows.rows_update(Company, [_link_row(plan, hubspot_id, now) for plan, hubspot_id in known], LINK_ROW_FIELDS, merged=["properties"])
+        linked.update({id(plan): plan.company for plan, _ in known})
         found = list(Company.objects.select_for_update().filter(
-            Q(salesforce_account_id__in=[p.account["Id"] for p, _ in links]) | Q(hubspot_id__in=[h for _, h in links])
-        ))
+            Q(salesforce_account_id__in=[p.account["Id"] for p, _ in rest]) | Q(hubspot_id__in=[h for _, h in rest])
+        )) if rest else []
         by_account = {r.salesforce_account_id: r for r in found if r.salesforce_account_id}
         by_hubspot = {r.hubspot_id: r for r in found if r.hubspot_id}
-        linked, updates, creates, tangled = {}, [], [], []
-        for plan, hubspot_id in links:
+        updates, creates, tangled = [], [], []
+        for plan, hubspot_id in rest:
             of_account, of_company = by_account.get(plan.account["Id"]), by_hubspot.get(hubspot_id)
             if of_account is not None and of_company is not None and of_account is not of_company:
                 tangled.append((plan, hubspot_id))
@@ -81,11 +90,30 @@ def companies_link(links: list[tuple[AccountPlan, str]], now: datetime) -> dict[
     return linked
 
 
+def _is_own_update(plan: AccountPlan, hubspot_id: str) -> bool:
+    company = plan.company
+    return (plan.action == "update" and company is not None and company.pk is not None
+            and company.hubspot_id == hubspot_id and company.salesforce_account_id == plan.account["Id"])
+
+
+def _link_row(plan: AccountPlan, hubspot_id: str, now: datetime) -> SimpleNamespace:
+    """The link's row as ``rows_update`` writes it: its properties only those written now (merged in)."""
+    company = link_fields_set(plan.company, plan, hubspot_id, now)
+    row = SimpleNamespace(pk=company.pk, **{f.attname: getattr(company, f.attname) for f in _link_row_fields()})
+    row.properties = plan.write.properties
+    return row
+
+
 # What a link writes on a company row (``link_fields_set``).
 LINK_ROW_FIELDS = [
     "hubspot_id", "salesforce_account_id", "name", "domain", "properties", "synced_values", "sync_status", "salesforce_deleted",
     "possible_duplicate_of", "last_synced_at", "last_sync_direction", "salesforce_updated_at", "hubspot_created_at", "updated_at",
 ]
+
+
+@cache
+def _link_row_fields() -> list:
+    return [Company._meta.get_field(name) for name in LINK_ROW_FIELDS]
 
 
 def link_fields_set(company: Company, plan: AccountPlan, hubspot_id: str, now: datetime) -> Company:
