@@ -107,12 +107,19 @@ def _accounts_sync_by_id(*, account_ids, run_id, only_fields, force, explicit, a
 def accounts_batches_sync(
     account_batches: Iterable[list[dict]], *, on_failure: Callable[[list[dict], Exception], None] | None = None, **options
 ) -> dict:
-    """Sync batches of up to 100 fetched accounts in turn (each as ``accounts_batch_sync``), the
-    HubSpot calls of one going out (from a thread of their own) while the one before is recorded,
-    so that a worker waits for HubSpot and for its database at once instead of one after the
-    other. A batch that links a company found by its website domain is recorded before the next
-    is matched (which must see that link). ``on_failure(batch, error)``: a batch's failure, handled
-    or raised (default: raised). A failure or a cancel still records the batch in flight."""
+    """Sync batches of up to 100 fetched accounts to HubSpot in turn, each in as few calls as the
+    API allows; a failing record is recorded as a categorised error and never stops the others.
+    The HubSpot calls of one batch go out (from a thread of their own) while the one before is
+    recorded, so that a worker waits for HubSpot and for its database at once instead of one
+    after the other; a batch that links a company found by its website domain is recorded before
+    the next is matched (which must see that link). A failure or a cancel still records the batch
+    in flight. ``on_failure(batch, error)``: a batch's failure, handled or raised (default: raised).
+
+    Options: ``integration``, ``mappings``, ``run``, ``force``, ``explicit``; ``resolves``: the
+    fields whose errors a success resolves (None: all of the record's errors in this direction);
+    ``links``: where the link-backs the accounts need are added, for the caller to queue as one
+    unit (``salesforce_links_collected``); ``owners``: ``batches.owner_directory``, read once by
+    the caller."""
     counts = batches.counts_new()
     hs = get_hubspot_client()
 
@@ -150,19 +157,6 @@ def accounts_batches_sync(
                 settle(in_flight)
             calls_thread.submit(connections.close_all).result()  # the thread's own, if a call opened one
     return counts
-
-
-def accounts_batch_sync(*, accounts: list[dict], **options) -> dict:
-    """Sync up to 100 fetched accounts to HubSpot in as few calls as the API allows; a failing
-    record is recorded as a categorised error and never stops the others. A success resolves the
-    errors of the ``resolves`` fields (None: all of the record's errors in this direction). The
-    link-backs the accounts need are added to ``links``: the caller queues them, one unit for
-    all its batches (``salesforce_links_collected``). ``owners``: ``batches.owner_directory``, read
-    once by the caller for all its batches. Options: ``integration``, ``mappings``, ``run``,
-    ``force``, ``explicit``, ``links``, ``owners``, ``resolves``."""
-    prepared = _batch_prepare(accounts, **options)
-    results, calls = _batch_exchange(get_hubspot_client(), prepared.planned)
-    return _batch_record(prepared, results, calls, **options)
 
 
 @dataclass
@@ -400,7 +394,7 @@ def _salesforce_links_queue(links: dict[str, str], *, awaited_by_id: int | None)
 
 @contextmanager
 def salesforce_links_collected(*, awaited_by_id: int | None = None) -> Iterator[dict[str, str]]:
-    """The link-backs the caller's batches collect (``accounts_batch_sync(links=...)``), queued as
+    """The link-backs the caller's batches collect (``accounts_batches_sync(links=...)``), queued as
     one unit when they end, and also when a cancel stops them midway: the companies the finished
     batches created get their account's External ID all the same (never a company linked one way
     only). The run ``awaited_by_id`` ends only once the unit is done, but the unit is not its work:
