@@ -73,11 +73,21 @@ def unit_work(*, unit_id: int) -> str:
         close_old_connections()
         outcome = _retry_later(unit, error) if units.failure_is_transient(error) else _isolate(unit, error)
         if outcome == "failed":
+            _run_records_failed(unit)
             _run_complete_if_last(unit)
         return outcome
     _settle_done(unit, follow_up if isinstance(follow_up, units.FollowUp) else units.FollowUp(progress=_counts(follow_up)))
     _run_complete_if_last(unit)
     return "done"
+
+
+def _run_records_failed(unit: WorkUnit) -> None:
+    """A run's own unit of records failed for good (each has its error): they count as failed in
+    the run, so that it ends saying so rather than "Done" with them left out."""
+    key = next((k for k in RECORD_KEYS if k in unit.payload), None)
+    records = len(unit.payload[key]) if key else 0
+    if unit.run_id and records:
+        runs.sync_run_progress(run_id=unit.run_id, processed=records, failed=records)
 
 
 def _run_complete_if_last(unit: WorkUnit) -> None:

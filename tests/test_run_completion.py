@@ -172,3 +172,20 @@ def test_a_cancelled_run_page_keeps_saying_so_until_its_link_backs_are_written(r
     engine.unit_work(unit_id=link_back.id)
     shown = admin_client.get(f"/runs/{run.id}/").content.decode()
     assert "External IDs are being written back" not in shown and "hx-trigger" not in shown
+
+
+def test_a_runs_record_that_fails_for_good_counts_as_failed_and_the_run_ends_saying_so(run, page, monkeypatch):
+    def poison(**_):
+        raise ValueError("a value this record cannot take")
+
+    monkeypatch.setitem(engine.HANDLERS, Kind.ACCOUNTS_IMPORT_PAGE, lambda **_: units.FollowUp(progress={"succeeded": 1}))
+    monkeypatch.setitem(engine.HANDLERS, Kind.ACCOUNTS_SYNC, poison)
+    handed_on = unit_of(Kind.ACCOUNTS_SYNC, {"account_ids": ["001000000000000001"], "run_id": run.id}, run=run)
+
+    assert engine.unit_work(unit_id=page.id) == "done"
+    assert engine.unit_work(unit_id=handed_on.id) == "failed"
+
+    run.refresh_from_db()
+    assert (run.status, run.processed, run.succeeded, run.failed) == (SyncRun.Status.DONE, 2, 1, 1)
+    assert "1 synced" in run.message and "1 failed" in run.message and "0 skipped" in run.message
+    assert SyncError.objects.filter(record_ref="001000000000000001", status=SyncError.Status.OPEN).exists()
