@@ -41,8 +41,10 @@ def test_r05_worker_killed_mid_run_resumes_nothing_lost_nothing_doubled(
     mapping = FieldMapping.objects.get(hubspot_property="name")
     mapping.sync_rule = "always_use_salesforce"
     mapping.save()
-    # Slow HubSpot writes: the worker is still busy when it is killed after its first batch.
-    hubspot_control.add_fault(kind="slow", endpoint="/crm/v3/objects/companies/batch/update", delay_seconds=1.0)
+    # Slow HubSpot writes: the worker is still busy when it is killed after its first batch, and
+    # has recorded nothing of the next one yet (its first write takes 2 s; a loaded machine took
+    # more than 1 s between the first batch's commit and the kill).
+    hubspot_control.add_fault(kind="slow", endpoint="/crm/v3/objects/companies/batch/update", delay_seconds=2.0)
 
     run = bulk.bulk_resync_start(mapping_id=mapping.id)  # enqueued on commit (autocommit here)
     worker = worker_process_start(sandbox_file=sandbox.file, queues=("bulk",))
