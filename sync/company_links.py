@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from more_itertools import partition
 
 from sync import mappers, mirror, rows, rules
 from sync.clients.exceptions import Rejected
@@ -60,8 +61,7 @@ def companies_link(links: list[tuple[AccountPlan, str]], now: datetime) -> dict[
     if not links:
         return {}
     linked: dict[int, Company] = {}
-    known = [(p, h) for p, h in links if _is_own_update(p, h)]
-    rest = [(p, h) for p, h in links if not _is_own_update(p, h)]
+    rest, known = map(list, partition(lambda link: _is_own_update(*link), links))
     with transaction.atomic():
         rows.rows_update(Company, [_link_row(plan, hubspot_id, now) for plan, hubspot_id in known], LINK_ROW_FIELDS, merged=["properties"])
         linked.update({id(plan): plan.company for plan, _ in known})

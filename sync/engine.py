@@ -81,10 +81,15 @@ def unit_work(*, unit_id: int) -> str:
     return "done"
 
 
+def _record_key(unit: WorkUnit) -> str | None:
+    """The payload key that lists the unit's records (None: its payload is a cursor, a run's own work)."""
+    return next((k for k in RECORD_KEYS if k in unit.payload), None)
+
+
 def _run_records_failed(unit: WorkUnit) -> None:
     """A run's own unit of records failed for good (each has its error): they count as failed in
     the run, so that it ends saying so rather than "Done" with them left out."""
-    key = next((k for k in RECORD_KEYS if k in unit.payload), None)
+    key = _record_key(unit)
     records = len(unit.payload[key]) if key else 0
     if unit.run_id and records:
         runs.sync_run_progress(run_id=unit.run_id, processed=records, failed=records)
@@ -160,7 +165,7 @@ def _retry_later(unit: WorkUnit, error: Exception) -> str:
 
 
 def _isolate(unit: WorkUnit, error: Exception) -> str:
-    key = next((k for k in RECORD_KEYS if k in unit.payload), None)
+    key = _record_key(unit)
     records = unit.payload.get(key) if key else None
     if records is not None and len(records) > 1:
         singles = [{**unit.payload, key: {k: v} if isinstance(records, dict) else [k]}
@@ -225,7 +230,7 @@ def _records_error_record(unit: WorkUnit, error: Exception) -> None:
         elif "salesforce_records" in payload:
             for contact in Contact.objects.filter(salesforce_id__in=list(payload["salesforce_records"])):
                 recording.sync_error_record(contact=contact, direction=rules.TO_HUBSPOT, error=error)
-        if unit.run_id and not any(key in payload for key in RECORD_KEYS):
+        if unit.run_id and _record_key(unit) is None:
             # The unit is its run's own work (a resync, a bulk slice, an import page).
             if isinstance(error, _PersistentFailure) and error.again:
                 runs.sync_run_note(run_id=unit.run_id, message=error.message)

@@ -14,7 +14,7 @@ from django_rq.contrib.prometheus import RQCollector
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from redis.exceptions import RedisError
 
-from sync import selectors
+from sync import selectors, units
 from sync.clients import ratelimit
 from sync.clients.config import AUTH_FAILED_KEY
 from sync.redis_connection import redis_connection
@@ -174,9 +174,9 @@ def metrics_text() -> bytes:
     # Queues, jobs by status and workers: django-rq's own collector (rq_jobs, rq_workers, ...).
     registry.register(RQCollector())
     work = Gauge("crmsync_work_units", "Durable work units still to do", ["state"], registry=registry)
-    for state in (WorkUnit.State.PENDING, WorkUnit.State.LEASED):
+    for state in units.OPEN:
         work.labels(state).set(0)
-    for row in WorkUnit.objects.filter(state__in=(WorkUnit.State.PENDING, WorkUnit.State.LEASED)).order_by().values("state").annotate(n=Count("id")):
+    for row in WorkUnit.objects.filter(state__in=units.OPEN).order_by().values("state").annotate(n=Count("id")):
         work.labels(row["state"]).set(row["n"])
     heartbeat = selectors.sync_state_time(key="worker_heartbeat")
     age = Gauge("crmsync_worker_heartbeat_age_seconds", "Seconds since the last worker heartbeat", registry=registry)
